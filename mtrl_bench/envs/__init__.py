@@ -1,0 +1,1 @@
+"""Task families: Car-On-Hill variants (and, in later modules, the DQN/DDPG tasks)."""

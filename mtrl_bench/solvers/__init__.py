@@ -1,0 +1,1 @@
+"""Exact solvers that give the ground truth the learners are measured against."""
