@@ -240,9 +240,10 @@ def maurer_bound(
     n_samples, n_tasks = _check_counts(n_samples, n_tasks)
     delta = _check_delta(delta)
     c1, c2 = (_non_negative("constant", c) for c in constants)
-    for name, value in [("lipschitz_heads", lipschitz_heads), ("representation_gaussian", representation_gaussian),
-                        ("representation_output_norm", representation_output_norm),
-                        ("head_gaussian_ratio", head_gaussian_ratio)]:
+    named_values = {"lipschitz_heads": lipschitz_heads, "representation_gaussian": representation_gaussian,
+                    "representation_output_norm": representation_output_norm,
+                    "head_gaussian_ratio": head_gaussian_ratio}
+    for name, value in named_values.items():
         _non_negative(name, value)
     stacked = n_samples * n_tasks
     return (

@@ -13,9 +13,10 @@ gamma = max_t gamma_t, Rmax_avg = mean_t Rmax_t, and eps_avg,k = (1/T) sum_t ||Q
 (a squared L2(nu) norm: the bound takes its square root through E^{1/2}).
 
 Concentrability, read as follows (a reconstruction, [C] in THEORY.md): Farahmand's
-C_VI(K; r) = ((1-gamma)/2)^2 sup sum_{k<K} alpha_k^(2(1-r)) [sum_{m>=0} gamma^m (c_VI1(m, K-k) + c_VI2(m+1))]^2.
-Writing the bracket as 2 c_k / (1 - gamma), i.e. c_k = (1-gamma)/2 * sum_m gamma^m (c_VI1(m, K-k) + c_VI2(m+1))
-is the discount-weighted average of the coefficients that iteration k meets, gives
+C_VI(K; r) = ((1-gamma)/2)^2 sup sum_{k<K} alpha_k^(2(1-r)) [sum_{m>=0} gamma^m (c_VI1(m, K-k)
++ c_VI2(m+1))]^2. Writing the bracket as 2 c_k / (1 - gamma), i.e.
+c_k = (1-gamma)/2 * sum_m gamma^m (c_VI1(m, K-k) + c_VI2(m+1)), the discount-weighted average of the
+coefficients that iteration k meets, gives
 
     C(K; r) = max_t sum_{k<K} alpha_k^(2(1-r)) c_{t,k}^2,
 
@@ -128,7 +129,9 @@ def effective_concentrability(
     if future.ndim != 2 or future.shape[1] < n_iterations:
         raise ConfigError(f"future_coefficients must have shape (M, >= K={n_iterations}), got {future.shape}")
     if stationary.shape != (future.shape[0],):
-        raise ConfigError(f"stationary_coefficients must have shape ({future.shape[0]},), got {stationary.shape}")
+        raise ConfigError(
+            f"stationary_coefficients must have shape ({future.shape[0]},), got {stationary.shape}"
+        )
     if (future < 0).any() or (stationary < 0).any():
         raise ConfigError("concentrability coefficients must be non-negative")
     weights = gamma ** np.arange(future.shape[0])
@@ -211,7 +214,9 @@ def avi_bound_limit(error: float, discount: float, concentrability: float = 1.0)
     return 2.0 * gamma * float(concentrability) * np.sqrt(float(error)) / (1.0 - gamma) ** 2
 
 
-def _propagation_bound(errors_in, discount_in, max_reward_in, concentrability_in, kind: str) -> PropagationBound:
+def _propagation_bound(
+    errors_in, discount_in, max_reward_in, concentrability_in, kind: str
+) -> PropagationBound:
     errors = np.asarray(errors_in, dtype=float)
     if errors.ndim == 2:
         if errors.shape[0] < 1:
@@ -293,12 +298,16 @@ def _concentrability_table(concentrability_in, n_iterations: int) -> np.ndarray:
         table = np.full((1, n_iterations), float(values))
     elif values.ndim == 1:
         if values.shape[0] != n_iterations:
-            raise ConfigError(f"a concentrability sequence needs K={n_iterations} entries, got {values.shape[0]}")
+            raise ConfigError(
+                f"a concentrability sequence needs K={n_iterations} entries, got {values.shape[0]}"
+            )
         table = values[None, :]
     elif values.ndim == 2:
         if values.shape[1] not in (1, n_iterations):
-            raise ConfigError(f"a per-task concentrability table needs shape (T, 1) or (T, K={n_iterations}), "
-                              f"got {values.shape}")
+            raise ConfigError(
+                f"a per-task concentrability table needs shape (T, 1) or (T, K={n_iterations}), "
+                f"got {values.shape}"
+            )
         table = np.broadcast_to(values, (values.shape[0], n_iterations))
     else:
         raise ConfigError(f"concentrability must be a number, (K,) or (T, K), got shape {values.shape}")

@@ -6,8 +6,9 @@ normalised by m. It is estimated by Monte Carlo over gamma only for classes whos
 * norm-bounded linear maps {x -> A x : ||A||_F <= B} on points X (m, d), A (J, d): the supremum of
   <Gamma, X A^T> = <A, Gamma^T X>_F is B ||Gamma^T X||_F (Cauchy-Schwarz), so G = B E||Gamma^T X||_F,
   with Gamma (m, J); by Jensen G <= B sqrt(J) ||X||_F.
-* linear heads {phi -> <beta, phi> : ||beta|| <= B} on a fixed representation Phi (m, K): G = B E||Phi^T gamma||
-  <= B ||Phi||_F; T tasks with independent heads on Phi_t add up: G = B sum_t E||Phi_t^T gamma_t||.
+* linear heads {phi -> <beta, phi> : ||beta|| <= B} on a fixed representation Phi (m, K):
+  G = B E||Phi^T gamma|| <= B ||Phi||_F; T tasks with independent heads on Phi_t add up:
+  G = B sum_t E||Phi_t^T gamma_t||.
 * a finite set of outputs: the maximum over the set is exact.
 
 Each Monte Carlo estimate comes with the standard error of its mean over draws. Lipschitz constants
@@ -59,7 +60,9 @@ def gaussian_complexity_linear_maps(
     return _mean_estimate(radius * samples)
 
 
-def gaussian_complexity_linear_maps_bound(inputs: np.ndarray | torch.Tensor, radius: float, output_dim: int) -> float:
+def gaussian_complexity_linear_maps_bound(
+    inputs: np.ndarray | torch.Tensor, radius: float, output_dim: int
+) -> float:
     """Jensen's upper bound on :func:`gaussian_complexity_linear_maps`: radius sqrt(J) ||X||_F."""
     points = _as_matrix(inputs, "inputs")
     return float(_non_negative("radius", radius) * math.sqrt(output_dim) * np.linalg.norm(points))
@@ -93,7 +96,9 @@ def gaussian_complexity_linear_heads_bound(features: np.ndarray | torch.Tensor, 
     return float(_non_negative("radius", radius) * sum(np.linalg.norm(task) for task in stacked))
 
 
-def gaussian_complexity_finite_set(outputs: np.ndarray | torch.Tensor, n_draws: int = 1000, seed: int = 0) -> Estimate:
+def gaussian_complexity_finite_set(
+    outputs: np.ndarray | torch.Tensor, n_draws: int = 1000, seed: int = 0
+) -> Estimate:
     """Monte Carlo G of a finite set: outputs (N, m), N members' output vectors; the max is exact."""
     members = _as_matrix(outputs, "outputs")
     n_draws = _check_draws(n_draws)
@@ -176,16 +181,20 @@ def representation_norms(
     values = _as_matrix(features, "features")
     n_bootstrap = _check_draws(n_bootstrap)
     point_norms = np.linalg.norm(values, axis=1)
-    resampled = np.random.default_rng(seed).integers(0, len(point_norms), size=(n_bootstrap, len(point_norms)))
+    n_points = len(point_norms)
+    resampled = np.random.default_rng(seed).integers(0, n_points, size=(n_bootstrap, n_points))
     boot_stacked = np.sqrt((point_norms[resampled] ** 2).sum(axis=1))
     boot_max = point_norms[resampled].max(axis=1)
+    stacked_norm = float(np.sqrt((point_norms**2).sum()))
     return {
-        "stacked_norm": Estimate(float(np.sqrt((point_norms**2).sum())), float(boot_stacked.std(ddof=1)), n_bootstrap),
+        "stacked_norm": Estimate(stacked_norm, float(boot_stacked.std(ddof=1)), n_bootstrap),
         "max_point_norm": Estimate(float(point_norms.max()), float(boot_max.std(ddof=1)), n_bootstrap),
     }
 
 
-def _linear_map_suprema(points: np.ndarray, output_dim: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+def _linear_map_suprema(
+    points: np.ndarray, output_dim: int, n_draws: int, rng: np.random.Generator
+) -> np.ndarray:
     """||Gamma^T X||_F for n_draws Gaussian Gamma (m, output_dim); points X (m, d). Shape (n_draws,)."""
     n_points = points.shape[0]
     chunk = max(1, _CHUNK_ELEMENTS // max(1, n_points * output_dim))
