@@ -1,0 +1,55 @@
+"""Adam over stacked ensemble parameters, with members that can stop independently.
+
+torch's Adam keeps one step count for all parameters and moves every element whose moment is
+non-zero, so a member that has stopped (early stopping, divergence) would keep drifting. Here the
+first dimension of every parameter indexes members; ``step(active)`` updates only active members
+and keeps a step count per member, so each member follows exactly the trajectory it would follow
+with torch's Adam if trained alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+
+class MemberAdam:
+    """Adam (Kingma & Ba) with per-member step counts; defaults as torch.optim.Adam."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        n_members = self.params[0].shape[0]
+        device = self.params[0].device
+        self.steps = torch.zeros(n_members, dtype=torch.float64, device=device)
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, active: torch.Tensor | None = None) -> None:
+        """One Adam step for the members where ``active`` (S,) bool is True (all when None)."""
+        beta1, beta2 = self.betas
+        if active is None:
+            active = torch.ones_like(self.steps, dtype=torch.bool)
+        self.steps += active.to(self.steps.dtype)
+        bias1 = 1 - beta1 ** self.steps
+        bias2 = 1 - beta2 ** self.steps
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            if p.grad is None:
+                continue
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            on = active.view(shape)
+            g = p.grad
+            m.copy_(torch.where(on, m * beta1 + (1 - beta1) * g, m))
+            v.copy_(torch.where(on, v * beta2 + (1 - beta2) * g * g, v))
+            b1 = bias1.clamp(min=1e-30).to(p.dtype).view(shape)
+            b2 = bias2.clamp(min=1e-30).to(p.dtype).view(shape)
+            # torch.optim.Adam: p -= lr * (m / b1) / (sqrt(v / b2) + eps)  (written as in torch)
+            update = (m / b1) / ((v.sqrt() / b2.sqrt()) + self.eps) * self.lr
+            p.sub_(torch.where(on, update, torch.zeros_like(update)))
