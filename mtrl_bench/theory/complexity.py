@@ -166,7 +166,7 @@ def max_input_jacobian_norm(function: Callable[[torch.Tensor], torch.Tensor], in
         raise ConfigError(f"inputs must have shape (m, d), got {tuple(inputs.shape)}")
     jacobians = torch.func.vmap(torch.func.jacrev(function))(inputs.detach())
     jacobians = jacobians.reshape(inputs.shape[0], -1, inputs.shape[1])
-    return float(torch.linalg.matrix_norm(jacobians, ord=2).max())
+    return float(torch.linalg.matrix_norm(jacobians.detach(), ord=2).max())
 
 
 def representation_norms(
