@@ -1,0 +1,258 @@
+"""Figures of the multi-task FQI experiment (seaborn style, each saved as PDF and PNG).
+
+Every function takes the all-runs table of :mod:`analysis.aggregate`, drops failed runs, writes
+its figure atomically (temporary name in the output folder, then ``os.replace``) and returns the
+paths it wrote. A metric missing from the table gives a figure that says so, so a workflow that
+declares the file always gets it.
+
+- :func:`plot_per_iteration` (``fqi_avi_diff_per_iteration``, ``fqi_J_per_iteration``): the
+  paper's FQI figure, one line per T with its IQM and 95% stratified-bootstrap band over seeds,
+  one panel per shared width.
+- :func:`plot_final_vs_tasks` (``fqi_final_error_vs_T``): the final-iteration ``avi_diff`` and
+  ``approx_error`` against T, per width: runs as dots, seed means with 95% t-intervals, and the
+  weighted fit ``a + b/sqrt(T)`` of :mod:`analysis.fit` with its bootstrap band.
+- :func:`make_all` draws the three.
+
+CLI: ``python -m analysis.figures --runs results/tables/all_runs.csv --outdir results/figures
+[--experiment fqi] [--n-boot 2000] [--seed 0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from analysis import fit  # noqa: E402
+from analysis.aggregate import aggregate_seeds, final_values, read_all_runs, run_values, split_failed  # noqa: E402
+
+METRIC_LABELS = {
+    "avi_diff": r"$\|Q^* - Q_k\|$ (mean abs., test grid)",
+    "approx_error": r"$\|Q_{k+1} - \mathcal{T}^* Q_k\|^2$ (mean over tasks)",
+    "J": r"$J^{\pi_k}$ (discounted return)",
+}
+METRIC_TITLES = {"avi_diff": "Distance to Q*", "approx_error": "Approximation error", "J": "Return J"}
+FORMATS = ("pdf", "png")
+
+
+def _label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def save_figure(fig: plt.Figure, outdir: str | os.PathLike, stem: str) -> list[Path]:
+    """Save ``fig`` as ``outdir/stem.pdf`` and ``.png`` atomically; close it; return the paths."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = outdir / f"{stem}.{fmt}"
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=outdir)
+        os.close(fd)
+        try:
+            # No creation date in the PDF, so the same data give the same bytes.
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _clean(frame: pd.DataFrame, experiment: str | None) -> tuple[pd.DataFrame, int]:
+    """Rows of non-failed runs of ``experiment`` (all experiments when None), and the failed count."""
+    if experiment is not None:
+        frame = frame.loc[frame["experiment"] == experiment]
+    ok, failed = split_failed(frame)
+    return ok, len(failed)
+
+
+def _empty_figure(message: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_axis_off()
+    return fig
+
+
+def _t_palette(n_tasks: Sequence[int]) -> dict[int, tuple]:
+    colours = sns.color_palette("viridis", n_colors=max(len(n_tasks), 1))
+    return {t: colours[i] for i, t in enumerate(sorted(n_tasks))}
+
+
+def _width_title(width) -> str:
+    return f"shared width {width}"
+
+
+def _failed_note(fig: plt.Figure, n_failed: int) -> None:
+    if n_failed:
+        fig.text(0.99, 0.005, f"{n_failed} failed run(s) excluded", ha="right", va="bottom", fontsize=8,
+                 color="0.4")
+
+
+def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "avi_diff",
+                       experiment: str | None = "fqi", n_boot: int = 2000,
+                       rng: np.random.Generator | int | None = 0, ci: float = 0.95,
+                       stem: str | None = None) -> list[Path]:
+    """``metric`` against the FQI iteration: one line per T (IQM over seeds, 95% bootstrap band).
+
+    One panel per shared width; writes ``{stem}.pdf/.png`` (default ``{experiment}_{metric}_per_iteration``).
+    """
+    stem = stem or f"{experiment or 'all'}_{metric}_per_iteration"
+    ok, n_failed = _clean(frame, experiment)
+    values = run_values(ok, metric)
+    if values.empty:
+        return save_figure(_empty_figure(f"no '{metric}' rows in the results"), outdir, stem)
+    summary = aggregate_seeds(values, ["width", "n_tasks", "step"], n_boot=n_boot, rng=rng, ci=ci)
+    widths = sorted(summary["width"].unique())
+    palette = _t_palette(summary["n_tasks"].unique())
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, len(widths), figsize=(4.2 * len(widths), 3.4), sharey=True, squeeze=False)
+    for ax, width in zip(axes[0], widths, strict=True):
+        panel = summary.loc[summary["width"] == width]
+        for n_tasks, line in panel.groupby("n_tasks", sort=True):
+            colour = palette[n_tasks]
+            n_seeds = int(line["n_seeds"].min())
+            label = f"T = {n_tasks}  ({n_seeds} seeds)"
+            ax.plot(line["step"], line["iqm"], color=colour, lw=1.6, label=label)
+            if line["iqm_lo"].notna().any():
+                ax.fill_between(line["step"], line["iqm_lo"], line["iqm_hi"], color=colour, alpha=0.2, lw=0)
+        ax.set_title(_width_title(width))
+        ax.set_xlabel("FQI iteration k")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(_label(metric))
+    axes[0, -1].legend(title="tasks (IQM, 95% CI)", fontsize=8, title_fontsize=8, frameon=True)
+    fig.suptitle(f"Multi-task FQI: {METRIC_TITLES.get(metric, metric)} per iteration", y=1.02)
+    _failed_note(fig, n_failed)
+    fig.tight_layout()
+    return save_figure(fig, outdir, stem)
+
+
+def _mean_interval(values: np.ndarray, ci: float) -> tuple[float, float]:
+    """Seed mean and the half-width of its Student-t interval (NaN for one seed)."""
+    if values.size < 2:
+        return float(values.mean()), math.nan
+    sem = values.std(ddof=1) / math.sqrt(values.size)
+    return float(values.mean()), float(stats.t.ppf(0.5 + ci / 2, values.size - 1) * sem)
+
+
+def _fit_panel(ax: plt.Axes, seeds: pd.DataFrame, model: str, n_boot: int, rng: np.random.Generator,
+               ci: float, colour) -> None:
+    """Runs, seed means with CIs and the fitted curve with its band, for one metric and width."""
+    t_values = np.sort(seeds["n_tasks"].unique()).astype(float)
+    jitter = rng.uniform(-0.06, 0.06, size=len(seeds))
+    ax.scatter(seeds["n_tasks"] * 2.0**jitter, seeds["value"], s=8, color="0.55", alpha=0.45, lw=0,
+               label="runs", zorder=2)
+    points = [_mean_interval(seeds.loc[seeds["n_tasks"] == t, "value"].to_numpy(float), ci) for t in t_values]
+    means = np.array([p[0] for p in points])
+    half = np.array([p[1] for p in points])
+    ax.errorbar(t_values, means, yerr=np.where(np.isfinite(half), half, 0.0), fmt="o", color="black", ms=4,
+                capsize=3, lw=1.2, label=f"seed mean ± {ci:.0%} CI", zorder=4)
+    spec = fit.MODELS[model]
+    result = fit.fit_all_models(seeds[["n_tasks", "seed", "value"]], models=[model]).iloc[0]
+    if not math.isfinite(result["a"]):
+        ax.text(0.5, 0.92, f"no fit: {result['note']}", transform=ax.transAxes, ha="center", fontsize=7)
+        return
+    grid = np.geomspace(t_values.min(), t_values.max(), 120)
+    ax.plot(grid, fit.predict(model, grid, result["a"], result["b"], result["alpha"]), color=colour, lw=1.8,
+            label=f"fit {spec.formula.replace('sqrt(T)', '√T')}", zorder=3)
+    boot = fit.bootstrap_fits(seeds[["n_tasks", "seed", "value"]], model, n_boot=n_boot, rng=rng)
+    if n_boot > 0 and (seeds.groupby("n_tasks").size() >= 2).any():
+        low, high = fit.curve_band(boot, model, grid, ci)
+        ax.fill_between(grid, low, high, color=colour, alpha=0.2, lw=0, label=f"fit {ci:.0%} band")
+    rivals = fit.fit_all_models(seeds[["n_tasks", "seed", "value"]])
+    preferred = rivals.loc[rivals["preferred"], "formula"]
+    verdict = f"\nAICc prefers {preferred.iloc[0].replace('sqrt(T)', '√T')}" if len(preferred) else ""
+    ax.text(0.97, 0.95, f"a = {result['a']:.3g}, b = {result['b']:.3g}{verdict}", transform=ax.transAxes,
+            ha="right", va="top", fontsize=7.5, bbox={"boxstyle": "round", "fc": "white", "ec": "0.8"})
+
+
+def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
+                        metrics: Sequence[str] = ("avi_diff", "approx_error"), model: str = "inv_sqrt",
+                        experiment: str | None = "fqi", n_boot: int = 2000,
+                        rng: np.random.Generator | int | None = 0, ci: float = 0.95,
+                        stem: str | None = None) -> list[Path]:
+    """Final-iteration error against T: one row of panels per metric, one column per width.
+
+    Writes ``{stem}.pdf/.png`` (default ``{experiment}_final_error_vs_T``).
+    """
+    stem = stem or f"{experiment or 'all'}_final_error_vs_T"
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    ok, n_failed = _clean(frame, experiment)
+    finals = {metric: final_values(ok, metric) for metric in metrics}
+    present = [m for m in metrics if not finals[m].empty]
+    if not present:
+        return save_figure(_empty_figure(f"none of {list(metrics)} in the results"), outdir, stem)
+    widths = sorted(pd.concat([finals[m]["width"] for m in present]).unique())
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(len(present), len(widths), figsize=(4.2 * len(widths), 3.3 * len(present)),
+                             squeeze=False, sharex=True)
+    colours = sns.color_palette("deep")
+    for row, metric in enumerate(present):
+        for col, width in enumerate(widths):
+            ax = axes[row, col]
+            seeds = finals[metric].loc[finals[metric]["width"] == width]
+            if seeds.empty:
+                ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center")
+                continue
+            _fit_panel(ax, seeds, model, n_boot, rng, ci, colours[row % len(colours)])
+            t_values = np.sort(seeds["n_tasks"].unique())
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(t_values, [str(int(t)) for t in t_values])
+            ax.minorticks_off()
+            step = int(seeds["step"].max())
+            ax.set_title(f"{METRIC_TITLES.get(metric, metric)}, {_width_title(width)}, iteration {step}",
+                         fontsize=9)
+            ax.set_ylabel(_label(metric) if col == 0 else "")
+            ax.set_xlabel("number of tasks T" if row == len(present) - 1 else "")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.suptitle("Multi-task FQI: final-iteration error against the number of tasks T", y=1.01)
+    _failed_note(fig, n_failed)
+    fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
+               frameon=False)
+    return save_figure(fig, outdir, stem)
+
+
+def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str = "fqi", n_boot: int = 2000,
+             seed: int = 0, ci: float = 0.95) -> list[Path]:
+    """The three FQI figures; each draws from its own generator seeded by ``seed``."""
+    paths = plot_per_iteration(frame, outdir, "avi_diff", experiment, n_boot, seed, ci)
+    paths += plot_final_vs_tasks(frame, outdir, experiment=experiment, n_boot=n_boot, rng=seed, ci=ci)
+    paths += plot_per_iteration(frame, outdir, "J", experiment, n_boot, seed, ci)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.figures",
+                                     description="Draw the FQI figures (PDF and PNG) from an all-runs table.")
+    parser.add_argument("--runs", required=True, help="all-runs table from analysis.aggregate")
+    parser.add_argument("--outdir", required=True, help="output folder, e.g. results/figures")
+    parser.add_argument("--experiment", default="fqi", help="experiment to draw (default fqi)")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
+    args = parser.parse_args(argv)
+    paths = make_all(read_all_runs(args.runs), args.outdir, args.experiment, args.n_boot, args.seed, args.ci)
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
