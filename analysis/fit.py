@@ -310,6 +310,8 @@ def fit_model(n_tasks: Sequence[float] | np.ndarray, values: Sequence[float] | n
     if spec.has_b and n_distinct == spec.n_params:
         notes.append("as many parameters as T points: exact fit, no residual")
     aic, aicc, bic = _criteria(fit["chi2"], n_distinct, spec.n_params, weighted)
+    if not math.isfinite(aicc):
+        notes.append("AICc undefined for so few T points (n <= k+1): never preferred")
     return FitResult(spec.name, fit["a"], fit["b"], fit["alpha"], n_distinct, fit["chi2"], float(aic),
                      float(aicc), float(bic), weighted, "; ".join(notes))
 
