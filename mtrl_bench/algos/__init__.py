@@ -1,0 +1,1 @@
+"""Learning algorithms: multi-task FQI, DQN (and later DDPG, transfer)."""
