@@ -12,7 +12,7 @@ import pandas as pd
 from mtrl_bench.envs import car_on_hill as coh
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import atomic_write_text, check_writable
-from mtrl_bench.solvers.car_on_hill_qstar import paper_test_grid, q_star_table
+from mtrl_bench.solvers.car_on_hill_qstar import MAX_DEPTH, paper_test_grid, q_star_table
 
 QSTAR_COLUMNS = ["position", "velocity", "action", "q_star"]
 
@@ -27,6 +27,8 @@ def register(groups: dict) -> None:
     p.add_argument("--grid", choices=["paper"], default="paper", help="test grid (paper: 10x10 states x 2 actions)")
     p.add_argument("--merge-resolution", type=float, nargs=2, metavar=("DP", "DV"), default=None,
                    help="merge frontier states per (DP x DV) cell (faster, not exact; default: exact search)")
+    p.add_argument("--max-depth", type=int, default=MAX_DEPTH,
+                   help=f"search depth cap; undecided pairs get 0 (default {MAX_DEPTH}, the authors' cap)")
     p.add_argument("--out", required=True, help="output CSV (columns position,velocity,action,q_star)")
     p.set_defaults(func=main)
 
@@ -41,7 +43,8 @@ def main(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     check_writable(args.out)
     started = time.time()
-    table = q_star_table(params, merge_resolution=tuple(args.merge_resolution) if args.merge_resolution else None)
+    merge = tuple(args.merge_resolution) if args.merge_resolution else None
+    table = q_star_table(params, max_depth=args.max_depth, merge_resolution=merge)
     write_q_star_csv(args.out, table)
     print(f"qstar: {params.name}: 200 values in {time.time() - started:.1f} s "
           f"({int((table['q_star'] == 1).sum())} at +1, {int((table['q_star'] == -1).sum())} at -1) -> {args.out}")

@@ -121,7 +121,8 @@ def integrate(position, velocity, force_per_mass, gravity, dt: float = DT, subst
     """
     p, v, f, g = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in
                                        (position, velocity, force_per_mass, gravity)))
-    p, v = p.copy(), v.copy()
+    shape = p.shape
+    p, v, f, g = (x.reshape(-1).copy() for x in (p, v, f, g))
     h = dt / substeps
     for _ in range(substeps):
         left = p < 0.0
@@ -140,7 +141,7 @@ def integrate(position, velocity, force_per_mass, gravity, dt: float = DT, subst
             pr, vr = _rk4(pc, vc, f0, g0, ~l0, h - tau)
             p_end[idx], v_end[idx] = pr, vr
         p, v = p_end, v_end
-    return p, v
+    return p.reshape(shape), v.reshape(shape)
 
 
 def reward_and_absorbing(position: np.ndarray, velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
