@@ -1,0 +1,328 @@
+"""Multi-task DQN (MDQN, D'Eramo et al. 2020) and single-task DQN, with S seeds as a batch dimension.
+
+Single-task DQN is this same code with one task, so the comparison is like for like. One run trains
+S independent copies (one per seed) of::
+
+    build Q_t = f_t(h(w_t(x))) for the T tasks, a target copy, one replay memory per task
+    evaluate the greedy policy                                              (epoch 0)
+    act uniformly at random for `learning_starts` steps per task to fill the memories
+    for epoch = 1 .. epochs:
+        repeat `steps_per_epoch` times:
+            every task takes one epsilon-greedy step; store the transitions
+            draw `batch_size` transitions from every task's memory
+            y = r + gamma_t (1 - terminal) max_a' Q_target,t(s', a')
+                (Double DQN: Q_target,t(s', argmax_a' Q_t(s', a')))
+            loss = sum over tasks of the mean Huber loss of Q_t(s, a) - y; one Adam step
+            every `target_update_every` updates: Q_target <- Q
+        a seed whose loss is not finite stops learning and is recorded as diverged
+        evaluate the greedy policy for `test_steps` steps per task
+
+The paper takes one Adam step on the mean Huber loss over all T x batch_size samples; the sum of
+the per-task means used here differs from it by the factor T, which Adam's update ignores (up to its
+epsilon). Epsilon decays linearly from `epsilon_start` to `epsilon_end` over the first
+`epsilon_decay_steps` learning steps (the random filling steps do not count).
+
+Evaluation score (FACTS section 2): per task and seed, the mean discounted return over the
+episodes completed within `test_steps` greedy steps (the unfinished last one is dropped; 0 when
+none completes); the undiscounted mean and the number of completed episodes are recorded too.
+
+Seeds are the leading dimension everywhere: environments are numpy arrays (S, T, ...), one
+forward pass acts for all seeds and tasks, the replay memories are tensors (S, T, capacity, ...),
+and the S networks learn with batched matrix products and a per-seed Adam (:class:`MemberAdam`).
+Every random draw of seed s comes from generators seeded by s alone (start states, noise, epsilon
+coins, replay indices; the network's initialisation from :mod:`mtrl_bench.nets`), so a seed gives
+the same numbers alone or in a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mtrl_bench.envs.multitask import DQN_TASKS, BatchedMultiTaskEnv, SeedUniforms, get_tasks
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
+from mtrl_bench.optim import MemberAdam
+from mtrl_bench.replay import MultiTaskReplay
+
+EXPERIMENT = "dqn"
+METRICS = ("return_discounted", "return_undiscounted", "episodes_completed", "td_loss", "diverged")
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters; the defaults are the paper's (FACTS section 2)."""
+
+    tasks: tuple[str, ...] = DQN_TASKS
+    shared_width: int = 80  # units in each of the two shared layers h (the width-sweep axis)
+    input_width: int = 80  # units in each task's input layer w_t
+    epochs: int = 50
+    steps_per_epoch: int = 1000  # environment steps per task per epoch, one update each
+    test_steps: int = 2000  # greedy evaluation steps per task
+    replay_capacity: int = 5000  # transitions per task
+    learning_starts: int = 100  # random steps per task before the first update
+    batch_size: int = 100  # transitions drawn from every task per update
+    learning_rate: float = 1e-3
+    target_update_every: int = 100  # updates
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    epsilon_decay_steps: int = 5000
+    double: bool = False  # Double DQN targets
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        get_tasks(self.tasks)
+        positive = ["shared_width", "input_width", "steps_per_epoch", "test_steps", "replay_capacity",
+                    "learning_starts", "batch_size", "target_update_every", "epsilon_decay_steps"]
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs < 0:
+            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if self.learning_starts > self.replay_capacity:
+            raise ConfigError(f"learning_starts ({self.learning_starts}) exceeds the replay capacity "
+                              f"({self.replay_capacity})")
+        if not (self.learning_rate > 0 and np.isfinite(self.learning_rate)):
+            raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate}")
+        if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
+            raise ConfigError("need 0 <= epsilon_end <= epsilon_start <= 1")
+
+    @property
+    def algorithm(self) -> str:
+        return "mdqn" if len(self.tasks) > 1 else "dqn"
+
+    def epsilon(self, step: int) -> float:
+        """Exploration rate after ``step`` learning steps (linear decay, then constant)."""
+        fraction = min(step / self.epsilon_decay_steps, 1.0)
+        return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
+
+
+def network_spec(config: DQNConfig) -> NetSpec:
+    """The paper's DQN network: per-task Linear(obs -> 80) + ReLU; shared Linear + ReLU and
+    Linear + sigmoid; per-task linear heads sized to the largest action count (extra actions masked)."""
+    specs = get_tasks(config.tasks)
+    return NetSpec(n_tasks=len(specs), obs_dim=max(s.obs_dim for s in specs),
+                   n_actions=[s.n_actions for s in specs], input_width=config.input_width,
+                   shared_widths=(config.shared_width, config.shared_width), input_activation="relu",
+                   shared_activations=("relu", "sigmoid"), output_activation="identity")
+
+
+@dataclass
+class Learner:
+    """Everything one run of S seeds holds."""
+
+    config: DQNConfig
+    seeds: list[int]
+    device: torch.device
+    env: BatchedMultiTaskEnv  # training environments (S, T)
+    eval_env: BatchedMultiTaskEnv  # evaluation environments (S, T), their own random streams
+    net: SharedMultiTaskNet
+    target: SharedMultiTaskNet
+    optimizer: MemberAdam
+    replay: MultiTaskReplay
+    explore: SeedUniforms  # (S, 2T) per step: epsilon coins, then random actions
+    sampler: SeedUniforms  # (S, T * batch_size) per update: replay indices
+    gammas: torch.Tensor  # (T,)
+    active: torch.Tensor  # (S,) bool: seeds still learning
+    obs: np.ndarray  # (S, T, obs_dim) float32: what the agents act on next
+    steps: int = 0  # learning steps taken (after filling)
+    updates: int = 0
+
+
+def build_learner(config: DQNConfig, seeds: Sequence[int], device: torch.device | str = "cpu") -> Learner:
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("give at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds repeat in {seeds}: give each seed once")
+    device = torch.device(device)
+    spec = network_spec(config)
+    env = BatchedMultiTaskEnv(config.tasks, seeds, key="train", obs_dim=spec.obs_dim)
+    eval_env = BatchedMultiTaskEnv(config.tasks, seeds, key="eval", obs_dim=spec.obs_dim)
+    net = SharedMultiTaskNet(spec, seeds, device=device)
+    target = SharedMultiTaskNet(spec, seeds, device=device)
+    target.load_state_dict(net.state_dict())
+    n_tasks = len(config.tasks)
+    return Learner(
+        config=config, seeds=seeds, device=device, env=env, eval_env=eval_env, net=net, target=target,
+        optimizer=MemberAdam(net.parameters(), lr=config.learning_rate),
+        replay=MultiTaskReplay(len(seeds), n_tasks, config.replay_capacity, spec.obs_dim, device),
+        explore=SeedUniforms(seeds, "explore", 2 * n_tasks),
+        sampler=SeedUniforms(seeds, "replay", n_tasks * config.batch_size, block=256),
+        gammas=torch.as_tensor(env.gammas, dtype=torch.float32, device=device),
+        active=torch.ones(len(seeds), dtype=torch.bool, device=device),
+        obs=env.reset(),
+    )
+
+
+@torch.no_grad()
+def greedy_actions(net: SharedMultiTaskNet, obs: np.ndarray, device: torch.device) -> np.ndarray:
+    """argmax_a Q_t(obs, a) over each task's own actions: obs (S, T, obs_dim) -> (S, T) int64."""
+    q = net(torch.as_tensor(obs, device=device)[:, :, None, :])  # (S, T, 1, A_max), -inf if masked
+    return q[:, :, 0, :].argmax(-1).cpu().numpy()
+
+
+def select_actions(learner: Learner, obs: np.ndarray, epsilon: float) -> np.ndarray:
+    """Epsilon-greedy actions (S, T): with probability epsilon a uniform action of the task's own set."""
+    n_tasks = obs.shape[1]
+    uniform = learner.explore.next()
+    explore = uniform[:, :n_tasks] < epsilon
+    random_actions = (uniform[:, n_tasks:] * learner.env.n_actions[None, :]).astype(np.int64)
+    if explore.all():
+        return random_actions
+    greedy = greedy_actions(learner.net, obs, learner.device)
+    return np.where(explore, random_actions, greedy)
+
+
+def env_step(learner: Learner, epsilon: float) -> None:
+    """Every (seed, task) takes one epsilon-greedy step; the transitions go to the replay memories."""
+    obs = learner.obs
+    actions = select_actions(learner, obs, epsilon)
+    next_obs, rewards, terminated, _ = learner.env.step(actions)
+    # A time-limit truncation is not terminal: its target still bootstraps from s'.
+    learner.replay.add(obs, actions, rewards, next_obs, terminated)
+    learner.obs = learner.env.obs
+
+
+def td_update(learner: Learner) -> torch.Tensor:
+    """One gradient step for every active seed; returns the Huber loss per (seed, task), (S, T)."""
+    config, net, replay = learner.config, learner.net, learner.replay
+    n_seeds, n_tasks = len(learner.seeds), len(config.tasks)
+    uniform = learner.sampler.next().reshape(n_seeds, n_tasks, config.batch_size)
+    batch = replay.sample(replay.indices(uniform))
+    with torch.no_grad():
+        q_next_target = learner.target(batch.next_obs)  # (S, T, B, A_max)
+        if config.double:
+            best = net(batch.next_obs).argmax(-1, keepdim=True)
+            q_next = q_next_target.gather(-1, best)[..., 0]
+        else:
+            q_next = q_next_target.max(-1).values
+        y = batch.rewards + learner.gammas[None, :, None] * (1.0 - batch.terminated) * q_next
+    q = net(batch.obs).gather(-1, batch.actions[..., None])[..., 0]  # (S, T, B)
+    loss_per_task = F.smooth_l1_loss(q, y, reduction="none").mean(-1)  # (S, T)
+    loss_per_seed = loss_per_task.sum(-1)  # (S,)
+    # A seed whose loss is not finite stops for good; the others' gradients do not depend on it.
+    learner.active &= torch.isfinite(loss_per_seed)
+    total = torch.where(learner.active, loss_per_seed, torch.zeros_like(loss_per_seed)).sum()
+    learner.optimizer.zero_grad()
+    total.backward()
+    learner.optimizer.step(learner.active)
+    learner.updates += 1
+    if learner.updates % config.target_update_every == 0:
+        with torch.no_grad():
+            for name, param in net.params.items():
+                learner.target.params[name].copy_(param)
+    return loss_per_task.detach()
+
+
+def fill_replay(learner: Learner, n_steps: int) -> None:
+    """Uniformly random steps, no learning."""
+    for _ in range(n_steps):
+        env_step(learner, epsilon=1.0)
+
+
+def learn(learner: Learner, n_steps: int) -> torch.Tensor:
+    """``n_steps`` of (act, store, update); returns the mean TD loss per (seed, task), (S, T)."""
+    loss_sum = torch.zeros(len(learner.seeds), len(learner.config.tasks), device=learner.device)
+    for _ in range(n_steps):
+        env_step(learner, learner.config.epsilon(learner.steps))
+        loss_sum += td_update(learner)
+        learner.steps += 1
+    return loss_sum / max(n_steps, 1)
+
+
+def evaluate(learner: Learner) -> dict[str, np.ndarray]:
+    """Greedy run of ``test_steps`` steps per task from fresh episodes; (S, T) arrays of
+    ``return_discounted``, ``return_undiscounted`` (means over completed episodes, 0 if none) and
+    ``episodes_completed``."""
+    env = learner.eval_env
+    obs = env.reset()
+    shape = (env.n_seeds, env.n_tasks)
+    running_discounted, running_undiscounted = np.zeros(shape), np.zeros(shape)
+    discount = np.ones(shape)
+    sum_discounted, sum_undiscounted = np.zeros(shape), np.zeros(shape)
+    completed = np.zeros(shape, dtype=np.int64)
+    for _ in range(learner.config.test_steps):
+        actions = greedy_actions(learner.net, obs, learner.device)
+        _, rewards, terminated, truncated = env.step(actions)
+        obs = env.obs
+        running_discounted += discount * rewards
+        running_undiscounted += rewards
+        discount *= env.gammas[None, :]
+        ended = terminated | truncated
+        sum_discounted += np.where(ended, running_discounted, 0.0)
+        sum_undiscounted += np.where(ended, running_undiscounted, 0.0)
+        completed += ended
+        running_discounted[ended], running_undiscounted[ended], discount[ended] = 0.0, 0.0, 1.0
+    count = np.maximum(completed, 1)
+    return {"return_discounted": sum_discounted / count, "return_undiscounted": sum_undiscounted / count,
+            "episodes_completed": completed.astype(np.float64)}
+
+
+@dataclass
+class DQNResult:
+    """Tidy rows (see :mod:`mtrl_bench.results`) and the seeds that diverged, with their epoch."""
+
+    config: DQNConfig
+    rows: list[dict] = field(default_factory=list)
+    diverged: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def failed_seeds(self) -> list[int]:
+        return sorted(self.diverged)
+
+
+def run_dqn(config: DQNConfig, seeds: Sequence[int], device: torch.device | str = "cpu",
+            on_epoch: Callable[[int, Learner], None] | None = None) -> DQNResult:
+    """Train S seeds of ``config`` and return their tidy results.
+
+    ``on_epoch(epoch, learner)``, when given, is called after each evaluation (epoch 0 included).
+    """
+    learner = build_learner(config, seeds, device)
+    result = DQNResult(config)
+
+    def record(epoch: int, scores: dict[str, np.ndarray], td_loss: np.ndarray | None) -> None:
+        for s, seed in enumerate(learner.seeds):
+            if seed in result.diverged:
+                continue
+            for t, task in enumerate(config.tasks):
+                values = {name: scores[name][s, t] for name in scores}
+                if td_loss is not None:
+                    values["td_loss"] = td_loss[s, t]
+                result.rows.extend(_row(config, task, seed, epoch, metric, float(value))
+                                   for metric, value in values.items())
+
+    record(0, evaluate(learner), None)
+    if on_epoch:
+        on_epoch(0, learner)
+    fill_replay(learner, config.learning_starts)
+    for epoch in range(1, config.epochs + 1):
+        td_loss = learn(learner, config.steps_per_epoch).cpu().numpy()
+        for s in np.flatnonzero(~learner.active.cpu().numpy()):
+            result.diverged.setdefault(learner.seeds[s], epoch)
+        record(epoch, evaluate(learner), td_loss)
+        if on_epoch:
+            on_epoch(epoch, learner)
+    for seed in learner.seeds:
+        for task in config.tasks:
+            result.rows.append(_row(config, task, seed, config.epochs, "diverged",
+                                    float(result.diverged.get(seed, 0))))
+    return result
+
+
+def _row(config: DQNConfig, task: str, seed: int, step: int, metric: str, value: float) -> dict:
+    return {"experiment": EXPERIMENT, "algorithm": config.algorithm, "variants": "+".join(config.tasks),
+            "n_tasks": len(config.tasks), "task": task, "width": config.shared_width, "seed": seed,
+            "step": step, "metric": metric, "value": value}
+
+
+def config_record(config: DQNConfig) -> dict:
+    """The config as plain data for the provenance header."""
+    record = asdict(config)
+    record["tasks"] = list(config.tasks)
+    record["algorithm"] = config.algorithm
+    return record

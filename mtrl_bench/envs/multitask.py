@@ -1,0 +1,263 @@
+"""The five discrete-action tasks of the paper's DQN experiment, padded and masked into one format,
+and stepped as arrays over seeds x tasks.
+
+* :data:`TASKS` / :func:`get_task`: one :class:`TaskSpec` per task with the paper's horizon and
+  discount (FACTS section 2): ``cartpole`` 500 / 0.99, ``acrobot`` 1000 / 0.99, ``mountaincar``
+  1000 / 0.99, ``car_on_hill`` (variant 0) 100 / 0.95, ``inverted_pendulum`` 3000 / 0.95.
+* :func:`pad_observations`, :func:`action_mask`, :class:`PaddedObservation`: observations are
+  zero-padded to the largest dimension of the task set, and each task's Q-head is masked to its
+  own action count, so that one network sees one input format.
+* :class:`SeedUniforms`: per-seed random streams, buffered, so that S seeds draw from S generators
+  without a Python call per seed per step, and seed s sees the same numbers alone or in a batch.
+* :class:`BatchedMultiTaskEnv`: S seeds x T tasks stepped in lock-step with numpy arrays (the
+  batched physics of :mod:`.batched_classic`, :mod:`.car_on_hill`, :mod:`.inverted_pendulum`),
+  with time limits and automatic resets.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from mtrl_bench.envs import batched_classic as classic
+from mtrl_bench.envs import car_on_hill, inverted_pendulum
+from mtrl_bench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: sizes, horizon (steps), discount and its batched physics.
+
+    ``reset(uniform (..., n_reset_uniforms)) -> states (..., state_dim)``,
+    ``step(states, actions, uniform (...)) -> (next_states, rewards, terminated)`` where ``uniform``
+    is one draw in [0, 1) per environment and step (used by noisy tasks only),
+    ``observe(states) -> (..., obs_dim) float32``; ``observe_start`` for states just reset.
+    ``make_reference()`` builds the gymnasium environment this physics reproduces.
+    """
+
+    name: str
+    obs_dim: int
+    n_actions: int
+    horizon: int
+    gamma: float
+    state_dim: int
+    n_reset_uniforms: int
+    reset: Callable[[np.ndarray], np.ndarray]
+    step: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple]
+    observe: Callable[[np.ndarray], np.ndarray]
+    make_reference: Callable[[], gym.Env]
+    observe_start: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_actions < 1:
+            raise ConfigError(f"task {self.name!r} has {self.n_actions} actions: a head needs at least one")
+        if self.obs_dim < 1 or self.horizon < 1 or not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"task {self.name!r}: obs_dim and horizon must be >= 1 and gamma in [0, 1]")
+
+
+def _car_on_hill_reset(uniform: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(np.asarray(car_on_hill.START_STATE), (*uniform.shape[:-1], 2)).copy()
+
+
+def _car_on_hill_step(states, actions, uniform):
+    params = car_on_hill.VARIANTS[0]
+    return car_on_hill.step(states, actions, params.mass, params.gravity, params.action)
+
+
+def _pendulum_step(states, actions, uniform):
+    noise = -inverted_pendulum.FORCE_NOISE + 2.0 * inverted_pendulum.FORCE_NOISE * uniform
+    return inverted_pendulum.step(states, actions, noise)
+
+
+def _as_float32(states: np.ndarray) -> np.ndarray:
+    return states.astype(np.float32)
+
+
+def _ignore_noise(step):
+    return lambda states, actions, uniform: step(states, actions)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "cartpole": TaskSpec(
+        "cartpole", obs_dim=4, n_actions=2, horizon=500, gamma=0.99, state_dim=4, n_reset_uniforms=4,
+        reset=classic.cartpole_reset, step=_ignore_noise(classic.cartpole_step), observe=classic.cartpole_observe,
+        make_reference=lambda: gym.make("CartPole-v1", max_episode_steps=500)),
+    "acrobot": TaskSpec(
+        "acrobot", obs_dim=6, n_actions=3, horizon=1000, gamma=0.99, state_dim=4, n_reset_uniforms=4,
+        reset=classic.acrobot_reset, step=_ignore_noise(classic.acrobot_step), observe=classic.acrobot_observe,
+        observe_start=classic.acrobot_observe_start,
+        make_reference=lambda: gym.make("Acrobot-v1", max_episode_steps=1000)),
+    "mountaincar": TaskSpec(
+        "mountaincar", obs_dim=2, n_actions=3, horizon=1000, gamma=0.99, state_dim=2, n_reset_uniforms=1,
+        reset=classic.mountaincar_reset, step=_ignore_noise(classic.mountaincar_step),
+        observe=classic.mountaincar_observe,
+        make_reference=lambda: gym.make("MountainCar-v0", max_episode_steps=1000)),
+    "car_on_hill": TaskSpec(
+        "car_on_hill", obs_dim=2, n_actions=2, horizon=car_on_hill.HORIZON, gamma=car_on_hill.GAMMA,
+        state_dim=2, n_reset_uniforms=0, reset=_car_on_hill_reset, step=_car_on_hill_step, observe=_as_float32,
+        make_reference=lambda: car_on_hill.CarOnHillEnv()),
+    "inverted_pendulum": TaskSpec(
+        "inverted_pendulum", obs_dim=2, n_actions=3, horizon=inverted_pendulum.HORIZON,
+        gamma=inverted_pendulum.GAMMA, state_dim=2, n_reset_uniforms=1,
+        reset=lambda u: inverted_pendulum.reset_states(u[..., 0]), step=_pendulum_step, observe=_as_float32,
+        make_reference=lambda: inverted_pendulum.InvertedPendulumEnv()),
+}
+DQN_TASKS: tuple[str, ...] = tuple(TASKS)
+
+
+def get_task(name: str) -> TaskSpec:
+    """The task called ``name``; an unknown name is a :class:`ConfigError` listing the known ones."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def get_tasks(names: Sequence[str]) -> list[TaskSpec]:
+    """Specs of a task set (non-empty, no repeats)."""
+    if len(names) == 0:
+        raise ConfigError("give at least one task")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"tasks repeat in {list(names)}: give each task once")
+    return [get_task(name) for name in names]
+
+
+def pad_observations(obs: np.ndarray, obs_dim: int) -> np.ndarray:
+    """Zero-pad (..., d) observations to (..., obs_dim); d > obs_dim is a :class:`ConfigError`."""
+    obs = np.asarray(obs)
+    if obs.shape[-1] > obs_dim:
+        raise ConfigError(f"an observation of dimension {obs.shape[-1]} does not fit the padding to {obs_dim}")
+    padded = np.zeros((*obs.shape[:-1], obs_dim), dtype=np.float32)
+    padded[..., :obs.shape[-1]] = obs
+    return padded
+
+
+def action_mask(n_actions: Sequence[int]) -> np.ndarray:
+    """(T, max(n_actions)) bool: True where task t has action a."""
+    counts = [int(n) for n in n_actions]
+    if not counts or min(counts) < 1:
+        raise ConfigError(f"every task head needs at least one action, got n_actions={counts}")
+    return np.arange(max(counts))[None, :] < np.asarray(counts)[:, None]
+
+
+class PaddedObservation(gym.ObservationWrapper):
+    """A single-task gymnasium env seen through the multi-task format: observations zero-padded to
+    ``obs_dim`` (float32), and ``action_mask`` (``n_actions_max``,) marking the task's own actions."""
+
+    def __init__(self, env: gym.Env, obs_dim: int, n_actions_max: int):
+        super().__init__(env)
+        own_dim = int(np.prod(env.observation_space.shape))
+        if own_dim > obs_dim:
+            raise ConfigError(f"an observation of dimension {own_dim} does not fit the padding to {obs_dim}")
+        if not isinstance(env.action_space, spaces.Discrete) or env.action_space.n > n_actions_max:
+            raise ConfigError(f"action space {env.action_space} does not fit a head of {n_actions_max} actions")
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
+        self.action_mask = np.arange(n_actions_max) < env.action_space.n
+
+    def observation(self, observation):
+        return pad_observations(np.asarray(observation, dtype=np.float32), self.observation_space.shape[0])
+
+
+class SeedUniforms:
+    """Per-seed streams of uniforms in [0, 1): ``next()`` returns (S, width), row s from seed s's own
+    generator (seeded by ``(seed, crc32(key))``), so a seed's numbers do not depend on the batch.
+
+    Draws are buffered ``block`` rows at a time so that the per-seed Python call is amortised.
+    """
+
+    def __init__(self, seeds: Sequence[int], key: str, width: int, block: int = 1024):
+        self.width, self.block = int(width), int(block)
+        salt = zlib.crc32(key.encode())
+        self.generators = [np.random.default_rng([int(seed), salt]) for seed in seeds]
+        self._buffer = np.empty((len(self.generators), 0, self.width))
+        self._cursor = 0
+
+    def next(self) -> np.ndarray:
+        if self._cursor >= self._buffer.shape[1]:
+            self._buffer = np.stack([g.random((self.block, self.width)) for g in self.generators])
+            self._cursor = 0
+        row = self._buffer[:, self._cursor]
+        self._cursor += 1
+        return row
+
+
+class BatchedMultiTaskEnv:
+    """S seeds x T tasks in lock-step; every (seed, task) holds one running episode.
+
+    ``reset()`` starts every episode and returns the observations (S, T, obs_dim) float32.
+    ``step(actions (S, T) int)`` advances all of them and returns ``(next_obs, rewards, terminated,
+    truncated)`` with shapes (S, T, obs_dim), (S, T) float64, (S, T) bool, (S, T) bool; ``next_obs``
+    are the states the actions led to (what a replay memory stores). Episodes that ended (terminal,
+    or ``horizon`` steps reached) are restarted at once, and ``obs`` then holds the observations
+    to act on next. Randomness (start states, force noise) comes from per-seed streams keyed by
+    ``key`` and the task name, one fixed-size draw per seed, task and step whether used or not.
+    """
+
+    def __init__(self, tasks: Sequence[str], seeds: Sequence[int], key: str = "env", obs_dim: int | None = None):
+        self.specs = get_tasks(tasks)
+        self.seeds = [int(s) for s in seeds]
+        if not self.seeds:
+            raise ConfigError("give at least one seed")
+        largest = max(spec.obs_dim for spec in self.specs)
+        self.obs_dim = largest if obs_dim is None else int(obs_dim)
+        if largest > self.obs_dim:
+            raise ConfigError(f"an observation of dimension {largest} does not fit the padding to {self.obs_dim}")
+        self.n_actions = np.array([spec.n_actions for spec in self.specs])
+        self.gammas = np.array([spec.gamma for spec in self.specs])
+        self.horizons = np.array([spec.horizon for spec in self.specs])
+        self.streams = [SeedUniforms(self.seeds, f"{key}/{spec.name}", spec.n_reset_uniforms + 1)
+                        for spec in self.specs]
+        n_seeds, n_tasks = len(self.seeds), len(self.specs)
+        self.states = [np.zeros((n_seeds, spec.state_dim)) for spec in self.specs]
+        self.obs = np.zeros((n_seeds, n_tasks, self.obs_dim), dtype=np.float32)
+        self.episode_steps = np.zeros((n_seeds, n_tasks), dtype=np.int64)
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.specs)
+
+    def _start(self, t: int, which: np.ndarray, uniform: np.ndarray) -> None:
+        spec = self.specs[t]
+        fresh = spec.reset(uniform[which, :spec.n_reset_uniforms])
+        self.states[t][which] = fresh
+        observe = spec.observe_start or spec.observe
+        self.obs[which, t, :spec.obs_dim] = observe(fresh)
+        self.episode_steps[which, t] = 0
+
+    def reset(self) -> np.ndarray:
+        everyone = np.ones(self.n_seeds, dtype=bool)
+        for t in range(self.n_tasks):
+            self._start(t, everyone, self.streams[t].next())
+        return self.obs.copy()
+
+    def step(self, actions: np.ndarray):
+        actions = np.asarray(actions)
+        if actions.shape != (self.n_seeds, self.n_tasks):
+            raise ValueError(f"actions must have shape {(self.n_seeds, self.n_tasks)}, got {actions.shape}")
+        if ((actions < 0) | (actions >= self.n_actions[None, :])).any():
+            raise ValueError("an action is outside its task's action set")
+        next_obs = np.zeros_like(self.obs)
+        self.obs = self.obs.copy()  # a new array each step: callers may keep the previous one
+        rewards = np.zeros((self.n_seeds, self.n_tasks))
+        terminated = np.zeros((self.n_seeds, self.n_tasks), dtype=bool)
+        self.episode_steps += 1
+        truncated = self.episode_steps >= self.horizons[None, :]
+        for t, spec in enumerate(self.specs):
+            uniform = self.streams[t].next()
+            nxt, rewards[:, t], terminated[:, t] = spec.step(self.states[t], actions[:, t], uniform[:, -1])
+            self.states[t] = nxt
+            next_obs[:, t, :spec.obs_dim] = spec.observe(nxt)
+            self.obs[:, t] = next_obs[:, t]
+            ended = terminated[:, t] | truncated[:, t]
+            if ended.any():
+                self._start(t, ended, uniform)
+        truncated &= ~terminated
+        return next_obs, rewards, terminated, truncated
