@@ -42,8 +42,8 @@ from analysis.aggregate import aggregate_seeds, final_values, read_all_runs, run
 
 METRIC_LABELS = {
     "avi_diff": r"$\|Q^* - Q_k\|$ (mean abs., test grid)",
-    "approx_error": r"$\|Q_{k+1} - \mathcal{T}^* Q_k\|^2$ (mean over tasks)",
-    "J": r"$J^{\pi_k}$ (discounted return)",
+    "approx_error": r"$\|Q_k - \mathcal{T}^* Q_{k-1}\|^2$ (held-out MSE)",
+    "J": r"$J^{\pi_k}$ (discounted return from $(-0.5, 0)$)",
 }
 METRIC_TITLES = {"avi_diff": "Distance to Q*", "approx_error": "Approximation error", "J": "Return J"}
 FORMATS = ("pdf", "png")
@@ -134,8 +134,8 @@ def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: s
                 ax.fill_between(line["step"], line["iqm_lo"], line["iqm_hi"], color=colour, alpha=0.2, lw=0)
         ax.set_title(_width_title(width))
         ax.set_xlabel("FQI iteration k")
+        ax.set_ylabel(_label(metric) if ax is axes[0, 0] else "")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(_label(metric))
     axes[0, -1].legend(title="tasks (IQM, 95% CI)", fontsize=8, title_fontsize=8, frameon=True)
     fig.suptitle(f"Multi-task FQI: {METRIC_TITLES.get(metric, metric)} per iteration", y=1.02)
     _failed_note(fig, n_failed)
@@ -165,8 +165,15 @@ def _fit_panel(ax: plt.Axes, seeds: pd.DataFrame, model: str, n_boot: int, rng: 
                 capsize=3, lw=1.2, label=f"seed mean ± {ci:.0%} CI", zorder=4)
     spec = fit.MODELS[model]
     result = fit.fit_all_models(seeds[["n_tasks", "seed", "value"]], models=[model]).iloc[0]
+    if t_values.size == 1:
+        # One T: nothing to fit; widen the axes around the single column of points.
+        ax.set_xlim(t_values[0] / 2, t_values[0] * 2)
+        low, high = seeds["value"].min(), seeds["value"].max()
+        pad = 0.05 * (abs(high) or 1.0) if high - low < 1e-12 * (abs(high) or 1.0) else 0.1 * (high - low)
+        ax.set_ylim(low - pad, high + pad)
     if not math.isfinite(result["a"]):
-        ax.text(0.5, 0.92, f"no fit: {result['note']}", transform=ax.transAxes, ha="center", fontsize=7)
+        ax.text(0.5, 0.95, f"no fit: needs >= {spec.min_distinct_t} distinct T", transform=ax.transAxes,
+                ha="center", va="top", fontsize=8)
         return
     grid = np.geomspace(t_values.min(), t_values.max(), 120)
     ax.plot(grid, fit.predict(model, grid, result["a"], result["b"], result["alpha"]), color=colour, lw=1.8,
