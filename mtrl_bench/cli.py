@@ -18,6 +18,7 @@ from mtrl_bench.errors import ConfigError
 COMMAND_MODULES = [
     "mtrl_bench.commands.qstar",
     "mtrl_bench.commands.fqi",
+    "mtrl_bench.commands.dqn",
     "mtrl_bench.commands.bound",
     "mtrl_bench.commands.testbed",
 ]

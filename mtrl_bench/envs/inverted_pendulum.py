@@ -48,9 +48,10 @@ RK4_SUBSTEPS = 8
 
 def angular_acceleration(theta: np.ndarray, omega: np.ndarray, force: np.ndarray) -> np.ndarray:
     """domega/dt (rad/s^2) for angle ``theta`` (rad), velocity ``omega`` (rad/s), cart force (N)."""
-    cos_theta = np.cos(theta)
-    numerator = (GRAVITY * np.sin(theta)
-                 - ALPHA * POLE_MASS * POLE_LENGTH * omega * omega * np.sin(2.0 * theta) / 2.0
+    cos_theta, sin_theta = np.cos(theta), np.sin(theta)
+    # sin(2 theta) / 2 = sin(theta) cos(theta)
+    numerator = (GRAVITY * sin_theta
+                 - ALPHA * POLE_MASS * POLE_LENGTH * omega * omega * sin_theta * cos_theta
                  - ALPHA * cos_theta * force)
     return numerator / (4.0 * POLE_LENGTH / 3.0 - ALPHA * POLE_MASS * POLE_LENGTH * cos_theta * cos_theta)
 
