@@ -47,6 +47,11 @@ Public API
 -> DataFrame``  (point estimates, CIs, criteria, preferred model, notes)
 ``predict(model, n_tasks, a, b=nan, alpha=nan) -> ndarray``
 ``curve_band(boot, model, n_tasks, ci=0.95) -> (lower, upper)``
+
+Example (any experiment; ``runs`` has one row per run)::
+
+    table = fit_table(runs[["width", "n_tasks", "seed", "value"]], by=["width"], n_boot=2000, rng=0)
+    table.loc[table["preferred"], ["width", "model", "a", "a_lo", "a_hi", "b", "alpha", "alpha_lo"]]
 """
 
 from __future__ import annotations
