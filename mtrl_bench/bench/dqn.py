@@ -10,10 +10,10 @@ memories, warms up, then times
   ceiling: the loop cannot be faster than its updates.
 
 ``ceiling_ratio`` = loop speed / update-only speed (1.0: stepping environments and acting cost
-nothing); ``speedup_per_seed`` = loop speed at S / loop speed at S = 1 (how much faster one seed's
-work gets done by batching). All seed counts are measured in the same process, alternating over
-``repeats`` rounds and keeping each one's fastest round, so that load from other jobs on the
-machine hits baseline and batched alike.
+nothing), the two timed in alternating chunks of 10 steps; ``speedup_per_seed`` = loop speed at S /
+loop speed at S = 1 (how much faster one seed's work gets done by batching). All seed counts are
+measured in the same process, alternating over ``repeats`` rounds and keeping each one's fastest
+round, so that load from other jobs on the machine hits baseline and batched alike.
 """
 
 from __future__ import annotations
@@ -32,17 +32,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_round(learner, steps: int) -> tuple[float, float]:
-    _sync(learner.device)
-    start = time.perf_counter()
-    learn(learner, steps)
-    _sync(learner.device)
-    loop_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        td_update(learner)
-    _sync(learner.device)
-    return loop_s, time.perf_counter() - start
+def _time_round(learner, steps: int, chunk: int = 10) -> tuple[float, float]:
+    """Seconds for ``steps`` learning steps and for ``steps`` updates alone, timed in alternating
+    chunks so that a change in the machine's load hits both alike."""
+    loop_s = update_s = 0.0
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        _sync(learner.device)
+        start = time.perf_counter()
+        learn(learner, n)
+        _sync(learner.device)
+        middle = time.perf_counter()
+        for _ in range(n):
+            td_update(learner)
+        _sync(learner.device)
+        loop_s += middle - start
+        update_s += time.perf_counter() - middle
+        done += n
+    return loop_s, update_s
 
 
 def bench_dqn(seed_counts: Sequence[int] = (1, 8, 32), steps: int = 100, warmup: int = 10,
