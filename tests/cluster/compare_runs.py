@@ -28,7 +28,8 @@ def split_file(path: Path) -> tuple[list[dict], str]:
     prov: list[dict] = []
     i = 0
     while i < len(lines) and lines[i].startswith("#"):
-        text = lines[i][1:].strip()
+        # "# {json}" or "# label: {json}" (mtrl-bench writes "# mtrl-bench-provenance: {json}")
+        text = lines[i][lines[i].find("{"):].strip() if "{" in lines[i] else ""
         try:
             obj = json.loads(text)
             if isinstance(obj, dict):
