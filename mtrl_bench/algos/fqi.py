@@ -143,7 +143,8 @@ def weighted_mse(net: SharedMultiTaskNet, data: TaskTensors, targets: torch.Tens
 
 
 def fit(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
-        active: torch.Tensor, patience: int, tolerance: float, max_steps: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        active: torch.Tensor, patience: int, tolerance: float,
+        max_steps: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's fit rule, for every active member at once.
 
     Full-batch Adam steps on the MSE over the union of all tasks' rows; a member stops once its loss

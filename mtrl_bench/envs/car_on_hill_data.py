@@ -11,6 +11,8 @@ generating parameters; a cached file whose parameters differ is regenerated, nev
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -103,7 +105,11 @@ def load_or_generate(params: coh.CarOnHillParams, spec: DatasetSpec, cache_dir: 
                                      ("states", "actions", "rewards", "next_states", "absorbing", "episode")))
     data = generate(params, spec)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
+    # A unique temporary name: parallel jobs may generate the same dataset at once; each renames a
+    # complete file into place.
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=cache_dir)
+    os.close(handle)
+    tmp = Path(tmp_name)
     np.savez(tmp, meta=json.dumps(meta, sort_keys=True), **{k: getattr(data, k) for k in
              ("states", "actions", "rewards", "next_states", "absorbing", "episode")})
     tmp.replace(path)
