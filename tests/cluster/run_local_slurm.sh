@@ -341,20 +341,27 @@ fi
 cmp_rc=$?
 [ "$cmp_rc" = 0 ] || die 5 "SLURM and local outputs differ (compare_runs.py exit $cmp_rc)"
 
-# --- 8. GPU rules: the request reaches sbatch (a GPU-less node refuses it) -----------------------
+# --- 8. profile behaviour: GPU request in the sbatch call (refused by this GPU-less node), and a
+#        job that fails once is resubmitted once (retries: 1) ---------------------------------------
 t=$(date +%s)
-GPU_DIR="$SCRATCH/gpu-probe"
+GPU_DIR="$SCRATCH/probes"
 copy_tree "$GPU_DIR"
 (cd "$GPU_DIR" && limited "$PY" -m snakemake --profile workflow/profiles/slurm --snakefile tests/cluster/mini/Snakefile \
-   "${NOACCT_ARGS[@]}" --retries 0 --verbose results/runs/mini/gpu_probe.txt) >"$SCRATCH/log/snakemake-gpu.log" 2>&1
+   "${NOACCT_ARGS[@]}" --slurm-keep-successful-logs --verbose \
+   results/runs/mini/gpu_probe.txt results/runs/mini/retry_probe.txt) >"$SCRATCH/log/snakemake-probes.log" 2>&1
 gpu_rc=$?
-gpu_call="$(grep -m1 -o 'sbatch call: sbatch .*' "$SCRATCH/log/snakemake-gpu.log" | sed 's/ --wrap=.*//')"
+PROBE_LOG="$SCRATCH/log/snakemake-probes.log"
+gpu_call="$(grep -m1 -oE 'sbatch call: sbatch .*--comment rule_gpu_probe.*' "$PROBE_LOG" | sed 's/ --wrap=.*//; s/^sbatch call: //')"
 log "GPU rule's sbatch call: ${gpu_call:-<none>}"
 grep -q -- '--gpus=1' <<<"$gpu_call" || die 1 "the GPU rule's sbatch call lacks --gpus=1"
-if [ "$gpu_rc" = 0 ]; then
-  die 1 "the GPU rule ran on a node without GPUs"
-fi
-log "SLURM's answer: $(grep -m1 -oE "sbatch: error: [^'\\\\]*" "$SCRATCH/log/snakemake-gpu.log" || echo '<none>')"
+[ -e "$GPU_DIR/results/runs/mini/gpu_probe.txt" ] && die 1 "the GPU rule ran on a node without GPUs"
+[ "$gpu_rc" != 0 ] || die 1 "snakemake reported success although the GPU rule cannot run here"
+log "SLURM's answer to it: $(grep -m1 -oE "sbatch: error: [^'\\]*" "$PROBE_LOG" || echo '<none>')"
+[ -s "$GPU_DIR/results/runs/mini/retry_probe.txt" ] || die 1 "retry_probe did not succeed on its second attempt"
+grep -q '^attempt=2 slurm_job_id=[0-9]' "$GPU_DIR/results/runs/mini/retry_probe.txt" \
+  || die 1 "retry_probe's output is not from a second attempt under SLURM: $(cat "$GPU_DIR/results/runs/mini/retry_probe.txt")"
+n_retry_jobs="$(grep -cE 'submitted with SLURM jobid .*rule_retry_probe' "$PROBE_LOG")"
+log "retry_probe: failed under SLURM on attempt 1, resubmitted, $(cat "$GPU_DIR/results/runs/mini/retry_probe.txt") ($n_retry_jobs submissions)"
 if [ "$WORKFLOW" = repo ]; then
   # The project's rules under a cuda config: a dry run lists their gpu resource.
   (cd "$GPU_DIR" && limited "$PY" -m snakemake --profile workflow/profiles/slurm --configfile workflow/config/test_tiny.yaml \
@@ -364,6 +371,6 @@ if [ "$WORKFLOW" = repo ]; then
     || die 1 "with device=cuda the project's rules declare no gpu resource (dry run)"
   log "dry run with device=cuda: $(grep -cE 'gpu=1' "$SCRATCH/log/snakemake-gpu-dryrun.log") job(s) carry gpu=1"
 fi
-timing gpu_check $(( $(date +%s) - t ))
+timing probes $(( $(date +%s) - t ))
 log "all checks passed"
 exit 0
