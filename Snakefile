@@ -12,10 +12,12 @@ configfile: "workflow/config/default.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/fqi.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/theory.smk"
 
 
 rule all:
     input:
         FQI_RUNS,
         ANALYSIS_OUTPUTS,
+        THEORY_OUTPUTS,
     default_target: True

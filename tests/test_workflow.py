@@ -66,6 +66,10 @@ def test_tiny_sweep_produces_every_figure_and_table_and_resumes(tmp_path):
     for stem in ("fit", "final_error"):
         for ext in ("csv", "md", "tex"):
             assert (results / "tables" / f"{stem}.{ext}").stat().st_size > 0
+    for name in ("testbed_excess_risk_vs_T", "fqi_avi_bound_vs_T"):
+        assert (results / "figures" / f"{name}.png").stat().st_size > 1000
+    for name in ("testbed_fit", "fqi_bound"):
+        assert (results / "tables" / f"{name}.md").stat().st_size > 0
     assert len(list((results / "runs" / "fqi").glob("*.csv"))) == 4
     # Nothing left to do after a complete run; deleting one run file re-runs only that job (+ analysis).
     again = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", "workflow/config/test_tiny.yaml")
