@@ -184,8 +184,9 @@ def _fit_panel(ax: plt.Axes, seeds: pd.DataFrame, model: str, n_boot: int, rng: 
         ax.fill_between(grid, low, high, color=colour, alpha=0.2, lw=0, label=f"fit {ci:.0%} band")
     rivals = fit.fit_all_models(seeds[["n_tasks", "seed", "value"]])
     preferred = rivals.loc[rivals["preferred"], "formula"]
-    verdict = (f"\nAICc prefers {preferred.iloc[0].replace('sqrt(T)', '√T')}" if len(preferred)
-               else "\ntoo few T for a model choice")
+    by_aic = rivals["note"].str.contains("chosen by AIC").any()
+    verdict = (f"\n{'AIC' if by_aic else 'AICc'} prefers {preferred.iloc[0].replace('sqrt(T)', '√T')}"
+               if len(preferred) else "\ntoo few T for a model choice")
     ax.text(0.97, 0.95, f"a = {result['a']:.3g}, b = {result['b']:.3g}{verdict}", transform=ax.transAxes,
             ha="right", va="top", fontsize=7.5, bbox={"boxstyle": "round", "fc": "white", "ec": "0.8"})
 

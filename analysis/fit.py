@@ -368,23 +368,33 @@ def _preferred(scores: dict[str, float]) -> str:
     return min(finite, key=finite.get) if finite else ""
 
 
-def fit_all_models(seed_table: pd.DataFrame, models: Sequence[str] = MODEL_NAMES, by: Sequence[str] = (),
-                   criterion: str = "aicc") -> pd.DataFrame:
-    """Fit every model in ``models`` to each ``by`` group's per-T seed means (no bootstrap).
+def _criterion_used(fits: dict[str, FitResult], criterion: str) -> tuple[str, list[str]]:
+    """The criterion that chooses the model: AICc falls back to AIC when it ranks fewer than two fits.
 
-    One row per group and model: ``by..., model, formula, n_points, n_seeds, a, b, alpha, chi2, aic,
-    aicc, bic, delta_<criterion>, preferred (bool), weighted, note``. ``preferred`` marks the model
-    with the smallest ``criterion`` (``aic``, ``aicc`` or ``bic``) among those with a finite value.
+    With n T points AICc is undefined for every model with k >= n-1 parameters; choosing among the
+    remaining one would be a choice by default (e.g. three T points leave only the constant).
     """
+    fitted = [fit for fit in fits.values() if fit.ok]
+    ranked = [fit for fit in fitted if math.isfinite(getattr(fit, criterion))]
+    if criterion == "aicc" and len(ranked) < 2 <= len(fitted):
+        return "aic", [f"model chosen by AIC: AICc ranks fewer than two models with {fitted[0].n_points} T points"]
+    return criterion, []
+
+
+def _fit_all_models(seed_table: pd.DataFrame, models: Sequence[str], by: Sequence[str],
+                    criterion: str) -> tuple[pd.DataFrame, dict[tuple, str]]:
     if criterion not in ("aic", "aicc", "bic"):
         raise ValueError("criterion must be aic, aicc or bic")
     by = list(by)
     _check_seed_table(seed_table, by)
     rows = []
+    used_by_group = {}
     for key, group in _groups(seed_table, by):
         means, weights, notes = _points(group)
         fits = {name: fit_model(means["n_tasks"], means["mean"], weights, name) for name in models}
-        best = _preferred({name: getattr(fit, criterion) for name, fit in fits.items()})
+        used, choice_notes = _criterion_used(fits, criterion)
+        used_by_group[key] = used
+        best = _preferred({name: getattr(fit, used) for name, fit in fits.items()})
         best_score = getattr(fits[best], criterion) if best else math.nan
         for name, fit in fits.items():
             rows.append({
@@ -395,9 +405,22 @@ def fit_all_models(seed_table: pd.DataFrame, models: Sequence[str] = MODEL_NAMES
                 "aic": fit.aic, "aicc": fit.aicc, "bic": fit.bic,
                 f"delta_{criterion}": getattr(fit, criterion) - best_score,
                 "preferred": name == best, "weighted": fit.weighted,
-                "note": "; ".join([*notes, *([fit.note] if fit.note else [])]),
+                "note": "; ".join([*notes, *choice_notes, *([fit.note] if fit.note else [])]),
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), used_by_group
+
+
+def fit_all_models(seed_table: pd.DataFrame, models: Sequence[str] = MODEL_NAMES, by: Sequence[str] = (),
+                   criterion: str = "aicc") -> pd.DataFrame:
+    """Fit every model in ``models`` to each ``by`` group's per-T seed means (no bootstrap).
+
+    One row per group and model: ``by..., model, formula, n_points, n_seeds, a, b, alpha, chi2, aic,
+    aicc, bic, delta_<criterion>, preferred (bool), weighted, note``. ``preferred`` marks the model
+    with the smallest ``criterion`` (``aic``, ``aicc`` or ``bic``) among those with a finite value;
+    when AICc is finite for fewer than two fitted models (too few T points), AIC chooses instead and
+    ``note`` says so.
+    """
+    return _fit_all_models(seed_table, models, by, criterion)[0]
 
 
 def _resample(group: pd.DataFrame, t_points: np.ndarray, base_weights: np.ndarray | None, n_boot: int,
@@ -483,7 +506,7 @@ def fit_table(seed_table: pd.DataFrame, models: Sequence[str] = MODEL_NAMES, by:
         raise ValueError("ci must lie in (0, 1)")
     by = list(by)
     rng = _as_rng(rng)
-    points = fit_all_models(seed_table, models, by, criterion)
+    points, used_by_group = _fit_all_models(seed_table, models, by, criterion)
     tail = 50.0 * (1.0 - ci)
     extra = []
     for key, group in _groups(seed_table, by):
@@ -505,7 +528,8 @@ def fit_table(seed_table: pd.DataFrame, models: Sequence[str] = MODEL_NAMES, by:
                     if draws.size:
                         row[f"{param}_lo"], row[f"{param}_hi"] = np.percentile(draws, [tail, 100 - tail])
                 crit = _criteria(fits["chi2"], t_points.size, spec.n_params, weights is not None)
-                scores[name] = np.asarray(crit[("aic", "aicc", "bic").index(criterion)], dtype=float)
+                used = used_by_group[key]
+                scores[name] = np.asarray(crit[("aic", "aicc", "bic").index(used)], dtype=float)
             intervals[name] = row
         if scores:
             stacked = np.vstack([np.broadcast_to(s, (n_boot,)) for s in scores.values()])

@@ -198,7 +198,7 @@ def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str | N
     finals = final_error_table(frame, experiment=experiment, n_boot=n_boot, rng=seed, ci=ci)
     fit_caption = (f"Weighted least-squares fits of the final-iteration error against the number of tasks T "
                    f"(weights 1/SEM^2 over per-T seed means; {ci:.0%} stratified-bootstrap CIs over seeds, "
-                   f"{n_boot} resamples; preferred = smallest AICc).")
+                   f"{n_boot} resamples; preferred = smallest AICc, or AIC when AICc ranks fewer than two models).")
     final_caption = (f"Final-iteration error per T: interquartile mean over seeds with its {ci:.0%} "
                      f"stratified-bootstrap CI ({n_boot} resamples); failed runs excluded.")
     paths = write_table(fits, outdir, "fit", fit_display(fits, ci) if not fits.empty else None, fit_caption)

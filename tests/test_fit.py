@@ -99,6 +99,8 @@ def test_power_needs_four_distinct_tasks_counts():
     table = fit.fit_table(data, n_boot=50, rng=0).set_index("model")
     assert math.isnan(table.loc["power", "a"]) and "needs >= 4 distinct T" in table.loc["power", "note"]
     assert not table.loc["power", "preferred"]
+    # AICc is undefined for two parameters at three T points; AIC chooses, and says so.
+    assert table["preferred"].sum() == 1 and table["note"].str.contains("chosen by AIC").all()
     assert np.isfinite(table.loc["inv", ["a", "b", "a_lo", "b_hi"]].to_numpy(float)).all()
 
 
