@@ -20,6 +20,9 @@ from pathlib import Path
 
 RTOL = 1e-9
 ATOL = 1e-12
+# Provenance copied into table columns (e.g. the aggregated all-runs table): where and when a file
+# was made, not what it says. git_commit moves when anyone commits between the two runs.
+PROVENANCE_COLUMNS = ("git_commit", "host", "wall_time_s", "finished_utc", "hostname", "slurm_job_id")
 
 
 def split_file(path: Path) -> tuple[list[dict], str]:
@@ -41,20 +44,28 @@ def split_file(path: Path) -> tuple[list[dict], str]:
 
 
 def numeric_equal(a: str, b: str) -> tuple[bool, str]:
-    """Compare two CSV bodies on their ``value`` column after sorting rows by the other columns."""
+    """Compare two CSV bodies on their ``value`` column after sorting rows by the other columns.
+
+    Provenance columns (:data:`PROVENANCE_COLUMNS`) are left out of the comparison.
+    """
     import pandas as pd
 
     da = pd.read_csv(io.StringIO(a))
     db = pd.read_csv(io.StringIO(b))
     if list(da.columns) != list(db.columns) or len(da) != len(db):
         return False, f"columns/rows differ: {list(da.columns)} x {len(da)} vs {list(db.columns)} x {len(db)}"
+    dropped = [c for c in da.columns if c in PROVENANCE_COLUMNS]
+    da, db = da.drop(columns=dropped), db.drop(columns=dropped)
+    note = f" (provenance columns {dropped} left out)" if dropped else ""
     if "value" not in da.columns:
-        return False, "bodies differ and there is no 'value' column to compare numerically"
+        if da.astype(str).equals(db.astype(str)):
+            return True, "equal" + note
+        return False, "bodies differ and there is no 'value' column to compare numerically" + note
     keys = [c for c in da.columns if c != "value"]
     da = da.sort_values(keys, kind="stable").reset_index(drop=True)
     db = db.sort_values(keys, kind="stable").reset_index(drop=True)
     if not da[keys].astype(str).equals(db[keys].astype(str)):
-        return False, "the non-value columns differ"
+        return False, "the non-value columns differ" + note
     worst = 0.0
     for x, y in zip(da["value"].tolist(), db["value"].tolist(), strict=True):
         if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
@@ -68,7 +79,9 @@ def numeric_equal(a: str, b: str) -> tuple[bool, str]:
         if not math.isclose(x, y, rel_tol=RTOL, abs_tol=ATOL):
             return False, f"values differ: {x!r} vs {y!r}"
         worst = max(worst, abs(x - y))
-    return True, f"equal within rtol={RTOL} (largest difference {worst:.3g})"
+    if worst == 0.0:
+        return True, "equal" + note
+    return True, f"equal within rtol={RTOL} (largest difference {worst:.3g})" + note
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         if body_s == body_l:
             exact += 1
             continue
-        ok, why = numeric_equal(body_s, body_l)
+        try:
+            ok, why = numeric_equal(body_s, body_l)
+        except Exception as err:  # not a table pandas can read
+            ok, why = False, f"bodies differ and do not parse as CSV ({err})"
         if ok:
             close += 1
             print(f"compare: {rel}: bodies not byte-identical but {why}")
@@ -119,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"{rel}: {why}")
     n = len(slurm_files & local_files)
     print(
-        f"compare: {n} CSV files in both runs; {exact} bodies identical, {close} numerically equal; "
+        f"compare: {n} CSV files in both runs; {exact} bodies identical, {close} equal as tables; "
         f"SLURM run {args.run_id or '?'}: hosts {sorted(hosts) or '-'}, devices {sorted(devices) or '-'}, "
         f"SLURM job ids named in provenance {sorted(slurm_ids_seen, key=int) or '-'}"
     )
