@@ -53,6 +53,24 @@ def register(groups: dict) -> None:
     p.add_argument("--out", required=True, help="tidy results CSV")
     p.set_defaults(func=main)
 
+    b = groups["bench"].add_parser("fqi", help="MFQI speed: per-seed iteration time, FLOP rate, Q*, projection")
+    b.add_argument("--seeds", type=positive_int, nargs="+", default=[1, 10, 100], help="batch sizes S")
+    b.add_argument("--tasks", type=positive_int, nargs="+", default=[1, 8], help="task counts T")
+    b.add_argument("--width", type=positive_int, default=30)
+    b.add_argument("--steps", type=positive_int, default=20, help="timed Adam steps per point")
+    b.add_argument("--skip-qstar", action="store_true", help="skip (c), the exact Q* of all 16 variants")
+    b.add_argument("--workers", type=positive_int, default=None, help="processes for (c); default: cores")
+    b.add_argument("--device", default="auto")
+    b.set_defaults(func=bench)
+
+
+def bench(args: argparse.Namespace) -> int:
+    from mtrl_bench.bench import fqi as fqi_bench
+
+    fqi_bench.run(resolve_device(args.device), args.seeds, args.tasks, args.width, args.steps,
+                  not args.skip_qstar, args.workers or fqi_bench.default_workers())
+    return 0
+
 
 def config_from_args(args: argparse.Namespace) -> FQIConfig:
     if args.variants is None:
