@@ -395,7 +395,9 @@ def _fit_all_models(seed_table: pd.DataFrame, models: Sequence[str], by: Sequenc
         used, choice_notes = _criterion_used(fits, criterion)
         used_by_group[key] = used
         best = _preferred({name: getattr(fit, used) for name, fit in fits.items()})
-        best_score = getattr(fits[best], criterion) if best else math.nan
+        finite_scores = [getattr(fit, criterion) for fit in fits.values()
+                         if math.isfinite(getattr(fit, criterion))]
+        best_score = min(finite_scores) if finite_scores else math.nan
         for name, fit in fits.items():
             rows.append({
                 **dict(zip(by, key, strict=True)), "model": name, "formula": MODELS[name].formula,
@@ -415,10 +417,10 @@ def fit_all_models(seed_table: pd.DataFrame, models: Sequence[str] = MODEL_NAMES
     """Fit every model in ``models`` to each ``by`` group's per-T seed means (no bootstrap).
 
     One row per group and model: ``by..., model, formula, n_points, n_seeds, a, b, alpha, chi2, aic,
-    aicc, bic, delta_<criterion>, preferred (bool), weighted, note``. ``preferred`` marks the model
-    with the smallest ``criterion`` (``aic``, ``aicc`` or ``bic``) among those with a finite value;
-    when AICc is finite for fewer than two fitted models (too few T points), AIC chooses instead and
-    ``note`` says so.
+    aicc, bic, delta_<criterion> (from the smallest finite value), preferred (bool), weighted, note``.
+    ``preferred`` marks the model with the smallest ``criterion`` (``aic``, ``aicc`` or ``bic``) among
+    those with a finite value; when AICc is finite for fewer than two fitted models (too few T
+    points), AIC chooses instead and ``note`` says so.
     """
     return _fit_all_models(seed_table, models, by, criterion)[0]
 
