@@ -185,7 +185,8 @@ def _fit_panel(ax: plt.Axes, seeds: pd.DataFrame, model: str, n_boot: int, rng: 
     rivals = fit.fit_all_models(seeds[["n_tasks", "seed", "value"]])
     preferred = rivals.loc[rivals["preferred"], "formula"]
     by_aic = rivals["note"].str.contains("chosen by AIC").any()
-    verdict = (f"\n{'AIC' if by_aic else 'AICc'} prefers {preferred.iloc[0].replace('sqrt(T)', '√T')}"
+    winner = "a constant" if len(preferred) and preferred.iloc[0] == "a" else "".join(preferred.head(1))
+    verdict = (f"\n{'AIC' if by_aic else 'AICc'} prefers {winner.replace('sqrt(T)', '√T')}"
                if len(preferred) else "\ntoo few T for a model choice")
     ax.text(0.97, 0.95, f"a = {result['a']:.3g}, b = {result['b']:.3g}{verdict}", transform=ax.transAxes,
             ha="right", va="top", fontsize=7.5, bbox={"boxstyle": "round", "fc": "white", "ec": "0.8"})
