@@ -152,7 +152,7 @@ def build_learner(config: DQNConfig, seeds: Sequence[int], device: torch.device 
         optimizer=MemberAdam(net.parameters(), lr=config.learning_rate),
         replay=MultiTaskReplay(len(seeds), n_tasks, config.replay_capacity, spec.obs_dim, device),
         explore=SeedUniforms(seeds, "explore", 2 * n_tasks),
-        sampler=SeedUniforms(seeds, "replay", n_tasks * config.batch_size, block=256),
+        sampler=SeedUniforms(seeds, "replay", n_tasks * config.batch_size, block=64),
         gammas=torch.as_tensor(env.gammas, dtype=torch.float32, device=device),
         active=torch.ones(len(seeds), dtype=torch.bool, device=device),
         obs=env.reset(),
