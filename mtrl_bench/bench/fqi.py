@@ -7,6 +7,7 @@
     product chain of the same shapes (the same forward and backward matmuls, nothing else),
     measured in the same run: the machine's practical limit for these shapes.
 (c) The total time of the exact Q* for all 16 variants, one process per core.
+(e) The batched Car-On-Hill step against scipy's odeint (the authors' integrator) in a loop, per state.
 (d) The projected wall time of the paper-scale sweep (T in {1,2,4,8}, 100 seeds, 50 iterations,
     uncapped fit rule) from the measured step times.
 """
@@ -112,6 +113,31 @@ def bench_qstar(workers: int) -> tuple[float, list[tuple[str, float]]]:
     return time.perf_counter() - start, per_variant
 
 
+def bench_dynamics(n_states: int = 20_000, n_odeint: int = 300) -> tuple[float, float]:
+    """Seconds per state: (batched step of ``n_states`` at once, odeint one state at a time)."""
+    from scipy.integrate import odeint
+
+    rng = np.random.default_rng(0)
+    states = np.stack([rng.uniform(-1, 1, n_states), rng.uniform(-3, 3, n_states)], 1)
+    actions = rng.integers(0, 2, n_states)
+    start = time.perf_counter()
+    coh.step(states, actions, 1.0, 9.81, 4.0)
+    batched = (time.perf_counter() - start) / n_states
+
+    def rhs(y, _t, force):  # plain floats, as a hand-written scalar model would be
+        p, v = y
+        if p < 0:
+            d1, d2 = 2 * p + 1, 2.0
+        else:
+            d1, d2 = (1 + 5 * p * p) ** -1.5, -15 * p * (1 + 5 * p * p) ** -2.5
+        return [v, (force - 9.81 * d1 - v * v * d1 * d2) / (1 + d1 * d1)]
+
+    start = time.perf_counter()
+    for i in range(n_odeint):
+        odeint(rhs, states[i], [0.0, coh.DT], args=(4.0 if actions[i] else -4.0,))
+    return batched, (time.perf_counter() - start) / n_odeint
+
+
 def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, steps: int,
         qstar: bool, workers: int, out=print) -> dict:
     torch.set_num_threads(1)
@@ -148,6 +174,10 @@ def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, st
             f"{PAPER_STEPS_PER_RUN:,} steps x {SLOWEST_MEMBER_FACTOR} for the slowest member): "
             f"{total / 3600:.1f} h on one {device.type} worker, {total / 3600 / max(1, workers):.1f} h with "
             f"{workers} workers")
+    batched, looped = bench_dynamics()
+    report["dynamics_speedup"] = looped / batched
+    out(f"(e) Car-On-Hill step: batched {batched * 1e6:.2f} us/state, odeint loop {looped * 1e6:.1f} us/state: "
+        f"{looped / batched:.0f}x faster per state")
     if qstar:
         total, per_variant = bench_qstar(workers)
         report["qstar_total_s"] = total
