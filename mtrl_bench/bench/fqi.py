@@ -113,7 +113,7 @@ def bench_qstar(workers: int) -> tuple[float, list[tuple[str, float]]]:
     return time.perf_counter() - start, per_variant
 
 
-def bench_dynamics(n_states: int = 20_000, n_odeint: int = 300) -> tuple[float, float]:
+def bench_dynamics(n_states: int = 100_000, n_odeint: int = 300) -> tuple[float, float]:
     """Seconds per state: (batched step of ``n_states`` at once, odeint one state at a time)."""
     from scipy.integrate import odeint
 

@@ -9,10 +9,11 @@ After the step, p < -1 or |v| > 3 gives reward -1 and ends the episode; otherwis
 ends it; else the reward is 0. Horizon 100, gamma 0.95, start (-0.5, 0).
 
 H' is continuous at p = 0 but H'' jumps (2 on the left, 0 on the right), so the right-hand side is
-discontinuous there. :func:`step` integrates each branch's smooth formula with fixed-step RK4 and,
-in a sub-step that crosses p = 0, locates the crossing time by Newton's method and restarts from it
-on the other branch, which keeps RK4's order (an error ~1e-9 against a tight-tolerance reference)
-where a plain fixed-step scheme loses it.
+discontinuous there. :func:`step` integrates each branch's smooth formula with a fixed-step
+8th-order Runge-Kutta method (Dormand-Prince's tableau from scipy) and, in a sub-step that crosses
+p = 0, locates the crossing time by Newton's method and restarts from it on the other branch, which
+keeps the method's accuracy (~1e-7 against a tight-tolerance reference) where a plain fixed-step
+scheme loses it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from scipy.integrate import DOP853
 
 from mtrl_bench.errors import ConfigError
 
@@ -92,32 +94,84 @@ def nested_task_set(n_tasks: int) -> list[CarOnHillParams]:
 def hill_slope(position: np.ndarray, left: np.ndarray | bool) -> tuple[np.ndarray, np.ndarray]:
     """H'(p) and H''(p) using the left (p < 0) or right (p >= 0) branch's formula, extended smoothly."""
     p = position
-    left_d1, left_d2 = 2.0 * p + 1.0, np.full_like(p, 2.0)
     root = 1.0 + 5.0 * p * p
-    right_d1 = root ** -1.5
-    right_d2 = -15.0 * p * root ** -2.5
-    return np.where(left, left_d1, right_d1), np.where(left, left_d2, right_d2)
+    right_d1 = 1.0 / (root * np.sqrt(root))
+    return (np.where(left, 2.0 * p + 1.0, right_d1),
+            np.where(left, 2.0, -15.0 * p * right_d1 / root))
 
 
-def _derivative(p, v, force_per_mass, gravity, left):
-    d1, d2 = hill_slope(p, left)
-    return v, (force_per_mass - gravity * d1 - v * v * d1 * d2) / (1.0 + d1 * d1)
+def _acceleration_left(p, v, force_per_mass, gravity):
+    """dv/dt with the left branch (H' = 2p + 1, H'' = 2), valid for p < 0 and extended smoothly."""
+    d1 = 2.0 * p + 1.0
+    return (force_per_mass - d1 * (gravity + 2.0 * v * v)) / (1.0 + d1 * d1)
 
 
-def _rk4(p, v, force_per_mass, gravity, left, h):
-    k1p, k1v = _derivative(p, v, force_per_mass, gravity, left)
-    k2p, k2v = _derivative(p + 0.5 * h * k1p, v + 0.5 * h * k1v, force_per_mass, gravity, left)
-    k3p, k3v = _derivative(p + 0.5 * h * k2p, v + 0.5 * h * k2v, force_per_mass, gravity, left)
-    k4p, k4v = _derivative(p + h * k3p, v + h * k3v, force_per_mass, gravity, left)
-    return (p + h / 6.0 * (k1p + 2 * k2p + 2 * k3p + k4p), v + h / 6.0 * (k1v + 2 * k2v + 2 * k3v + k4v))
+def _acceleration_right(p, v, force_per_mass, gravity):
+    """dv/dt with the right branch (H' = (1 + 5p^2)^-3/2, H'' = -15p (1 + 5p^2)^-5/2)."""
+    root = 1.0 + 5.0 * p * p
+    d1 = 1.0 / (root * np.sqrt(root))
+    return (force_per_mass - d1 * (gravity - 15.0 * v * v * p * d1 / root)) / (1.0 + d1 * d1)
 
 
-def integrate(position, velocity, force_per_mass, gravity, dt: float = DT, substeps: int = 20):
+def acceleration(p, v, force_per_mass, gravity, left):
+    """dv/dt (arrays broadcast), choosing each element's branch by ``left``."""
+    return np.where(left, _acceleration_left(p, v, force_per_mass, gravity),
+                    _acceleration_right(p, v, force_per_mass, gravity))
+
+
+# Dormand & Prince's explicit 8th-order Runge-Kutta tableau (12 stages), as scipy ships it.
+_RK_A, _RK_B = DOP853.A, DOP853.B
+
+
+def _rk_step(p, v, force_per_mass, gravity, accel, h):
+    """One explicit 8th-order Runge-Kutta step of length h (scalar or array) with dv/dt = accel(...)."""
+    kp, kv = [], []
+    for i, row in enumerate(_RK_A[: len(_RK_B)]):
+        pi, vi = p, v
+        for j in range(i):
+            if row[j] != 0.0:
+                pi = pi + (h * row[j]) * kp[j]
+                vi = vi + (h * row[j]) * kv[j]
+        kp.append(vi)
+        kv.append(accel(pi, vi, force_per_mass, gravity))
+    dp = sum(b * k for b, k in zip(_RK_B, kp))
+    dv = sum(b * k for b, k in zip(_RK_B, kv))
+    return p + h * dp, v + h * dv
+
+
+def _branch_step(p, v, f, g, on_left: bool, h):
+    """A sub-step for states that all start on one branch; crossings of p = 0 are split there."""
+    accel, other = ((_acceleration_left, _acceleration_right) if on_left
+                    else (_acceleration_right, _acceleration_left))
+    p_end, v_end = _rk_step(p, v, f, g, accel, h)
+    crossed = (p_end < 0.0) != on_left
+    if crossed.any():
+        idx = np.nonzero(crossed)
+        p0, v0, f0, g0 = p[idx], v[idx], f[idx], g[idx]
+        # Newton on tau -> p(tau) = 0 (dp/dtau = v), started from linear interpolation; a state
+        # starting exactly at p = 0 is moving into the right branch first, so its crossing is the
+        # later root: start that search from the end of the sub-step.
+        tau = np.where(p0 == 0.0, h, h * p0 / np.where(p0 == 0.0, -1.0, p0 - p_end[idx]))
+        for _ in range(5):
+            pc, vc = _rk_step(p0, v0, f0, g0, accel, tau)
+            safe_v = np.where(np.abs(vc) > 1e-12, vc, 1e-12)
+            tau = np.clip(tau - pc / safe_v, 0.0, h)
+        pc, vc = _rk_step(p0, v0, f0, g0, accel, tau)
+        p_end[idx], v_end[idx] = _rk_step(pc, vc, f0, g0, other, h - tau)
+    return p_end, v_end
+
+
+def integrate(position, velocity, force_per_mass, gravity, dt: float = DT, substeps: int = 3,
+              refine_depth: int = 2):
     """Integrate the dynamics for ``dt`` seconds; all array arguments broadcast together (float64).
 
-    Returns ``(position, velocity)`` after ``dt``. Each sub-step that crosses p = 0 is split at
-    the crossing (Newton's method on the RK4 step length, 4 iterations) so that every piece
-    integrates a smooth right-hand side.
+    Returns ``(position, velocity)`` after ``dt``. Each sub-step integrates the states left and
+    right of p = 0 separately with their branch's formula; a state that crosses p = 0 within the
+    sub-step is split at the crossing (Newton's method on the step length, 5 iterations) so that
+    every piece integrates a smooth right-hand side with the 8th-order method. A state that turns
+    round (its velocity changes sign) close to p = 0 may cross twice in one sub-step, which the end
+    points cannot show: such states redo the sub-step with 8 finer sub-steps (``refine_depth``
+    levels deep). 3 sub-steps agree with a 1e-12-tolerance odeint to ~1e-7.
     """
     p, v, f, g = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in
                                        (position, velocity, force_per_mass, gravity)))
@@ -125,22 +179,18 @@ def integrate(position, velocity, force_per_mass, gravity, dt: float = DT, subst
     p, v, f, g = (x.reshape(-1).copy() for x in (p, v, f, g))
     h = dt / substeps
     for _ in range(substeps):
+        p_start, v_start = p.copy(), v.copy()
         left = p < 0.0
-        p_end, v_end = _rk4(p, v, f, g, left, h)
-        crossed = left != (p_end < 0.0)
-        if crossed.any():
-            idx = np.nonzero(crossed)
-            p0, v0, f0, g0, l0 = p[idx], v[idx], f[idx], g[idx], left[idx]
-            # Newton on tau -> p(tau) = 0, started from linear interpolation between the ends.
-            tau = h * p0 / (p0 - p_end[idx])
-            for _ in range(4):
-                pc, vc = _rk4(p0, v0, f0, g0, l0, tau)
-                safe_v = np.where(np.abs(vc) > 1e-12, vc, 1e-12)
-                tau = np.clip(tau - pc / safe_v, 0.0, h)
-            pc, vc = _rk4(p0, v0, f0, g0, l0, tau)
-            pr, vr = _rk4(pc, vc, f0, g0, ~l0, h - tau)
-            p_end[idx], v_end[idx] = pr, vr
-        p, v = p_end, v_end
+        for on_left, idx in ((True, np.nonzero(left)[0]), (False, np.nonzero(~left)[0])):
+            if len(idx):
+                p[idx], v[idx] = _branch_step(p[idx], v[idx], f[idx], g[idx], on_left, h)
+        if refine_depth > 0:
+            # A turning state never gets further from its end points than max(|v|) h.
+            near = np.minimum(np.abs(p_start), np.abs(p)) <= np.maximum(np.abs(v_start), np.abs(v)) * h
+            turned = np.nonzero(near & (v_start * v <= 0.0))[0]
+            if len(turned):
+                p[turned], v[turned] = integrate(p_start[turned], v_start[turned], f[turned], g[turned], h,
+                                                 substeps=8, refine_depth=refine_depth - 1)
     return p.reshape(shape), v.reshape(shape)
 
 
