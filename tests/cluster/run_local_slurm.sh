@@ -183,6 +183,9 @@ MEM_MB=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 CTLD_PORT=$(free_port); SLURMD_PORT=$(free_port)
 while [ "$SLURMD_PORT" = "$CTLD_PORT" ]; do SLURMD_PORT=$(free_port); done
+for real_conf in /etc/slurm/slurm.conf /etc/slurm-llnl/slurm.conf; do
+  [ -e "$real_conf" ] && log "found $real_conf: left untouched (this test uses its own SLURM_CONF)"
+done
 export SLURM_CONF="$SCRATCH/etc/slurm.conf"
 cat >"$SLURM_CONF" <<EOF
 # Written by tests/cluster/run_local_slurm.sh for a throw-away one-node cluster.
@@ -370,6 +373,18 @@ if [ "$WORKFLOW" = repo ]; then
   grep -qE 'gpu=1|gpu: 1' "$SCRATCH/log/snakemake-gpu-dryrun.log" \
     || die 1 "with device=cuda the project's rules declare no gpu resource (dry run)"
   log "dry run with device=cuda: $(grep -cE 'gpu=1' "$SCRATCH/log/snakemake-gpu-dryrun.log") job(s) carry gpu=1"
+  # ... and submitted for real: the Q* tables of the CPU sweep are reused, so only the per-run jobs
+  # (one group job) go to sbatch, which must carry --gpus=<runs in the group> and be refused here.
+  mkdir -p "$GPU_DIR/results" && cp -a "$SLURM_DIR/results/data" "$GPU_DIR/results/"
+  (cd "$GPU_DIR" && limited "$PY" -m snakemake --profile workflow/profiles/slurm --configfile workflow/config/test_tiny.yaml \
+     --config device=cuda "${NOACCT_ARGS[@]}" --cores "$NCPU" --retries 0 --verbose --until fqi_run) \
+     >"$SCRATCH/log/snakemake-gpu-project.log" 2>&1
+  gpu_rc=$?
+  proj_call="$(grep -m1 -oE 'sbatch call: sbatch .*' "$SCRATCH/log/snakemake-gpu-project.log" | sed 's/ --wrap=.*//; s/^sbatch call: //')"
+  log "the project's GPU runs, sbatch call: ${proj_call:-<none>}"
+  grep -qE -- '--gpus=[0-9]+' <<<"$proj_call" || die 1 "the project's GPU runs are submitted without --gpus"
+  [ "$gpu_rc" != 0 ] && ! ls "$GPU_DIR"/results/runs/fqi/*.csv >/dev/null 2>&1 \
+    || die 1 "the project's GPU runs ran on a node without GPUs"
 fi
 timing probes $(( $(date +%s) - t ))
 log "all checks passed"
