@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/fqi.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/dqn.smk"
 
 
 rule all:
@@ -20,4 +21,6 @@ rule all:
         FQI_RUNS,
         ANALYSIS_OUTPUTS,
         THEORY_OUTPUTS,
+        DQN_RUNS,
+        DQN_ANALYSIS_OUTPUTS,
     default_target: True

@@ -68,8 +68,12 @@ def test_tiny_sweep_produces_every_figure_and_table_and_resumes(tmp_path):
             assert (results / "tables" / f"{stem}.{ext}").stat().st_size > 0
     for name in ("testbed_excess_risk_vs_T", "fqi_avi_bound_vs_T"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 1000
-    for name in ("testbed_fit", "fqi_bound"):
+    for name in ("testbed_fit", "fqi_bound", "dqn_summary"):
         assert (results / "tables" / f"{name}.md").stat().st_size > 0
+    assert (results / "figures" / "dqn_return_discounted_per_epoch.png").stat().st_size > 1000
+    # MDQN on the two tiny tasks plus one single-task DQN per task.
+    assert sorted(p.name for p in (results / "runs" / "dqn").glob("*.csv")) == [
+        "dqn_car_on_hill_w8_s0-1.csv", "dqn_cartpole_w8_s0-1.csv", "mdqn_w8_s0-1.csv"]
     assert len(list((results / "runs" / "fqi").glob("*.csv"))) == 4
     # Nothing left to do after a complete run; deleting one run file re-runs only that job (+ analysis).
     again = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", "workflow/config/test_tiny.yaml")

@@ -1,29 +1,5 @@
-# DRAFT (to be adapted to the workflow's config keys by the lead): the DQN experiment.
-# MDQN on the five tasks and one single-task DQN per task, over shared widths and seed batches; then
-# one all-runs table, the paper's DQN figure and the AUC / final-return table.
-# Uses R, DEVICE, THREADS, seed_batches, seed_list, job_resources from common.smk, and FIG / TAB / BOOT
-# from analysis.smk. Config keys assumed here (rename freely):
-#   dqn:
-#     tasks: [cartpole, acrobot, mountaincar, car_on_hill, inverted_pendulum]
-#     widths: [80]                # units of each of the two shared layers (the paper: 80)
-#     input_width: 80
-#     seeds: {first: 0, count: 3}
-#     seed_batch_size: 3          # seeds trained together in one job (a GPU job can take 32-100)
-#     epochs: 4                   # the paper: 50
-#     steps_per_epoch: 250        # the paper: 1000
-#     test_steps: 1000            # the paper: 2000 (>= 1000 so that Acrobot/Mountain-Car episodes can end)
-#     replay_capacity: 5000
-#     learning_starts: 100
-#     batch_size: 100
-#     learning_rate: 1.0e-3
-#     target_update: 100
-#     epsilon_decay_steps: 5000
-#     double: false
-#     final_epochs: 10            # epochs averaged for the "final" column (clipped to those run)
-#     resources: {mem_mb: 2000, runtime: 60}
-# paper.yaml: widths [80], seeds {first: 0, count: 100}, seed_batch_size 25 on CPU (100 on a GPU),
-# epochs 50, steps_per_epoch 1000, test_steps 2000, the rest as above.
-
+# Multi-task DQN against single-task DQN on the five discrete-action tasks (the paper's Sec. 5.2):
+# MDQN on all tasks and one DQN per task, over shared widths and seed batches, then the figure and table.
 DQN = config["dqn"]
 # One job kind per algorithm: "mdqn" trains all tasks together, "dqn_<task>" one task alone.
 DQN_TASK_SETS = {"mdqn": list(DQN["tasks"]), **{f"dqn_{task}": [task] for task in DQN["tasks"]}}
@@ -72,7 +48,8 @@ rule dqn_figures:
     input:
         rules.aggregate_dqn.output,
     output:
-        f"{FIG}/dqn_return_discounted_per_epoch.png",
+        report(f"{FIG}/dqn_return_discounted_per_epoch.png", category="Multi-task DQN",
+               caption="../report/dqn_returns.rst"),
         f"{FIG}/dqn_return_discounted_per_epoch.pdf",
     log:
         f"{R}/logs/analysis/dqn_figures.log",
@@ -84,7 +61,7 @@ rule dqn_tables:
     input:
         rules.aggregate_dqn.output,
     output:
-        f"{TAB}/dqn_summary.csv",
+        report(f"{TAB}/dqn_summary.csv", category="Multi-task DQN", caption="../report/dqn_summary.rst"),
         f"{TAB}/dqn_summary.md",
         f"{TAB}/dqn_summary.tex",
     log:
