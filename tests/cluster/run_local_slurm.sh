@@ -107,6 +107,7 @@ if [ "$need_install" = 1 ]; then
                                  die 3 "apt-get install slurm-wlm munge failed (log: $apt_log)"; }
   fi
   [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  rm -f "$apt_log"
   timing install $(( $(date +%s) - t ))
 else
   log "slurm-wlm and munge already installed"
