@@ -28,9 +28,12 @@ run: setup
 	$(PY) -m snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 	@echo "Results: results/runs (per-job tidy tables), results/tables, results/figures, results/report.html"
 
+# In CI (CI=true) the suite also runs the local-SLURM test (tests/cluster: installs slurm-wlm and
+# munge with apt, needs root, ~5 minutes); on a workstation it is opt-in: pytest --runslurm.
+PYTEST_CI_FLAGS := $(if $(filter true 1,$(CI)),--runslurm,)
 test: setup
 	$(PY) -m ruff check mtrl_bench analysis tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_CI_FLAGS)
 
 bench: setup
 	$(PY) -m mtrl_bench.cli bench fqi

@@ -59,6 +59,7 @@ def provenance(config: dict[str, Any], device: str, started: float, **extra: Any
         "python": platform.python_version(),
         "torch": torch.__version__,
         "host": platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
     record.update(extra)
     return record
