@@ -19,6 +19,7 @@ Public API
 ----------
 ``RUN_KEYS``, ``FAILURE_METRIC``, ``AGGREGATE_TASKS``
 ``load_runs(paths) -> DataFrame``              every row of every file + git_commit, source, failed
+``load_any(paths) -> DataFrame``               results files and/or all-runs tables, in one table
 ``write_all_runs(frame, path) -> Path``        atomic CSV write
 ``read_all_runs(path) -> DataFrame``
 ``split_failed(frame) -> (ok_rows, failed_runs)``
@@ -44,7 +45,7 @@ import pandas as pd
 from rliable import metrics as rly_metrics
 from scipy import stats
 
-from mtrl_bench.results import COLUMNS, atomic_write_text, read_results
+from mtrl_bench.results import COLUMNS, PROVENANCE_PREFIX, atomic_write_text, read_results
 
 RUN_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "width", "seed"]
 FAILURE_METRIC = "diverged"
@@ -77,6 +78,18 @@ def _flag_failed(table: pd.DataFrame) -> pd.DataFrame:
     keys = map(tuple, table[RUN_KEYS].astype(str).to_numpy())
     table["failed"] = np.fromiter((key in failed_keys for key in keys), dtype=bool, count=len(table))
     return table
+
+
+def load_any(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Rows of results files (with a provenance header) and/or all-runs tables, in one table."""
+    frames = []
+    for path in paths:
+        with open(path) as handle:
+            is_results_file = handle.readline().startswith(PROVENANCE_PREFIX)
+        frames.append(load_runs([path]) if is_results_file else read_all_runs(path))
+    if not frames:
+        raise ValueError("no input files given")
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_all_runs(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

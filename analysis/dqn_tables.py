@@ -41,9 +41,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.aggregate import RUN_KEYS, load_runs, read_all_runs, split_failed, stratified_bootstrap_ci
-from analysis.tables import write_table
-from mtrl_bench.results import PROVENANCE_PREFIX
+from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_bootstrap_ci
+from analysis.tables import format_with_ci, write_table
 
 EXPERIMENT = "dqn"
 ALGORITHMS = ("mdqn", "dqn")
@@ -56,14 +55,7 @@ MEASURES = ("auc", "final")
 
 def load_dqn_runs(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Rows of experiment ``dqn`` from results files (provenance header) and/or all-runs tables."""
-    frames = []
-    for path in paths:
-        with open(path) as handle:
-            is_results_file = handle.readline().startswith(PROVENANCE_PREFIX)
-        frames.append(load_runs([path]) if is_results_file else read_all_runs(path))
-    if not frames:
-        raise ValueError("no input files given")
-    frame = pd.concat(frames, ignore_index=True)
+    frame = load_any(paths)
     return frame.loc[frame["experiment"] == EXPERIMENT].reset_index(drop=True)
 
 
@@ -148,18 +140,6 @@ def summary_table(frame: pd.DataFrame, metric: str = "return_discounted", final_
     return pd.DataFrame(rows)
 
 
-def _num(value: float) -> str:
-    return "" if value is None or not math.isfinite(value) else f"{value:.4g}"
-
-
-def _with_ci(value: float, low: float, high: float) -> str:
-    if not math.isfinite(value):
-        return ""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return _num(value)
-    return f"{_num(value)} [{_num(low)}, {_num(high)}]"
-
-
 def summary_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """The summary as strings, one estimate with its interval per cell."""
     names = {"auc": "AUC (mean over training)", "final": "final"}
@@ -167,9 +147,9 @@ def summary_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     for r in table.to_dict("records"):
         rows.append({
             "task": TASK_LABELS.get(r["task"], r["task"]), "width": r["width"], "measure": names[r["measure"]],
-            f"MDQN IQM [{ci:.0%} CI]": _with_ci(r["mdqn_iqm"], r["mdqn_lo"], r["mdqn_hi"]),
-            f"DQN IQM [{ci:.0%} CI]": _with_ci(r["dqn_iqm"], r["dqn_lo"], r["dqn_hi"]),
-            f"MDQN - DQN [{ci:.0%} CI]": _with_ci(r["diff"], r["diff_lo"], r["diff_hi"]),
+            f"MDQN IQM [{ci:.0%} CI]": format_with_ci(r["mdqn_iqm"], r["mdqn_lo"], r["mdqn_hi"]),
+            f"DQN IQM [{ci:.0%} CI]": format_with_ci(r["dqn_iqm"], r["dqn_lo"], r["dqn_hi"]),
+            f"MDQN - DQN [{ci:.0%} CI]": format_with_ci(r["diff"], r["diff_lo"], r["diff_hi"]),
             "seeds (MDQN/DQN)": f"{r['mdqn_seeds']}/{r['dqn_seeds']}",
             "failed (MDQN/DQN)": f"{r['mdqn_failed']}/{r['dqn_failed']}",
         })

@@ -140,7 +140,8 @@ def _num(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _with_ci(value: float, low: float, high: float) -> str:
+def format_with_ci(value: float, low: float, high: float) -> str:
+    """``value [low, high]`` with 4 significant digits; the interval is left out when not finite."""
     if not math.isfinite(value):
         return ""
     if not (math.isfinite(low) and math.isfinite(high)):
@@ -154,9 +155,9 @@ def fit_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     for r in table.to_dict("records"):
         rows.append({
             "metric": r["metric"], "width": r["width"], "model": r["formula"],
-            f"a [{ci:.0%} CI]": _with_ci(r["a"], r["a_lo"], r["a_hi"]),
-            f"b [{ci:.0%} CI]": _with_ci(r["b"], r["b_lo"], r["b_hi"]),
-            f"alpha [{ci:.0%} CI]": _with_ci(r["alpha"], r["alpha_lo"], r["alpha_hi"]),
+            f"a [{ci:.0%} CI]": format_with_ci(r["a"], r["a_lo"], r["a_hi"]),
+            f"b [{ci:.0%} CI]": format_with_ci(r["b"], r["b_lo"], r["b_hi"]),
+            f"alpha [{ci:.0%} CI]": format_with_ci(r["alpha"], r["alpha_lo"], r["alpha_hi"]),
             "chi2": _num(r["chi2"]), "AIC": _num(r["aic"]), "AICc": _num(r["aicc"]), "BIC": _num(r["bic"]),
             "dAICc": _num(r["delta_aicc"]), "preferred": "yes" if r["preferred"] else "",
             "boot. preferred": _num(r["boot_preferred"]),
@@ -171,7 +172,7 @@ def final_error_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     for r in table.to_dict("records"):
         rows.append({
             "metric": r["metric"], "width": r["width"], "T": r["n_tasks"], "iteration": r["step"],
-            f"IQM [{ci:.0%} CI]": _with_ci(r["iqm"], r["iqm_lo"], r["iqm_hi"]),
+            f"IQM [{ci:.0%} CI]": format_with_ci(r["iqm"], r["iqm_lo"], r["iqm_hi"]),
             "mean": _num(r["mean"]), "sd": _num(r["sd"]), "seeds": r["n_seeds"], "failed": r["n_failed"],
             "note": r["note"],
         })

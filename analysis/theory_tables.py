@@ -33,8 +33,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import fit
-from analysis.aggregate import load_runs, read_all_runs, split_failed
-from mtrl_bench.results import PROVENANCE_PREFIX, atomic_write_text
+from analysis.aggregate import load_any, split_failed
+from mtrl_bench.results import atomic_write_text
 from mtrl_bench.theory.approx_error import ClassComplexities, approximation_error_bound
 from mtrl_bench.theory.avi import multitask_avi_bound
 from mtrl_bench.theory.testbed import COMPLEXITY_METRICS
@@ -47,14 +47,7 @@ BOUND_TERMS = ("input_maps", "shared_representation", "shared_offset", "heads", 
 
 def load_tables(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Read results files (with provenance) or all-runs tables into one table, failed runs removed."""
-    frames = []
-    for path in paths:
-        with open(path) as handle:
-            is_results_file = handle.readline().startswith(PROVENANCE_PREFIX)
-        frames.append(load_runs([path]) if is_results_file else read_all_runs(path))
-    if not frames:
-        raise ValueError("give at least one results file with --runs")
-    kept, _ = split_failed(pd.concat(frames, ignore_index=True))
+    kept, _ = split_failed(load_any(paths))
     return kept
 
 
