@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(PY) -m snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+	$(PY) -m snakemake --report results/report.html
 	@echo "Results: results/runs (per-job tidy tables), results/tables, results/figures, results/report.html"
 
 # In CI (CI=true) the suite also runs the local-SLURM test (tests/cluster: installs slurm-wlm and
