@@ -137,21 +137,28 @@ class SharedMultiTaskNet(nn.Module):
             (S, T, B, shared_widths[-1]).
         """
         p, spec = self.params, self.spec
+        n_members, n_tasks = self.n_members, spec.n_tasks
         if obs.dim() == 3:
-            z = torch.einsum("tbd,stdj->stbj", obs, p["input_weight"])
-        else:
-            z = torch.einsum("stbd,stdj->stbj", obs, p["input_weight"])
-        z = ACTIVATIONS[spec.input_activation](z + p["input_bias"][:, :, None, :])
+            obs = obs.expand(n_members, *obs.shape)
+        batch = obs.shape[2]
+        # Batched matrix products with the bias folded in (baddbmm): one (S*T)-batch for the task
+        # layers, one S-batch over all tasks' rows for each shared layer.
+        z = torch.baddbmm(p["input_bias"].reshape(n_members * n_tasks, 1, -1),
+                          obs.reshape(n_members * n_tasks, batch, spec.obs_dim),
+                          p["input_weight"].reshape(n_members * n_tasks, spec.obs_dim, -1))
+        z = ACTIVATIONS[spec.input_activation](z).reshape(n_members, n_tasks * batch, -1)
         for i, act in enumerate(spec.shared_activations):
-            z = torch.einsum("stbj,sjk->stbk", z, p[f"shared{i}_weight"])
-            z = ACTIVATIONS[act](z + p[f"shared{i}_bias"][:, None, None, :])
-        return z
+            z = ACTIVATIONS[act](torch.baddbmm(p[f"shared{i}_bias"][:, None, :], z, p[f"shared{i}_weight"]))
+        return z.reshape(n_members, n_tasks, batch, -1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values (S, T, B, n_actions_max); actions a task does not have are -inf."""
         z = self.features(obs)
-        q = torch.einsum("stbk,stka->stba", z, self.params["head_weight"])
-        q = ACTIVATIONS[self.spec.output_activation](q + self.params["head_bias"][:, :, None, :])
+        n_members, n_tasks, batch, width = z.shape
+        q = torch.baddbmm(self.params["head_bias"].reshape(n_members * n_tasks, 1, -1),
+                          z.reshape(n_members * n_tasks, batch, width),
+                          self.params["head_weight"].reshape(n_members * n_tasks, width, -1))
+        q = ACTIVATIONS[self.spec.output_activation](q).reshape(n_members, n_tasks, batch, -1)
         if not bool(self.action_mask.all()):
             q = q.masked_fill(~self.action_mask[None, :, None, :], float("-inf"))
         return q
