@@ -128,16 +128,18 @@ class SharedMultiTaskNet(nn.Module):
     def n_members(self) -> int:
         return len(self.seeds)
 
-    def features(self, obs: torch.Tensor) -> torch.Tensor:
+    def features(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Shared representation h(w_t(x)).
 
         Args:
             obs: (T, B, obs_dim), the same inputs for every member, or (S, T, B, obs_dim).
+            members: evaluate only these members (S = their number); default all.
         Returns:
             (S, T, B, shared_widths[-1]).
         """
-        p, spec = self.params, self.spec
-        n_members, n_tasks = self.n_members, spec.n_tasks
+        spec = self.spec
+        p = self.params if members is None else {k: v[members] for k, v in self.params.items()}
+        n_members, n_tasks = p["input_weight"].shape[0], spec.n_tasks
         if obs.dim() == 3:
             obs = obs.expand(n_members, *obs.shape)
         batch = obs.shape[2]
@@ -151,13 +153,17 @@ class SharedMultiTaskNet(nn.Module):
             z = ACTIVATIONS[act](torch.baddbmm(p[f"shared{i}_bias"][:, None, :], z, p[f"shared{i}_weight"]))
         return z.reshape(n_members, n_tasks, batch, -1)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Q-values (S, T, B, n_actions_max); actions a task does not have are -inf."""
-        z = self.features(obs)
+    def forward(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
+        """Q-values (S, T, B, n_actions_max); actions a task does not have are -inf.
+
+        ``members`` evaluates a contiguous subset of members (see :meth:`features`).
+        """
+        z = self.features(obs, members)
         n_members, n_tasks, batch, width = z.shape
-        q = torch.baddbmm(self.params["head_bias"].reshape(n_members * n_tasks, 1, -1),
+        chosen = slice(None) if members is None else members
+        q = torch.baddbmm(self.params["head_bias"][chosen].reshape(n_members * n_tasks, 1, -1),
                           z.reshape(n_members * n_tasks, batch, width),
-                          self.params["head_weight"].reshape(n_members * n_tasks, width, -1))
+                          self.params["head_weight"][chosen].reshape(n_members * n_tasks, width, -1))
         q = ACTIVATIONS[self.spec.output_activation](q).reshape(n_members, n_tasks, batch, -1)
         if not bool(self.action_mask.all()):
             q = q.masked_fill(~self.action_mask[None, :, None, :], float("-inf"))

@@ -4,8 +4,8 @@
     An "iteration" here is the targets plus ``fit_steps`` full-batch Adam steps (the paper's rule
     takes ~650 steps at the median iteration, tens of thousands in the first few).
 (b) The floating-point rate of the batched fit step, against the rate of a plain torch matrix
-    product chain of the same shapes (the same forward and backward matmuls, nothing else),
-    measured in the same run: the machine's practical limit for these shapes.
+    product chain of the same shapes (the same forward and backward matmuls in the same member
+    blocks, nothing else), measured in the same run: the machine's practical limit for them.
 (c) The total time of the exact Q* for all 16 variants, one process per core.
 (e) The batched Car-On-Hill step against scipy's odeint (the authors' integrator) in a loop, per state.
 (d) The projected wall time of the paper-scale sweep (T in {1,2,4,8}, 100 seeds, 50 iterations,
@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
-from mtrl_bench.algos.fqi import TaskTensors, bellman_targets, weighted_mse
+from mtrl_bench.algos.fqi import TaskTensors, bellman_targets, fit_blocks, fit_step
 from mtrl_bench.envs import car_on_hill as coh
 from mtrl_bench.envs.car_on_hill_data import DatasetSpec, generate
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
@@ -55,11 +55,11 @@ def time_fit_steps(n_seeds: int, data: TaskTensors, width: int, steps: int, devi
     opt = MemberAdam(net.parameters())
     targets = bellman_targets(net, data, coh.GAMMA)
     share = data.weight.sum(-1) / data.weight.sum()
+    running = torch.ones(n_seeds, dtype=torch.bool, device=device)
+    blocks = fit_blocks(net, data)
 
     def one_step():
-        opt.zero_grad()
-        (weighted_mse(net, data, targets) * share).sum().backward()
-        opt.step()
+        fit_step(net, opt, data, targets, share, running, blocks)
 
     one_step()  # warm-up
     _sync(device)
@@ -71,16 +71,29 @@ def time_fit_steps(n_seeds: int, data: TaskTensors, width: int, steps: int, devi
 
 
 def time_matmul_chain(n_seeds: int, data: TaskTensors, width: int, steps: int, device: torch.device) -> float:
-    """Seconds for the same matrix products as one fit step (forward + both backward products)."""
+    """Seconds for the matrix products of one fit step alone, in the shapes the fit uses.
+
+    The same member blocks as :func:`mtrl_bench.algos.fqi.fit_blocks`; per block the three layers'
+    products (task input maps batched over members x tasks, the shared layer over members with all
+    tasks' rows, the heads over members x tasks), each forward and both backward products.
+    """
     n_tasks, n_rows = data.states.shape[:2]
-    dims = [2, 30, width, 2]
     gen = torch.Generator().manual_seed(0)
-    xs = [torch.rand(n_seeds * n_tasks, n_rows, d, generator=gen).to(device) for d in dims[:-1]]
-    ws = [torch.rand(n_seeds * n_tasks, a, b, generator=gen).to(device) for a, b in zip(dims[:-1], dims[1:])]
-    gs = [torch.rand(n_seeds * n_tasks, n_rows, b, generator=gen).to(device) for b in dims[1:]]
+    spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks, input_width=30, shared_widths=(width,))
+    probe = SharedMultiTaskNet(spec, list(range(n_seeds)), device=device)
+    chains = []
+    for block in fit_blocks(probe, data):
+        members = block.stop - block.start
+        shapes = [(members * n_tasks, n_rows, 2, 30), (members, n_tasks * n_rows, 30, width),
+                  (members * n_tasks, n_rows, width, 2)]
+        for batch, rows, fan_in, fan_out in shapes:
+            x = torch.rand(batch, rows, fan_in, generator=gen).to(device)
+            w = torch.rand(batch, fan_in, fan_out, generator=gen).to(device)
+            g = torch.rand(batch, rows, fan_out, generator=gen).to(device)
+            chains.append((x, w, g))
 
     def chain():
-        for x, w, g in zip(xs, ws, gs):
+        for x, w, g in chains:
             torch.bmm(x, w)  # forward
             torch.bmm(g, w.transpose(1, 2))  # gradient w.r.t. the input
             torch.bmm(x.transpose(1, 2), g)  # gradient w.r.t. the weight
