@@ -122,3 +122,15 @@ def test_datasets_are_seeded_cached_with_their_parameters_and_biased(tmp_path):
 def test_bad_config_is_refused(kw, message):
     with pytest.raises(ConfigError, match=message):
         small_config(**kw).validate()
+
+
+def test_member_blocks_do_not_change_the_fit(q_star_tables, monkeypatch):
+    # The CPU fit evaluates members in cache-sized blocks; members are independent, so the
+    # numbers must equal one block holding every member.
+    config = small_config(seeds=[0, 1, 2, 3, 4], iterations=2, max_fit_steps=30)
+    monkeypatch.setattr(fqi, "ROWS_PER_BLOCK", 10**9)
+    whole = frame(run_fqi(config, q_star_tables, log=lambda m: None)[0])
+    monkeypatch.setattr(fqi, "ROWS_PER_BLOCK", 1)  # one member per block
+    assert len(fqi.member_blocks(5, 1000, fqi.ROWS_PER_BLOCK)) == 5
+    blocked = frame(run_fqi(config, q_star_tables, log=lambda m: None)[0])
+    np.testing.assert_allclose(blocked.value.to_numpy(), whole.value.to_numpy(), rtol=1e-5, atol=1e-6)

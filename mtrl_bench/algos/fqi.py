@@ -162,7 +162,7 @@ def fit_blocks(net: SharedMultiTaskNet, data: TaskTensors) -> list[slice]:
     """Member blocks for one fit step: cache-sized on a CPU, all members at once on a GPU."""
     if data.weight.device.type != "cpu":
         return [slice(0, net.n_members)]
-    return member_blocks(net.n_members, data.weight.shape[0] * data.weight.shape[1])
+    return member_blocks(net.n_members, data.weight.shape[0] * data.weight.shape[1], ROWS_PER_BLOCK)
 
 
 def fit_step(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
