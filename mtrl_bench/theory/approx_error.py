@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.theory.checks import non_negative, whole_number
 
 
 @dataclass(frozen=True)
@@ -161,9 +162,9 @@ def approximation_error_bound(
     n_samples, n_tasks = _check_counts(n_samples, n_tasks)
     delta = _check_delta(delta)
     c1, c2, c3, c4 = _check_constants(constants)
-    best_in_class_error = _non_negative("best_in_class_error", best_in_class_error)
-    loss_lipschitz = _non_negative("loss_lipschitz", loss_lipschitz)
-    loss_range = _non_negative("loss_range", loss_range)
+    best_in_class_error = non_negative("best_in_class_error", best_in_class_error)
+    loss_lipschitz = non_negative("loss_lipschitz", loss_lipschitz)
+    loss_range = non_negative("loss_range", loss_range)
     if float(log_numerator) <= 0 or not math.isfinite(log_numerator):
         raise ConfigError(f"log_numerator must be positive and finite, got {log_numerator}")
     k = complexities
@@ -239,27 +240,24 @@ def maurer_bound(
     """
     n_samples, n_tasks = _check_counts(n_samples, n_tasks)
     delta = _check_delta(delta)
-    c1, c2 = (_non_negative("constant", c) for c in constants)
+    c1, c2 = (non_negative("constant", c) for c in constants)
     named_values = {"lipschitz_heads": lipschitz_heads, "representation_gaussian": representation_gaussian,
                     "representation_output_norm": representation_output_norm,
                     "head_gaussian_ratio": head_gaussian_ratio}
     for name, value in named_values.items():
-        _non_negative(name, value)
+        non_negative(name, value)
     stacked = n_samples * n_tasks
     return (
         c1 * lipschitz_heads * representation_gaussian / stacked
         + c2 * head_gaussian_ratio * representation_output_norm / (n_samples * math.sqrt(n_tasks))
         + math.sqrt(8.0 * math.log(log_numerator / delta) / stacked)
-        + _non_negative("best_in_class_error", best_in_class_error)
+        + non_negative("best_in_class_error", best_in_class_error)
     )
 
 
 def _check_counts(n_samples: int, n_tasks: int) -> tuple[int, int]:
-    if int(n_samples) != n_samples or n_samples < 1:
-        raise ConfigError(f"n_samples (n, samples per task) must be an integer >= 1, got {n_samples}")
-    if int(n_tasks) != n_tasks or n_tasks < 1:
-        raise ConfigError(f"n_tasks (T) must be an integer >= 1, got {n_tasks}")
-    return int(n_samples), int(n_tasks)
+    return (whole_number("n_samples (n, samples per task)", n_samples, 1),
+            whole_number("n_tasks (T)", n_tasks, 1))
 
 
 def _check_delta(delta: float) -> float:
@@ -272,12 +270,5 @@ def _check_delta(delta: float) -> float:
 def _check_constants(constants: Sequence[float]) -> tuple[float, float, float, float]:
     if len(constants) != 4:
         raise ConfigError(f"constants must be four numbers (c1, c2, c3, c4), got {len(constants)}")
-    c1, c2, c3, c4 = (_non_negative("constant c_i", c) for c in constants)
+    c1, c2, c3, c4 = (non_negative("constant c_i", c) for c in constants)
     return c1, c2, c3, c4
-
-
-def _non_negative(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be finite and non-negative, got {value}")
-    return value

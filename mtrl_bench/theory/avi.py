@@ -49,6 +49,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.theory.checks import non_negative, whole_number
 
 ArrayLike = float | Sequence[float] | Sequence[Sequence[float]] | np.ndarray
 
@@ -200,9 +201,9 @@ def avi_bound_equal_errors(
     """
     gamma = check_discount(discount)
     n_iterations = _check_iterations(n_iterations)
-    error = _check_non_negative("error", error)
-    max_reward = _check_non_negative("max_reward", max_reward)
-    c = _check_non_negative("concentrability", concentrability)
+    error = non_negative("error", error)
+    max_reward = non_negative("max_reward", max_reward)
+    c = non_negative("concentrability", concentrability)
     prefactor = 2.0 * gamma / (1.0 - gamma) ** 2
     weight = (1.0 - gamma**n_iterations) / (1.0 - gamma ** (n_iterations + 1))
     return prefactor * (c * weight * np.sqrt(error) + 2.0 * gamma**n_iterations * max_reward / (1.0 - gamma))
@@ -317,13 +318,4 @@ def _concentrability_table(concentrability_in, n_iterations: int) -> np.ndarray:
 
 
 def _check_iterations(n_iterations: int) -> int:
-    if int(n_iterations) != n_iterations or n_iterations < 1:
-        raise ConfigError(f"the number of iterations K must be an integer >= 1, got {n_iterations}")
-    return int(n_iterations)
-
-
-def _check_non_negative(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be finite and non-negative, got {value}")
-    return value
+    return whole_number("the number of iterations K", n_iterations, 1)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.theory.checks import non_negative, whole_number
 
 ACTIVATION_LIPSCHITZ = {"identity": 1.0, "relu": 1.0, "tanh": 1.0, "sigmoid": 0.25}
 _ACTIVATION_MODULES = {torch.nn.Identity: "identity", torch.nn.ReLU: "relu", torch.nn.Tanh: "tanh",
@@ -53,7 +54,7 @@ def gaussian_complexity_linear_maps(
     G = radius * E ||Gamma^T X||_F with Gamma (m, output_dim) standard Gaussian. Units: those of x.
     """
     points = _as_matrix(inputs, "inputs")
-    radius = _non_negative("radius", radius)
+    radius = non_negative("radius", radius)
     if int(output_dim) != output_dim or output_dim < 1:
         raise ConfigError(f"output_dim must be an integer >= 1, got {output_dim}")
     samples = _linear_map_suprema(points, int(output_dim), _check_draws(n_draws), np.random.default_rng(seed))
@@ -65,7 +66,7 @@ def gaussian_complexity_linear_maps_bound(
 ) -> float:
     """Jensen's upper bound on :func:`gaussian_complexity_linear_maps`: radius sqrt(J) ||X||_F."""
     points = _as_matrix(inputs, "inputs")
-    return float(_non_negative("radius", radius) * math.sqrt(output_dim) * np.linalg.norm(points))
+    return float(non_negative("radius", radius) * math.sqrt(output_dim) * np.linalg.norm(points))
 
 
 def gaussian_complexity_linear_heads(
@@ -81,7 +82,7 @@ def gaussian_complexity_linear_heads(
         stacked = stacked[None]
     if stacked.ndim != 3:
         raise ConfigError(f"features must have shape (m, K) or (T, m, K), got {stacked.shape}")
-    radius = _non_negative("radius", radius)
+    radius = non_negative("radius", radius)
     rng = np.random.default_rng(seed)
     n_draws = _check_draws(n_draws)
     samples = sum(_linear_map_suprema(task_features, 1, n_draws, rng) for task_features in stacked)
@@ -93,7 +94,7 @@ def gaussian_complexity_linear_heads_bound(features: np.ndarray | torch.Tensor, 
     stacked = _as_array(features, "features")
     if stacked.ndim == 2:
         stacked = stacked[None]
-    return float(_non_negative("radius", radius) * sum(np.linalg.norm(task) for task in stacked))
+    return float(non_negative("radius", radius) * sum(np.linalg.norm(task) for task in stacked))
 
 
 def gaussian_complexity_finite_set(
@@ -230,13 +231,4 @@ def _as_matrix(values: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
 
 
 def _check_draws(n_draws: int) -> int:
-    if int(n_draws) != n_draws or n_draws < 2:
-        raise ConfigError(f"the number of Monte Carlo draws must be an integer >= 2, got {n_draws}")
-    return int(n_draws)
-
-
-def _non_negative(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be finite and non-negative, got {value}")
-    return value
+    return whole_number("the number of Monte Carlo draws", n_draws, 2)
