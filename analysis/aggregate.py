@@ -80,6 +80,13 @@ def _flag_failed(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every analysis CLI shares: --n-boot, --seed, --ci."""
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
+
+
 def load_any(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Rows of results files (with a provenance header) and/or all-runs tables, in one table."""
     frames = []

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.aggregate import RUN_KEYS, stratified_bootstrap_ci  # noqa: E402
+from analysis.aggregate import RUN_KEYS, add_bootstrap_arguments, stratified_bootstrap_ci  # noqa: E402
 from analysis.dqn_tables import ALGORITHM_LABELS, TASK_LABELS, curves, load_dqn_runs, tasks_in_order  # noqa: E402
 from analysis.figures import save_figure  # noqa: E402
 
@@ -99,9 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", help="results files of `mtrl-bench run dqn` and/or all-runs tables")
     parser.add_argument("--outdir", required=True, help="output folder, e.g. results/figures")
     parser.add_argument("--metric", default="return_discounted", help=f"one of {', '.join(METRIC_LABELS)}")
-    parser.add_argument("--n-boot", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument("--ci", type=float, default=0.95)
+    add_bootstrap_arguments(parser)
     args = parser.parse_args(argv)
     frame = load_dqn_runs(args.inputs)
     for path in plot_returns(frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci):

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_bootstrap_ci
+from analysis.aggregate import RUN_KEYS, add_bootstrap_arguments, load_any, split_failed, stratified_bootstrap_ci
 from analysis.tables import format_with_ci, write_table
 
 EXPERIMENT = "dqn"
@@ -175,9 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--outdir", required=True, help="output folder, e.g. results/tables")
     parser.add_argument("--metric", default="return_discounted")
     parser.add_argument("--final-epochs", type=int, default=10, help="epochs averaged for the final value")
-    parser.add_argument("--n-boot", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument("--ci", type=float, default=0.95)
+    add_bootstrap_arguments(parser)
     args = parser.parse_args(argv)
     frame = load_dqn_runs(args.inputs)
     for path in write_summary(frame, args.outdir, args.metric, args.final_epochs, args.n_boot, args.seed, args.ci):

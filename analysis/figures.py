@@ -38,7 +38,14 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from analysis import fit  # noqa: E402
-from analysis.aggregate import aggregate_seeds, final_values, read_all_runs, run_values, split_failed  # noqa: E402
+from analysis.aggregate import (  # noqa: E402
+    add_bootstrap_arguments,
+    aggregate_seeds,
+    final_values,
+    read_all_runs,
+    run_values,
+    split_failed,
+)
 
 METRIC_LABELS = {
     "avi_diff": r"$\|Q^* - Q_k\|$ (mean abs., test grid)",
@@ -254,9 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", required=True, help="all-runs table from analysis.aggregate")
     parser.add_argument("--outdir", required=True, help="output folder, e.g. results/figures")
     parser.add_argument("--experiment", default="fqi", help="experiment to draw (default fqi)")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
+    add_bootstrap_arguments(parser)
     args = parser.parse_args(argv)
     paths = make_all(read_all_runs(args.runs), args.outdir, args.experiment, args.n_boot, args.seed, args.ci)
     for path in paths:

@@ -35,7 +35,14 @@ import numpy as np
 import pandas as pd
 
 from analysis import fit
-from analysis.aggregate import RUN_KEYS, aggregate_seeds, final_values, read_all_runs, split_failed
+from analysis.aggregate import (
+    RUN_KEYS,
+    add_bootstrap_arguments,
+    aggregate_seeds,
+    final_values,
+    read_all_runs,
+    split_failed,
+)
 from mtrl_bench.results import atomic_write_text
 
 FIT_METRICS = ("avi_diff", "approx_error")
@@ -214,9 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", required=True, help="all-runs table from analysis.aggregate")
     parser.add_argument("--outdir", required=True, help="output folder, e.g. results/tables")
     parser.add_argument("--experiment", default="fqi", help="experiment to tabulate (default fqi)")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
+    add_bootstrap_arguments(parser)
     args = parser.parse_args(argv)
     frame = read_all_runs(args.runs)
     for path in make_all(frame, args.outdir, args.experiment, args.n_boot, args.seed, args.ci):
