@@ -1,5 +1,7 @@
 """Choosing the torch device from a config value: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
 
+import os
+
 import torch
 
 from mtrl_bench.errors import ConfigError
@@ -30,3 +32,10 @@ def describe_device(device: torch.device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

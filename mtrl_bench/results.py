@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mtrl_bench import __version__
@@ -102,7 +103,7 @@ def write_results(path: str | os.PathLike, rows: pd.DataFrame | Iterable[dict], 
     if missing:
         raise ValueError(f"results rows lack columns {missing}")
     frame = frame[COLUMNS]
-    if frame["value"].isna().any() or not frame["value"].map(float).map(abs).lt(float("inf")).all():
+    if not np.isfinite(frame["value"].to_numpy(dtype=float)).all():
         raise ValueError("results contain NaN or inf values: record divergence as a failure instead")
     header = PROVENANCE_PREFIX + json.dumps(prov, sort_keys=True, default=str) + "\n"
     return atomic_write_text(path, header + frame.to_csv(index=False, float_format="%.9g"))

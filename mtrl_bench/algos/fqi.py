@@ -29,13 +29,14 @@ and no further metrics, and the other runs go on.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
-from mtrl_bench.device import describe_device, resolve_device
+from mtrl_bench.device import resolve_device
 from mtrl_bench.envs import car_on_hill as coh
 from mtrl_bench.envs.car_on_hill_data import DatasetSpec, Transitions, load_or_generate
 from mtrl_bench.errors import ConfigError
@@ -66,9 +67,7 @@ class FQIConfig:
     def validate(self) -> None:
         if not self.variants:
             raise ConfigError("give at least one Car-On-Hill variant (--variants)")
-        for name in self.variants:
-            coh.variant(name)
-        if len(set(coh.variant(v) for v in self.variants)) != len(self.variants):
+        if len({coh.variant(v) for v in self.variants}) != len(self.variants):
             raise ConfigError(f"variants repeat a task: {self.variants}")
         if not self.seeds:
             raise ConfigError("the seed list is empty: give at least one seed (--seeds)")
@@ -325,21 +324,7 @@ def run_fqi(config: FQIConfig, q_star: dict[str, np.ndarray], log=print) -> tupl
         if not bool(active.any()):
             break
         # The targets of the next iteration come from a frozen copy of Q_k.
-        previous = _frozen_copy(net)
+        previous = copy.deepcopy(net).requires_grad_(False)
     extra = {"failed_seeds": failed, "iteration_seconds": [round(x, 3) for x in iteration_times],
-             "device_used": describe_device(device), "config_resolved": _jsonable(config)}
+             "config_resolved": asdict(config)}
     return rows, extra
-
-
-def _frozen_copy(net: SharedMultiTaskNet) -> SharedMultiTaskNet:
-    clone = SharedMultiTaskNet.__new__(SharedMultiTaskNet)
-    torch.nn.Module.__init__(clone)
-    clone.spec, clone.seeds = net.spec, net.seeds
-    clone.params = torch.nn.ParameterDict(
-        {k: torch.nn.Parameter(v.detach().clone(), requires_grad=False) for k, v in net.params.items()})
-    clone.register_buffer("action_mask", net.action_mask.clone())
-    return clone
-
-
-def _jsonable(config: FQIConfig) -> dict:
-    return asdict(config)

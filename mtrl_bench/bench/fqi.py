@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from mtrl_bench.algos.fqi import TaskTensors, bellman_targets, fit_blocks, fit_step
+from mtrl_bench.device import cpu_cores
 from mtrl_bench.envs import car_on_hill as coh
 from mtrl_bench.envs.car_on_hill_data import DatasetSpec, generate
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
@@ -58,16 +58,7 @@ def time_fit_steps(n_seeds: int, data: TaskTensors, width: int, steps: int, devi
     running = torch.ones(n_seeds, dtype=torch.bool, device=device)
     blocks = fit_blocks(net, data)
 
-    def one_step():
-        fit_step(net, opt, data, targets, share, running, blocks)
-
-    one_step()  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    _sync(device)
-    return (time.perf_counter() - start) / steps
+    return _seconds_per_call(lambda: fit_step(net, opt, data, targets, share, running, blocks), steps, device)
 
 
 def time_matmul_chain(n_seeds: int, data: TaskTensors, width: int, steps: int, device: torch.device) -> float:
@@ -98,13 +89,18 @@ def time_matmul_chain(n_seeds: int, data: TaskTensors, width: int, steps: int, d
             torch.bmm(g, w.transpose(1, 2))  # gradient w.r.t. the input
             torch.bmm(x.transpose(1, 2), g)  # gradient w.r.t. the weight
 
-    chain()
+    return _seconds_per_call(chain, steps, device)
+
+
+def _seconds_per_call(call, calls: int, device: torch.device) -> float:
+    """Mean wall seconds of ``call()`` over ``calls`` calls after one warm-up call (GPU synchronised)."""
+    call()
     _sync(device)
     start = time.perf_counter()
-    for _ in range(steps):
-        chain()
+    for _ in range(calls):
+        call()
     _sync(device)
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / calls
 
 
 def _sync(device: torch.device) -> None:
@@ -201,7 +197,5 @@ def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, st
 
 
 def default_workers() -> int:
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 16))
+    return min(cpu_cores(), 16)
 
-
-__all__ = ["run", "default_workers", "time_fit_steps", "time_matmul_chain", "bench_qstar", "np"]

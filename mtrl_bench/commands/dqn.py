@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 import torch
 
 from mtrl_bench.algos.dqn import DQNConfig, config_record, run_dqn
-from mtrl_bench.device import describe_device, resolve_device
+from mtrl_bench.device import cpu_cores, describe_device, resolve_device
 from mtrl_bench.envs.multitask import DQN_TASKS
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import check_writable, provenance, write_results
@@ -66,8 +65,7 @@ def register(groups: dict) -> None:
     b.add_argument("--repeats", type=positive_int, default=2, help="rounds; each seed count keeps its fastest")
     # The benchmark's targets are for the whole machine: by default torch uses every core
     # (S = 1 runs as fast with 2 threads as with 1; the batched S = 32 updates gain).
-    b.set_defaults(func=bench_main, threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else (os.cpu_count() or 1))
+    b.set_defaults(func=bench_main, threads=cpu_cores())
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> DQNConfig:

@@ -93,9 +93,10 @@ def solve_q_star(
         keep = ~absorbing & (depth[branch_owner] == 0)
         frontier, owner = next_states[keep], branch_owner[keep]
         # Pairs with no surviving branch and no success: every sequence has failed by step d.
-        alive = np.zeros(n_pairs, dtype=bool)
+        expanded, alive = np.zeros(n_pairs, dtype=bool), np.zeros(n_pairs, dtype=bool)
+        expanded[branch_owner] = True
         alive[owner] = True
-        failed_now = (depth == 0) & ~alive & _was_alive(depth, branch_owner, n_pairs)
+        failed_now = (depth == 0) & expanded & ~alive
         depth[failed_now] = -d
         if merge_resolution is not None and len(frontier):
             frontier, owner = _merge(frontier, owner, merge_resolution)
@@ -107,13 +108,6 @@ def solve_q_star(
     sign = np.sign(depth)
     q_star = np.where(depth == 0, 0.0, sign * gamma ** (np.abs(depth) - 1).astype(np.float64))
     return q_star, depth
-
-
-def _was_alive(depth: np.ndarray, branch_owner: np.ndarray, n_pairs: int) -> np.ndarray:
-    """Pairs that still had frontier states at the start of this depth."""
-    mask = np.zeros(n_pairs, dtype=bool)
-    mask[branch_owner] = True
-    return mask
 
 
 def _merge(frontier: np.ndarray, owner: np.ndarray, resolution: tuple[float, float]):
