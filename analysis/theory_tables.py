@@ -34,10 +34,10 @@ import pandas as pd
 
 from analysis import fit
 from analysis.aggregate import load_any, split_failed
+from mtrl_bench.experiments.testbed import COMPLEXITY_METRICS
 from mtrl_bench.results import atomic_write_text
 from mtrl_bench.theory.approx_error import ClassComplexities, approximation_error_bound
 from mtrl_bench.theory.avi import multitask_avi_bound
-from mtrl_bench.theory.testbed import COMPLEXITY_METRICS
 
 RUN_COLUMNS = ["n_tasks", "width", "seed"]
 FQI_DISCOUNT, FQI_MAX_REWARD = 0.95, 1.0
@@ -120,7 +120,7 @@ def testbed_bound_terms(
 ) -> pd.DataFrame:
     """Theorem 3's terms evaluated from the testbed's plug-in complexities, per (width, T).
 
-    The plug-ins (see :mod:`mtrl_bench.theory.testbed`) are averaged over seeds, then the bound is
+    The plug-ins (see :mod:`mtrl_bench.experiments.testbed`) are averaged over seeds, then the bound is
     evaluated with c1..c4 = 1, eps* = 0 and an unrescaled loss (Lipschitz 1, range 1): the level is
     not a certified bound (the constants are unknown and the squared loss is unbounded), the shape
     in T is the point. Columns: width, n_tasks, and :data:`BOUND_TERMS`.

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.integrate import odeint
 
-from mtrl_bench.envs import car_on_hill as coh
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
 
 
 def odeint_step(position, velocity, force, mass, gravity):

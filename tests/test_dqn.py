@@ -7,9 +7,9 @@ import torch
 
 from mtrl_bench.algos.dqn import DQNConfig, build_learner, evaluate, network_spec, run_dqn
 from mtrl_bench.cli import main as cli_main
-from mtrl_bench.envs import car_on_hill
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import COLUMNS, read_results, write_results
+from mtrl_bench.tasks.car_on_hill import dynamics as car_on_hill
 
 FIVE = ("cartpole", "acrobot", "mountaincar", "car_on_hill", "inverted_pendulum")
 SMALL = dict(epochs=3, steps_per_epoch=100, test_steps=50, replay_capacity=500, learning_starts=50,

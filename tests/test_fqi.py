@@ -6,9 +6,9 @@ import torch
 
 from mtrl_bench.algos import fqi
 from mtrl_bench.algos.fqi import FQIConfig, run_fqi
-from mtrl_bench.envs import car_on_hill as coh
-from mtrl_bench.envs.car_on_hill_data import DatasetSpec, generate, load_or_generate
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec, generate, load_or_generate
 
 SMALL_DATA = DatasetSpec(grid_size=7, seed=0)
 
@@ -59,7 +59,7 @@ def test_seed_in_a_batch_equals_the_seed_run_alone(q_star_tables):
 
 def test_the_fit_lowers_the_error_against_q_star():
     params = coh.VARIANTS[0]
-    from mtrl_bench.solvers.car_on_hill_qstar import paper_test_grid, solve_q_star
+    from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, solve_q_star
 
     states, actions = paper_test_grid()
     q_star, _ = solve_q_star(params, states, actions, max_depth=12)

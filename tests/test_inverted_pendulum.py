@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from scipy.integrate import odeint
 
-from mtrl_bench.envs import inverted_pendulum as ip
+from mtrl_bench.tasks import inverted_pendulum as ip
 
 
 def test_angular_acceleration_matches_hand_computed_values():

@@ -8,9 +8,10 @@ from gymnasium.envs.classic_control import CartPoleEnv
 from gymnasium.utils.env_checker import check_env
 
 from mtrl_bench.algos.dqn import DQNConfig, build_learner, greedy_actions, select_actions
-from mtrl_bench.envs import batched_classic as bc
-from mtrl_bench.envs import multitask as mt
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.random_streams import SeedUniforms
+from mtrl_bench.tasks import classic_control as bc
+from mtrl_bench.tasks import multitask as mt
 
 CLASSIC = [
     ("CartPole-v1", bc.cartpole_step, bc.cartpole_observe, bc.cartpole_observe),
@@ -141,11 +142,11 @@ def test_episodes_are_truncated_at_the_horizon_and_restarted():
 
 
 def test_seed_streams_do_not_depend_on_the_batch():
-    together = mt.SeedUniforms([4, 9], "k", 3, block=5)
-    alone = mt.SeedUniforms([9], "k", 3, block=7)
+    together = SeedUniforms([4, 9], "k", 3, block=5)
+    alone = SeedUniforms([9], "k", 3, block=7)
     rows = [together.next() for _ in range(12)]
     assert all(np.array_equal(row[1], alone.next()[0]) for row in rows)
-    assert not np.array_equal(mt.SeedUniforms([9], "other", 3).next(), mt.SeedUniforms([9], "k", 3).next())
+    assert not np.array_equal(SeedUniforms([9], "other", 3).next(), SeedUniforms([9], "k", 3).next())
 
 
 def test_batched_seeds_step_like_separate_environments():

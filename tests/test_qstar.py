@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mtrl_bench.envs import car_on_hill as coh
-from mtrl_bench.solvers.car_on_hill_qstar import paper_test_grid, solve_q_star
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, solve_q_star
 
 GAMMA = coh.GAMMA
 DEPTH = 10  # shallow enough for the plain search and for hypothesis to sample many states

@@ -82,8 +82,7 @@ def test_qstar_cli_writes_the_paper_grid_csv(tmp_path):
 def test_run_fqi_cli_end_to_end(tmp_path, capsys):
     qdir = tmp_path / "q"
     qdir.mkdir()
-    from mtrl_bench.commands.qstar import write_q_star_csv
-    from mtrl_bench.solvers.car_on_hill_qstar import paper_test_grid
+    from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, write_q_star_csv
 
     s, a = paper_test_grid()
     write_q_star_csv(qdir / "1.000_4.000.csv", {"position": s[:, 0], "velocity": s[:, 1], "action": a,

@@ -8,8 +8,8 @@ import pytest
 from analysis import theory_tables as tables
 from analysis.theory_figures import plot_fqi_bound, plot_testbed
 from analysis.theory_tables import fqi_bound_comparison, fqi_bound_table
+from mtrl_bench.experiments.testbed import SyntheticRegressionConfig, run_testbed
 from mtrl_bench.theory.avi import avi_bound_equal_errors
-from mtrl_bench.theory.testbed import SyntheticRegressionConfig, run_testbed
 
 
 def _fqi_rows(n_tasks: int, seed: int, squared_error: float, final_distance: float, iterations: int = 5):

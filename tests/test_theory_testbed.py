@@ -9,13 +9,13 @@ import torch
 
 from mtrl_bench.cli import main
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.results import read_results
-from mtrl_bench.theory.testbed import (
+from mtrl_bench.experiments.testbed import (
     COMPLEXITY_METRICS,
     SyntheticRegressionConfig,
     make_tasks,
     run_testbed,
 )
+from mtrl_bench.results import read_results
 
 TINY = dict(task_counts=(1, 2, 4), widths=(3,), seeds=(0, 1), n_samples=10, n_test=20, epochs=30,
             log_every=10, complexity_draws=10)

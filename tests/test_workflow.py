@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -55,6 +56,22 @@ def test_schema_rejects_bad_configs_naming_the_key(tmp_path, override, message):
     assert message in done.stdout + done.stderr
 
 
+def assert_same_numbers_as_reference(results: Path) -> None:
+    """Every tidy value of the tiny sweep equals the stored reference (tests/reference/README.md)."""
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "tests" / "reference"))
+    from regenerate import SORT, collect
+
+    ours = collect(results)
+    reference = pd.read_csv(REPO / "tests" / "reference" / "test_tiny_results.csv",
+                            dtype={"variants": str, "task": str, "algorithm": str})
+    keys = [c for c in SORT if c != "metric"] + ["metric"]
+    assert ours[keys].astype(str).equals(reference[keys].astype(str)), "the sweep's rows differ from the reference"
+    np.testing.assert_allclose(ours["value"].to_numpy(float), reference["value"].to_numpy(float), rtol=1e-6,
+                               atol=1e-9, err_msg="a value of the tiny sweep moved (see tests/reference/README.md)")
+
+
 def test_tiny_sweep_produces_every_figure_and_table_and_resumes(tmp_path):
     copy_workflow(tmp_path)
     done = snakemake(tmp_path, "--cores", "2", "--configfile", "workflow/config/test_tiny.yaml")
@@ -75,6 +92,7 @@ def test_tiny_sweep_produces_every_figure_and_table_and_resumes(tmp_path):
     assert sorted(p.name for p in (results / "runs" / "dqn").glob("*.csv")) == [
         "dqn_car_on_hill_w8_s0-1.csv", "dqn_cartpole_w8_s0-1.csv", "mdqn_w8_s0-1.csv"]
     assert len(list((results / "runs" / "fqi").glob("*.csv"))) == 4
+    assert_same_numbers_as_reference(results)
     # Nothing left to do after a complete run; deleting one run file re-runs only that job (+ analysis).
     again = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", "workflow/config/test_tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -43,11 +43,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mtrl_bench.envs.multitask import DQN_TASKS, BatchedMultiTaskEnv, SeedUniforms, get_tasks
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
+from mtrl_bench.random_streams import SeedUniforms
 from mtrl_bench.replay import MultiTaskReplay
+from mtrl_bench.tasks.multitask import DQN_TASKS, BatchedMultiTaskEnv, get_tasks
 
 EXPERIMENT = "dqn"
 METRICS = ("return_discounted", "return_undiscounted", "episodes_completed", "td_loss", "diverged")

@@ -37,12 +37,12 @@ import numpy as np
 import torch
 
 from mtrl_bench.device import resolve_device
-from mtrl_bench.envs import car_on_hill as coh
-from mtrl_bench.envs.car_on_hill_data import DatasetSpec, Transitions, load_or_generate
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
-from mtrl_bench.solvers.car_on_hill_qstar import paper_test_grid
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec, Transitions, load_or_generate
+from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid
 
 
 @dataclass

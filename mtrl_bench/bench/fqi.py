@@ -22,11 +22,11 @@ import torch
 
 from mtrl_bench.algos.fqi import TaskTensors, bellman_targets, fit_blocks, fit_step
 from mtrl_bench.device import cpu_cores
-from mtrl_bench.envs import car_on_hill as coh
-from mtrl_bench.envs.car_on_hill_data import DatasetSpec, generate
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
-from mtrl_bench.solvers.car_on_hill_qstar import q_star_table
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec, generate
+from mtrl_bench.tasks.car_on_hill.qstar import q_star_table
 
 # Steps of one uncapped paper run (T=1), measured with the authors' code and ours on 2 cores
 # (facts: ~340,000 full-batch steps over 50 iterations); batched seeds run until the slowest member

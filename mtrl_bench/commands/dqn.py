@@ -10,9 +10,9 @@ import torch
 
 from mtrl_bench.algos.dqn import DQNConfig, config_record, run_dqn
 from mtrl_bench.device import cpu_cores, describe_device, resolve_device
-from mtrl_bench.envs.multitask import DQN_TASKS
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import check_writable, provenance, write_results
+from mtrl_bench.tasks.multitask import DQN_TASKS
 
 
 def positive_int(text: str) -> int:

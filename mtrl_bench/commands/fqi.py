@@ -10,13 +10,12 @@ from pathlib import Path
 import torch
 
 from mtrl_bench.algos.fqi import FQIConfig, run_fqi
-from mtrl_bench.commands.qstar import read_q_star_csv, write_q_star_csv
 from mtrl_bench.device import describe_device, resolve_device
-from mtrl_bench.envs import car_on_hill as coh
-from mtrl_bench.envs.car_on_hill_data import DatasetSpec
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import check_writable, provenance, write_results
-from mtrl_bench.solvers.car_on_hill_qstar import q_star_table
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec
+from mtrl_bench.tasks.car_on_hill.qstar import q_star_table, read_q_star_csv, write_q_star_csv
 
 
 def positive_int(text: str) -> int:

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from mtrl_bench.envs import car_on_hill as coh
-from mtrl_bench.errors import ConfigError
-from mtrl_bench.results import atomic_write_text, check_writable
-from mtrl_bench.solvers.car_on_hill_qstar import MAX_DEPTH, paper_test_grid, q_star_table
-
-QSTAR_COLUMNS = ["position", "velocity", "action", "q_star"]
+from mtrl_bench.results import check_writable
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.qstar import MAX_DEPTH, q_star_table, write_q_star_csv
 
 
 def register(groups: dict) -> None:
@@ -49,23 +42,3 @@ def main(args: argparse.Namespace) -> int:
     print(f"qstar: {params.name}: 200 values in {time.time() - started:.1f} s "
           f"({int((table['q_star'] == 1).sum())} at +1, {int((table['q_star'] == -1).sum())} at -1) -> {args.out}")
     return 0
-
-
-def write_q_star_csv(path: str | Path, table: dict[str, np.ndarray]) -> None:
-    frame = pd.DataFrame({c: table[c] for c in QSTAR_COLUMNS})
-    atomic_write_text(path, frame.to_csv(index=False, float_format="%.17g"))
-
-
-def read_q_star_csv(path: str | Path) -> np.ndarray:
-    """Q* values (200,) from a ``qstar`` CSV, checked against the paper's grid and order."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Q* file {path} does not exist: create it with `mtrl-bench qstar --out {path}`")
-    frame = pd.read_csv(path)
-    if list(frame.columns) != QSTAR_COLUMNS:
-        raise ConfigError(f"{path} has columns {list(frame.columns)}, expected {QSTAR_COLUMNS}")
-    states, actions = paper_test_grid()
-    if (len(frame) != len(actions) or not np.allclose(frame[["position", "velocity"]].to_numpy(), states)
-            or not np.array_equal(frame["action"].to_numpy(), actions)):
-        raise ConfigError(f"{path} is not on the paper's 200-pair test grid in the paper's order")
-    return frame["q_star"].to_numpy(dtype=np.float64)

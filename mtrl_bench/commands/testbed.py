@@ -1,4 +1,4 @@
-"""``mtrl-bench run testbed``: synthetic multi-task regression with a known truth (see theory.testbed).
+"""``mtrl-bench run testbed``: synthetic multi-task regression with a known truth (see experiments.testbed).
 
 Example::
 
@@ -15,8 +15,8 @@ import torch
 
 from mtrl_bench.device import describe_device, resolve_device
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.experiments.testbed import INPUT_MAPS, SyntheticRegressionConfig, run_testbed
 from mtrl_bench.results import check_writable, provenance, write_results
-from mtrl_bench.theory.testbed import INPUT_MAPS, SyntheticRegressionConfig, run_testbed
 
 _DEFAULTS = SyntheticRegressionConfig()
 

@@ -1,7 +1,7 @@
 # Multi-task FQI on Car-On-Hill: exact Q* per variant, then one job per task set x width x seed batch.
 import random
 
-from mtrl_bench.envs import car_on_hill as coh
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
 
 FQI = config["fqi"]
 

@@ -7,8 +7,6 @@ and stepped as arrays over seeds x tasks.
 * :func:`pad_observations`, :func:`action_mask`, :class:`PaddedObservation`: observations are
   zero-padded to the largest dimension of the task set, and each task's Q-head is masked to its
   own action count, so that one network sees one input format.
-* :class:`SeedUniforms`: per-seed random streams, buffered, so that S seeds draw from S generators
-  without a Python call per seed per step, and seed s sees the same numbers alone or in a batch.
 * :class:`BatchedMultiTaskEnv`: S seeds x T tasks stepped in lock-step with numpy arrays (the
   batched physics of :mod:`.batched_classic`, :mod:`.car_on_hill`, :mod:`.inverted_pendulum`),
   with time limits and automatic resets.
@@ -16,7 +14,6 @@ and stepped as arrays over seeds x tasks.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,9 +21,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mtrl_bench.envs import batched_classic as classic
-from mtrl_bench.envs import car_on_hill, inverted_pendulum
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.random_streams import SeedUniforms
+from mtrl_bench.tasks import classic_control as classic
+from mtrl_bench.tasks import inverted_pendulum
+from mtrl_bench.tasks.car_on_hill import dynamics as car_on_hill
 
 
 @dataclass(frozen=True)
@@ -160,29 +159,6 @@ class PaddedObservation(gym.ObservationWrapper):
 
     def observation(self, observation):
         return pad_observations(np.asarray(observation, dtype=np.float32), self.observation_space.shape[0])
-
-
-class SeedUniforms:
-    """Per-seed streams of uniforms in [0, 1): ``next()`` returns (S, width), row s from seed s's own
-    generator (seeded by ``(seed, crc32(key))``), so a seed's numbers do not depend on the batch.
-
-    Draws are buffered ``block`` rows at a time so that the per-seed Python call is amortised.
-    """
-
-    def __init__(self, seeds: Sequence[int], key: str, width: int, block: int = 1024):
-        self.width, self.block = int(width), int(block)
-        salt = zlib.crc32(key.encode())
-        self.generators = [np.random.default_rng([int(seed), salt]) for seed in seeds]
-        self._buffer = np.empty((len(self.generators), 0, self.width))
-        self._cursor = 0
-
-    def next(self) -> np.ndarray:
-        if self._cursor >= self._buffer.shape[1]:
-            self._buffer = np.stack([g.random((self.block, self.width)) for g in self.generators])
-            self._cursor = 0
-        row = self._buffer[:, self._cursor]
-        self._cursor += 1
-        return row
 
 
 class BatchedMultiTaskEnv:

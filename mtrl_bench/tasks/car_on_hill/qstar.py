@@ -26,12 +26,17 @@ cheap); it is off by default.
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from mtrl_bench.envs import car_on_hill as coh
+import numpy as np
+import pandas as pd
+
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.results import atomic_write_text
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
 
 MAX_DEPTH = 50
+QSTAR_COLUMNS = ["position", "velocity", "action", "q_star"]
 
 
 def paper_test_grid() -> tuple[np.ndarray, np.ndarray]:
@@ -125,3 +130,23 @@ def q_star_table(params: coh.CarOnHillParams, **kwargs) -> dict[str, np.ndarray]
     q_star, depth = solve_q_star(params, states, actions, **kwargs)
     return {"position": states[:, 0], "velocity": states[:, 1], "action": actions, "q_star": q_star,
             "depth": depth}
+
+
+def write_q_star_csv(path: str | Path, table: dict[str, np.ndarray]) -> None:
+    frame = pd.DataFrame({c: table[c] for c in QSTAR_COLUMNS})
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.17g"))
+
+
+def read_q_star_csv(path: str | Path) -> np.ndarray:
+    """Q* values (200,) from a ``qstar`` CSV, checked against the paper's grid and order."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Q* file {path} does not exist: create it with `mtrl-bench qstar --out {path}`")
+    frame = pd.read_csv(path)
+    if list(frame.columns) != QSTAR_COLUMNS:
+        raise ConfigError(f"{path} has columns {list(frame.columns)}, expected {QSTAR_COLUMNS}")
+    states, actions = paper_test_grid()
+    if (len(frame) != len(actions) or not np.allclose(frame[["position", "velocity"]].to_numpy(), states)
+            or not np.array_equal(frame["action"].to_numpy(), actions)):
+        raise ConfigError(f"{path} is not on the paper's 200-pair test grid in the paper's order")
+    return frame["q_star"].to_numpy(dtype=np.float64)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mtrl_bench.envs import car_on_hill as coh
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
 
 DATASET_VERSION = 1
 

@@ -1,1 +1,0 @@
-"""Task families: Car-On-Hill variants (and, in later modules, the DQN/DDPG tasks)."""

@@ -1,0 +1,1 @@
+"""Runners: each drives a learner over its tasks, evaluates, and emits tidy rows."""

@@ -1,1 +1,0 @@
-"""Exact solvers that give the ground truth the learners are measured against."""

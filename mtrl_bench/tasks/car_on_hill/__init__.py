@@ -1,0 +1,1 @@
+"""The Car-On-Hill family: dynamics, datasets, exact Q* and its test grid, greedy evaluation."""
