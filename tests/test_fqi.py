@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtrl_bench.algos import fqi
+from mtrl_bench.algos import fqi, fqi_fit
 from mtrl_bench.algos.fqi import FQIConfig, run_fqi
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
@@ -90,13 +90,13 @@ def test_a_diverging_seed_is_recorded_and_the_others_go_on(q_star_tables, monkey
 
 
 def test_fit_stops_by_patience_before_the_cap():
-    data = fqi.TaskTensors.stack([generate(coh.VARIANTS[0], SMALL_DATA)], torch.device("cpu"), torch.float32)
+    data = fqi_fit.TaskTensors.stack([generate(coh.VARIANTS[0], SMALL_DATA)], torch.device("cpu"), torch.float32)
     from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
     from mtrl_bench.optim import MemberAdam
 
     net = SharedMultiTaskNet(NetSpec(n_tasks=1, obs_dim=2, n_actions=[2], input_width=4, shared_widths=(4,)), [0])
     targets = torch.zeros_like(data.rewards).expand(1, -1, -1)
-    steps, diverged = fqi.fit(net, MemberAdam(net.parameters(), lr=1e-2), data, targets,
+    steps, diverged = fqi_fit.fit(net, MemberAdam(net.parameters(), lr=1e-2), data, targets,
                               torch.ones(1, dtype=torch.bool), patience=10, tolerance=1e-3, max_steps=5000)
     assert 10 <= steps.item() < 5000 and not diverged.item()
 
@@ -128,9 +128,9 @@ def test_member_blocks_do_not_change_the_fit(q_star_tables, monkeypatch):
     # The CPU fit evaluates members in cache-sized blocks; members are independent, so the
     # numbers must equal one block holding every member.
     config = small_config(seeds=[0, 1, 2, 3, 4], iterations=2, max_fit_steps=30)
-    monkeypatch.setattr(fqi, "ROWS_PER_BLOCK", 10**9)
+    monkeypatch.setattr(fqi_fit, "ROWS_PER_BLOCK", 10**9)
     whole = frame(run_fqi(config, q_star_tables, log=lambda m: None)[0])
-    monkeypatch.setattr(fqi, "ROWS_PER_BLOCK", 1)  # one member per block
-    assert len(fqi.member_blocks(5, 1000, fqi.ROWS_PER_BLOCK)) == 5
+    monkeypatch.setattr(fqi_fit, "ROWS_PER_BLOCK", 1)  # one member per block
+    assert len(fqi_fit.member_blocks(5, 1000, fqi_fit.ROWS_PER_BLOCK)) == 5
     blocked = frame(run_fqi(config, q_star_tables, log=lambda m: None)[0])
     np.testing.assert_allclose(blocked.value.to_numpy(), whole.value.to_numpy(), rtol=1e-5, atol=1e-6)

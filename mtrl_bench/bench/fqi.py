@@ -20,7 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
-from mtrl_bench.algos.fqi import TaskTensors, bellman_targets, fit_blocks, fit_step
+from mtrl_bench.algos.fqi import bellman_targets
+from mtrl_bench.algos.fqi_fit import TaskTensors, fit_blocks, fit_step
 from mtrl_bench.device import cpu_cores
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
