@@ -11,14 +11,19 @@ S independent networks (one per seed, "members") are stored as stacked parameter
 ``torch.Generator`` seeded with ``seeds[s]`` only (on the CPU, then moved to the device), so it is
 the same network whether it is trained alone or inside a batch. Tasks with fewer actions than
 ``n_actions_max`` have their extra outputs masked by the caller (see ``action_mask``).
+
+For DDPG, :class:`DDPGActor` and :class:`DDPGCritic` (an action input) follow the same pattern over an
+:class:`ActorCriticSpec`: per-task input layer, one shared layer, per-task heads, seeds as members.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -172,3 +177,204 @@ class SharedMultiTaskNet(nn.Module):
     def shared_parameter_names(self) -> list[str]:
         """Names of the shared layers' parameters (what transfer copies)."""
         return [n for n in self.params if n.startswith("shared")]
+
+
+# -- actor and critic (DDPG) ---------------------------------------------------------------------
+
+HEAD_INIT_BOUND = 3e-3  # DDPG heads: weights and biases uniform(+-3e-3)
+
+
+@dataclass(frozen=True)
+class ActorCriticSpec:
+    """Architecture of one DDPG member over T tasks (widths in units).
+
+    ``obs_dims`` / ``action_dims``: each task's own observation and action sizes; inputs are
+    zero-padded to the largest (``obs_dim``, ``action_dim``) and the rows of padded inputs are
+    zero weights that never move (they see zero inputs, so their gradient is zero).
+    """
+
+    obs_dims: Sequence[int]
+    action_dims: Sequence[int]
+    input_width: int = 600
+    shared_width: int = 500
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "obs_dims", tuple(int(d) for d in self.obs_dims))
+        object.__setattr__(self, "action_dims", tuple(int(d) for d in self.action_dims))
+        if not self.obs_dims or len(self.obs_dims) != len(self.action_dims):
+            raise ConfigError(f"give one observation and one action size per task, got obs_dims={self.obs_dims}, "
+                              f"action_dims={self.action_dims}")
+        if min(self.obs_dims) < 1 or min(self.action_dims) < 1:
+            raise ConfigError("every task needs obs_dims and action_dims >= 1")
+        if min(self.input_width, self.shared_width) < 1:
+            raise ConfigError(f"widths must be positive integers, got input_width={self.input_width}, "
+                              f"shared_width={self.shared_width}")
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.obs_dims)
+
+    @property
+    def obs_dim(self) -> int:
+        return max(self.obs_dims)
+
+    @property
+    def action_dim(self) -> int:
+        return max(self.action_dims)
+
+
+def _member_seed(seed: int, key: str) -> int:
+    """A torch seed for member ``seed`` of the network called ``key`` (actor, critic): independent streams."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(key.encode())]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _uniform(gen: torch.Generator, shape: tuple[int, ...], bound: float) -> torch.Tensor:
+    """uniform(-bound, bound) of ``shape``, float64 on the CPU."""
+    return (torch.rand(*shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+
+
+def _task_inputs(gen: torch.Generator, dims: Sequence[int], padded: int, width: int, bias: bool):
+    """Per-task Linear(dims[t] -> width) weights (T, padded, width), rows >= dims[t] zero, and biases (T, width);
+    bound 1/sqrt(dims[t]) (the task's own fan-in)."""
+    weight = torch.zeros(len(dims), padded, width, dtype=torch.float64)
+    biases = torch.zeros(len(dims), width, dtype=torch.float64)
+    for t, dim in enumerate(dims):
+        bound = 1.0 / math.sqrt(dim)
+        weight[t, :dim] = _uniform(gen, (dim, width), bound)
+        if bias:
+            biases[t] = _uniform(gen, (width,), bound)
+    return weight, biases
+
+
+def _per_task_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """x (S, T, B, n) @ weight (S, T, n, m) + bias (S, T, m) -> (S, T, B, m): one (S*T)-batched product."""
+    n_members, n_tasks, batch, width = x.shape
+    x = x.reshape(n_members * n_tasks, batch, width)
+    w = weight.reshape(n_members * n_tasks, width, -1)
+    if bias is None:
+        out = torch.bmm(x, w)
+    else:
+        out = torch.baddbmm(bias.reshape(n_members * n_tasks, 1, -1), x, w)
+    return out.reshape(n_members, n_tasks, batch, -1)
+
+
+def _shared_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x (S, T, B, n) @ weight (S, n, m) + bias (S, m) -> (S, T, B, m): every task's rows in one S-batch."""
+    n_members, n_tasks, batch, width = x.shape
+    out = torch.baddbmm(bias[:, None, :], x.reshape(n_members, n_tasks * batch, width), weight)
+    return out.reshape(n_members, n_tasks, batch, -1)
+
+
+class _MemberNet(nn.Module):
+    """Stacked members (S, ...) built by ``init(gen)`` with one generator per seed; see the module doc."""
+
+    key = ""
+
+    def __init__(self, spec: ActorCriticSpec, seeds: Sequence[int], device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        super().__init__()
+        if len(seeds) == 0:
+            raise ConfigError("give at least one seed")
+        self.spec = spec
+        self.seeds = [int(s) for s in seeds]
+        members = [self.init_member(torch.Generator().manual_seed(_member_seed(seed, self.key)))
+                   for seed in self.seeds]
+        self.params = nn.ParameterDict({name: nn.Parameter(torch.stack([m[name] for m in members]).to(
+            device=device, dtype=dtype)) for name in members[0]})
+        mask = torch.arange(spec.action_dim)[None, :] < torch.tensor(spec.action_dims)[:, None]
+        self.register_buffer("action_mask", mask.to(device=device, dtype=dtype))  # (T, A) 1.0 where used
+
+    def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def _members(self, members: slice | None) -> dict[str, torch.Tensor]:
+        return dict(self.params) if members is None else {k: v[members] for k, v in self.params.items()}
+
+    def features(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
+        """ReLU(w_t(obs)) (S, T, B, input_width) from obs (S, T, B, obs_dim) or (T, B, obs_dim)."""
+        p = self._members(members)
+        if obs.dim() == 3:
+            obs = obs.expand(p["input_weight"].shape[0], *obs.shape)
+        return torch.relu(_per_task_linear(obs, p["input_weight"], p["input_bias"]))
+
+    def shared_parameter_names(self) -> list[str]:
+        """Names of the shared layers' parameters (what transfer copies)."""
+        return [n for n in self.params if n.startswith("shared")]
+
+    def n_parameters(self) -> int:
+        """Parameters of one member that can move: the zero rows of padded inputs are not counted, so this
+        is the size of T separate per-task input layers plus the shared layer and the heads."""
+        spec = self.spec
+        total = sum(v[0].numel() for v in self.params.values())
+        total -= (spec.n_tasks * spec.obs_dim - sum(spec.obs_dims)) * spec.input_width
+        if "action_weight" in self.params:
+            total -= (spec.n_tasks * spec.action_dim - sum(spec.action_dims)) * spec.shared_width
+        return total
+
+
+class DDPGActor(_MemberNet):
+    """S members x T tasks of mu_t(s) = tanh(f_t(ReLU(h(ReLU(w_t(s)))))) in [-1, 1]^action_dim.
+
+    w_t: Linear(obs_dims[t] -> input_width); h: shared Linear(input_width -> shared_width); f_t:
+    Linear(shared_width -> action_dim) whose outputs beyond ``action_dims[t]`` are set to 0 (the env
+    wrapper scales the first ``action_dims[t]`` to the task's bounds). Parameters: ``input_weight``
+    (S, T, obs_dim, J), ``input_bias`` (S, T, J), ``shared0_weight`` (S, J, K), ``shared0_bias`` (S, K),
+    ``head_weight`` (S, T, K, A), ``head_bias`` (S, T, A).
+    """
+
+    key = "actor"
+
+    def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        spec = self.spec
+        out: dict[str, torch.Tensor] = {}
+        out["input_weight"], out["input_bias"] = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width,
+                                                              bias=True)
+        bound = 1.0 / math.sqrt(spec.input_width)
+        out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
+        out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
+        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, spec.action_dim), HEAD_INIT_BOUND)
+        out["head_bias"] = _uniform(gen, (spec.n_tasks, spec.action_dim), HEAD_INIT_BOUND)
+        return out
+
+    def forward(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
+        """Actions (S, T, B, action_dim) in [-1, 1], exactly 0 on a task's padded dimensions."""
+        p = self._members(members)
+        z = torch.relu(_shared_linear(self.features(obs, members), p["shared0_weight"], p["shared0_bias"]))
+        action = torch.tanh(_per_task_linear(z, p["head_weight"], p["head_bias"]))
+        return action * self.action_mask[None, :, None, :]
+
+
+class DDPGCritic(_MemberNet):
+    """S members x T tasks of Q_t(s, a) = f_t(sigmoid(h(ReLU(w_t(s))) + P_t a)).
+
+    w_t: Linear(obs_dims[t] -> input_width); h: shared Linear(input_width -> shared_width); P_t:
+    Linear(action_dims[t] -> shared_width, no bias) on the zero-padded action; f_t: Linear(shared_width
+    -> 1). Parameters as :class:`DDPGActor` plus ``action_weight`` (S, T, A, K); ``head_weight``
+    (S, T, K, 1), ``head_bias`` (S, T, 1).
+    """
+
+    key = "critic"
+
+    def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        spec = self.spec
+        out: dict[str, torch.Tensor] = {}
+        out["input_weight"], out["input_bias"] = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width,
+                                                              bias=True)
+        bound = 1.0 / math.sqrt(spec.input_width)
+        out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
+        out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
+        out["action_weight"], _ = _task_inputs(gen, spec.action_dims, spec.action_dim, spec.shared_width, bias=False)
+        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, 1), HEAD_INIT_BOUND)
+        out["head_bias"] = _uniform(gen, (spec.n_tasks, 1), HEAD_INIT_BOUND)
+        return out
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: slice | None = None) -> torch.Tensor:
+        """Q-values (S, T, B) of obs (S, T, B, obs_dim) and zero-padded actions (S, T, B, action_dim)."""
+        p = self._members(members)
+        state = _shared_linear(self.features(obs, members), p["shared0_weight"], p["shared0_bias"])
+        z = torch.sigmoid(state + _per_task_linear(actions, p["action_weight"], None))
+        return _per_task_linear(z, p["head_weight"], p["head_bias"])[..., 0]

@@ -4,7 +4,8 @@ torch's Adam keeps one step count for all parameters and moves every element who
 non-zero, so a member that has stopped (early stopping, divergence) would keep drifting. Here the
 first dimension of every parameter indexes members; ``step(active)`` updates only active members
 and keeps a step count per member, so each member follows exactly the trajectory it would follow
-with torch's Adam if trained alone.
+with torch's Adam if trained alone. ``weight_decay`` is torch Adam's L2 penalty (added to the
+gradient before the moments), 0 by default.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ class MemberAdam:
     """Adam (Kingma & Ba) with per-member step counts; defaults as torch.optim.Adam."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
         self.params = list(params)
         self.lr, self.betas, self.eps = lr, betas, eps
+        self.weight_decay = float(weight_decay)
         n_members = self.params[0].shape[0]
         device = self.params[0].device
         self.steps = torch.zeros(n_members, dtype=torch.float64, device=device)
@@ -46,6 +48,8 @@ class MemberAdam:
             shape = (-1,) + (1,) * (p.dim() - 1)
             on = active.view(shape)
             g = p.grad
+            if self.weight_decay:
+                g = g.add(p, alpha=self.weight_decay)
             m.copy_(torch.where(on, m * beta1 + (1 - beta1) * g, m))
             v.copy_(torch.where(on, v * beta2 + (1 - beta2) * g * g, v))
             b1 = bias1.clamp(min=1e-30).to(p.dtype).view(shape)

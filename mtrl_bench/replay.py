@@ -4,6 +4,9 @@ All (seed, task) memories receive one transition per environment step (the tasks
 lock-step), so they share one write cursor and one size; a memory is a ring buffer that overwrites
 its oldest transition once ``capacity`` is reached. Sampling takes an index tensor (S, T, B) --
 one batched gather for every memory at once.
+
+Actions are discrete (int64, shape (S, T, capacity)) by default, or continuous when ``action_dim``
+is given (float32, shape (S, T, capacity, action_dim), zero-padded by the caller).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from mtrl_bench.errors import ConfigError
 
 @dataclass
 class Batch:
-    """Transitions of shape (S, T, B[, obs_dim]); ``terminated`` is 1.0 where s' is absorbing."""
+    """Transitions of shape (S, T, B[, obs_dim or action_dim]); ``terminated`` is 1.0 where s' is absorbing."""
 
     obs: torch.Tensor
     actions: torch.Tensor
@@ -31,7 +34,7 @@ class MultiTaskReplay:
     """Ring buffers of (obs, action, reward, next_obs, terminated) for S seeds x T tasks."""
 
     def __init__(self, n_seeds: int, n_tasks: int, capacity: int, obs_dim: int,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", action_dim: int | None = None):
         if capacity < 1:
             raise ConfigError(f"replay capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
@@ -39,7 +42,12 @@ class MultiTaskReplay:
         shape = (n_seeds, n_tasks, self.capacity)
         self.obs = torch.zeros(*shape, obs_dim, device=self.device)
         self.next_obs = torch.zeros(*shape, obs_dim, device=self.device)
-        self.actions = torch.zeros(shape, dtype=torch.int64, device=self.device)
+        if action_dim is None:
+            self.actions = torch.zeros(shape, dtype=torch.int64, device=self.device)
+        elif action_dim < 1:
+            raise ConfigError(f"action_dim must be >= 1 for continuous actions, got {action_dim}")
+        else:
+            self.actions = torch.zeros(*shape, int(action_dim), device=self.device)
         self.rewards = torch.zeros(shape, device=self.device)
         self.terminated = torch.zeros(shape, device=self.device)
         self.cursor = 0
@@ -49,11 +57,12 @@ class MultiTaskReplay:
 
     def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
             terminated: np.ndarray) -> None:
-        """Store one transition per (seed, task): obs/next_obs (S, T, obs_dim), the rest (S, T)."""
+        """Store one transition per (seed, task): obs/next_obs (S, T, obs_dim), actions (S, T) int or
+        (S, T, action_dim) float, rewards and terminated (S, T)."""
         i = self.cursor
         self.obs[:, :, i] = torch.as_tensor(obs, device=self.device)
         self.next_obs[:, :, i] = torch.as_tensor(next_obs, device=self.device)
-        self.actions[:, :, i] = torch.as_tensor(actions, device=self.device)
+        self.actions[:, :, i] = torch.as_tensor(actions, dtype=self.actions.dtype, device=self.device)
         self.rewards[:, :, i] = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
         self.terminated[:, :, i] = torch.as_tensor(terminated, dtype=torch.float32, device=self.device)
         self.cursor = (i + 1) % self.capacity

@@ -1,0 +1,360 @@
+"""Multi-task DDPG (MDDPG, D'Eramo et al. 2020) and single-task DDPG, with S seeds as a batch dimension.
+
+Single-task DDPG is this same code with one task. One run trains S independent copies (one per seed) of::
+
+    build actor mu_t, critic Q_t (shared hidden layer each), their targets, one replay memory per task
+    act with the untrained actor + OU noise for `warmup_steps` steps per task to fill the memories
+    evaluate the deterministic actor                                                     (epoch 0)
+    for epoch = 1 .. epochs:
+        repeat `steps_per_epoch` times (all tasks step in lock-step):
+            act a = mu_t(s) + OU noise, store (s, a, r, s', absorbing)
+            one critic step: Huber(Q_t(s, a), r + gamma Q'_t(s', mu'_t(s')) (1 - absorbing))
+            one actor step: -mean Q_t(s, mu_t(s))
+            soft target updates, tau
+        evaluate the deterministic actor for `test_steps` steps per task
+
+Each update samples ``batch_size`` transitions from every task's memory; the losses are means over
+all T x batch_size samples (as the authors' one loss over the concatenated batch), so weight decay
+weighs against the same loss scale whatever T. A time-limit truncation is not absorbing: its target
+bootstraps from s'.
+
+Exploration noise: an Ornstein-Uhlenbeck process per (seed, task, action dimension),
+x <- x + theta (0 - x) dt + sigma sqrt(dt) N(0, 1), x0 = 0, unclipped; when the episode of one
+(seed, task) ends only that process restarts at 0 (the authors' code restarted every task's noise
+whenever any task's episode ended; we do not copy that).
+
+Evaluation score: per task and seed, the mean discounted return over the episodes within
+``test_steps`` deterministic steps, the unfinished last episode counted as an episode (the authors'
+DDPG convention); the undiscounted mean and the number of episodes are recorded too.
+
+Seeds are the leading dimension everywhere; every random draw of seed s comes from generators
+seeded by s alone (network initialisation in :mod:`mtrl_bench.nets`, OU noise, replay indices; the
+environments' own per-seed streams), so a seed gives the same numbers alone or in a batch. A seed
+whose loss or parameters become non-finite stops learning (its parameters freeze, its actions sent to
+the environment become 0) and the others go on.
+
+The environments are any object with the stepper interface of :class:`ContinuousTasks`.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.nets import ActorCriticSpec, DDPGActor, DDPGCritic
+from mtrl_bench.optim import MemberAdam
+from mtrl_bench.random_streams import SeedUniforms
+from mtrl_bench.replay import MultiTaskReplay
+
+if TYPE_CHECKING:
+    from mtrl_bench.experiments.ddpg import Config
+
+CRITIC_PRESETS: dict[str, tuple[float, float]] = {
+    "authors_code": (1e-4, 0.0),  # what the authors' code ran (and what produced their figures)
+    "paper": (1e-3, 1e-2),  # what the paper states: lr 1e-3, L2 weight decay 1e-2
+}
+"""Critic optimiser presets: name -> (Adam learning rate, L2 weight decay)."""
+
+
+class ContinuousTasks(Protocol):
+    """S seeds x T continuous-action tasks in lock-step, auto-reset (the stepper the learner drives).
+
+    ``reset() -> obs (S, T, obs_dim)``; ``step(actions (S, T, action_dim)) -> (next_obs (S, T, obs_dim),
+    rewards (S, T), terminated (S, T) bool, truncated (S, T) bool)``, ``next_obs`` being the states the
+    actions led to; ended episodes restart at once and ``obs`` holds what to act on next. Observations
+    and actions are zero-padded; a task reads its first ``action_dims[t]`` action entries.
+    """
+
+    n_seeds: int
+    n_tasks: int
+    obs_dim: int
+    action_dim: int
+    obs_dims: Sequence[int]
+    action_dims: Sequence[int]
+    gammas: np.ndarray
+    obs: np.ndarray
+
+    def reset(self) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+EnvFactory = Callable[[Sequence[int], str], ContinuousTasks]
+"""``make_env(seeds, key)``: the task set's stepper for these seeds, its random streams keyed by ``key``."""
+
+
+class OUNoise:
+    """Ornstein-Uhlenbeck noise (S, T, action_dim), one process per seed, task and action dimension.
+
+    ``sample()`` advances every process one step and returns the new values; ``reset(ended (S, T))``
+    sets the processes of the (seed, task) pairs whose episode ended back to ``x0`` = 0. Seed s's normals
+    come from its own generator, drawn ``block`` steps at a time.
+    """
+
+    def __init__(self, seeds: Sequence[int], n_tasks: int, action_dim: int, theta: float = 0.15,
+                 sigma: float = 0.2, dt: float = 0.01, key: str = "ou", block: int = 256):
+        self.theta, self.sigma, self.dt = float(theta), float(sigma), float(dt)
+        salt = zlib.crc32(key.encode())
+        self.generators = [np.random.default_rng([int(seed), salt]) for seed in seeds]
+        self.shape = (len(self.generators), int(n_tasks), int(action_dim))
+        self.block = int(block)
+        self.state = np.zeros(self.shape)
+        self._buffer = np.empty((self.shape[0], 0, *self.shape[1:]))
+        self._cursor = 0
+
+    def _normals(self) -> np.ndarray:
+        if self._cursor >= self._buffer.shape[1]:
+            self._buffer = np.stack([g.standard_normal((self.block, *self.shape[1:])) for g in self.generators])
+            self._cursor = 0
+        out = self._buffer[:, self._cursor]
+        self._cursor += 1
+        return out
+
+    def sample(self) -> np.ndarray:
+        self.state = (self.state - self.theta * self.state * self.dt
+                      + self.sigma * np.sqrt(self.dt) * self._normals())
+        return self.state.copy()
+
+    def reset(self, ended: np.ndarray) -> None:
+        self.state[np.asarray(ended, dtype=bool)] = 0.0
+
+
+def critic_optimiser_settings(config: Config) -> tuple[float, float]:
+    """(learning rate, weight decay) of the critic: the preset's, each overridable by its own field."""
+    lr, decay = CRITIC_PRESETS[config.critic_preset]
+    return (lr if config.critic_lr is None else config.critic_lr,
+            decay if config.critic_weight_decay is None else config.critic_weight_decay)
+
+
+@dataclass
+class Timers:
+    """Seconds spent stepping environments and in the learner (acting, updates), and joint steps taken."""
+
+    env_s: float = 0.0
+    learner_s: float = 0.0
+    steps: int = 0
+
+
+@dataclass
+class Learner:
+    """Everything one run of S seeds holds."""
+
+    config: Config
+    seeds: list[int]
+    device: torch.device
+    env: ContinuousTasks  # training environments (S, T)
+    eval_env: ContinuousTasks  # evaluation environments (S, T), their own random streams
+    actor: DDPGActor
+    critic: DDPGCritic
+    actor_target: DDPGActor
+    critic_target: DDPGCritic
+    actor_optimizer: MemberAdam
+    critic_optimizer: MemberAdam
+    replay: MultiTaskReplay
+    noise: OUNoise
+    sampler: SeedUniforms  # (S, T * batch_size) per update: replay indices
+    gammas: torch.Tensor  # (T,)
+    action_mask: np.ndarray  # (T, action_dim) 1.0 where the task has the dimension
+    active: torch.Tensor  # (S,) bool: seeds still learning
+    obs: np.ndarray  # (S, T, obs_dim): what the agents act on next
+    timers: Timers
+    updates: int = 0
+
+    @property
+    def n_tasks(self) -> int:
+        return self.env.n_tasks
+
+
+def build_learner(config: Config, seeds: Sequence[int], make_env: EnvFactory,
+                  device: torch.device | str = "cpu") -> Learner:
+    """Networks, optimisers, memories, noise and environments for ``seeds``; nothing has stepped yet."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("give at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds repeat in {seeds}: give each seed once")
+    device = torch.device(device)
+    env = make_env(seeds, "train")
+    eval_env = make_env(seeds, "eval")
+    spec = ActorCriticSpec(obs_dims=env.obs_dims, action_dims=env.action_dims, input_width=config.input_width,
+                           shared_width=config.shared_width)
+    if (env.obs_dim, env.action_dim) != (spec.obs_dim, spec.action_dim):
+        raise ConfigError(f"the environments pad to obs {env.obs_dim} / action {env.action_dim}, not to the "
+                          f"largest task sizes {spec.obs_dim} / {spec.action_dim}")
+    actor, critic = DDPGActor(spec, seeds, device), DDPGCritic(spec, seeds, device)
+    actor_target, critic_target = DDPGActor(spec, seeds, device), DDPGCritic(spec, seeds, device)
+    actor_target.load_state_dict(actor.state_dict())
+    critic_target.load_state_dict(critic.state_dict())
+    for net in (actor_target, critic_target):
+        net.requires_grad_(False)
+    critic_lr, critic_decay = critic_optimiser_settings(config)
+    n_tasks = env.n_tasks
+    return Learner(
+        config=config, seeds=seeds, device=device, env=env, eval_env=eval_env, actor=actor, critic=critic,
+        actor_target=actor_target, critic_target=critic_target,
+        actor_optimizer=MemberAdam(actor.parameters(), lr=config.actor_lr),
+        critic_optimizer=MemberAdam(critic.parameters(), lr=critic_lr, weight_decay=critic_decay),
+        replay=MultiTaskReplay(len(seeds), n_tasks, config.replay_capacity, spec.obs_dim, device,
+                               action_dim=spec.action_dim),
+        noise=OUNoise(seeds, n_tasks, spec.action_dim, config.ou_theta, config.ou_sigma, config.ou_dt),
+        sampler=SeedUniforms(seeds, "replay", n_tasks * config.batch_size, block=64),
+        gammas=torch.as_tensor(np.asarray(env.gammas), dtype=torch.float32, device=device),
+        action_mask=actor.action_mask.cpu().numpy().astype(np.float64),
+        active=torch.ones(len(seeds), dtype=torch.bool, device=device),
+        obs=np.asarray(env.reset(), dtype=np.float32), timers=Timers(),
+    )
+
+
+@torch.no_grad()
+def policy_actions(learner: Learner, obs: np.ndarray) -> np.ndarray:
+    """Deterministic actions mu_t(s) (S, T, action_dim) float64 from obs (S, T, obs_dim); 0 for frozen seeds
+    and on padded dimensions."""
+    actions = learner.actor(torch.as_tensor(obs, dtype=torch.float32, device=learner.device)[:, :, None, :])
+    actions = actions[:, :, 0, :].masked_fill(~learner.active[:, None, None], 0.0)
+    return actions.cpu().numpy().astype(np.float64)
+
+
+def env_step(learner: Learner) -> None:
+    """Every (seed, task) takes one step with mu_t(s) + OU noise; the transitions go to the replay memories."""
+    start = time.perf_counter()
+    obs = learner.obs
+    active = learner.active.cpu().numpy()
+    actions = (policy_actions(learner, obs) + learner.noise.sample()) * learner.action_mask[None]
+    actions[~active] = 0.0
+    middle = time.perf_counter()
+    next_obs, rewards, terminated, truncated = learner.env.step(actions.astype(np.float32))
+    learner.timers.env_s += time.perf_counter() - middle
+    start_store = time.perf_counter()
+    learner.replay.add(obs, actions, rewards, next_obs, terminated)
+    learner.noise.reset(np.asarray(terminated) | np.asarray(truncated))
+    learner.obs = np.asarray(learner.env.obs, dtype=np.float32)
+    learner.timers.learner_s += (middle - start) + (time.perf_counter() - start_store)
+    learner.timers.steps += 1
+
+
+def _masked_sum(loss_per_seed: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    return torch.where(active, loss_per_seed, torch.zeros_like(loss_per_seed)).sum()
+
+
+@torch.no_grad()
+def soft_update(target: torch.nn.Module, online: torch.nn.Module, tau: float, active: torch.Tensor) -> None:
+    """target <- (1 - tau) target + tau online, for the active members only."""
+    everyone = bool(active.all())
+    for name, param in online.params.items():
+        moving = target.params[name]
+        if everyone:
+            moving.lerp_(param, tau)
+        else:
+            on = active.view((-1,) + (1,) * (param.dim() - 1))
+            moving.copy_(torch.where(on, moving.lerp(param, tau), moving))
+
+
+def update(learner: Learner) -> tuple[torch.Tensor, torch.Tensor]:
+    """One critic step, then one actor step, then the soft target updates, for every active seed.
+
+    Returns the critic (Huber) and actor (-Q) losses per (seed, task), each (S, T).
+    """
+    start = time.perf_counter()
+    config, replay = learner.config, learner.replay
+    n_seeds, n_tasks = len(learner.seeds), learner.n_tasks
+    uniform = learner.sampler.next().reshape(n_seeds, n_tasks, config.batch_size)
+    batch = replay.sample(replay.indices(uniform))
+    with torch.no_grad():
+        next_q = learner.critic_target(batch.next_obs, learner.actor_target(batch.next_obs))
+        y = batch.rewards + learner.gammas[None, :, None] * (1.0 - batch.terminated) * next_q
+    q = learner.critic(batch.obs, batch.actions)
+    critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(-1)  # (S, T)
+    learner.active &= torch.isfinite(critic_loss).all(-1)
+    learner.critic_optimizer.zero_grad()
+    _masked_sum(critic_loss.mean(-1), learner.active).backward()
+    learner.critic_optimizer.step(learner.active)
+
+    actor_params = list(learner.actor.parameters())
+    actor_loss = -learner.critic(batch.obs, learner.actor(batch.obs)).mean(-1)  # (S, T)
+    learner.active &= torch.isfinite(actor_loss).all(-1)
+    grads = torch.autograd.grad(_masked_sum(actor_loss.mean(-1), learner.active), actor_params)
+    for param, grad in zip(actor_params, grads):
+        param.grad = grad
+    learner.actor_optimizer.step(learner.active)
+
+    soft_update(learner.critic_target, learner.critic, config.tau, learner.active)
+    soft_update(learner.actor_target, learner.actor, config.tau, learner.active)
+    learner.updates += 1
+    learner.timers.learner_s += time.perf_counter() - start
+    return critic_loss.detach(), actor_loss.detach()
+
+
+def warm_up(learner: Learner, n_steps: int) -> None:
+    """``n_steps`` noisy steps of the untrained actor per task, no learning (fills the memories)."""
+    for _ in range(n_steps):
+        env_step(learner)
+
+
+def learn(learner: Learner, n_steps: int) -> dict[str, torch.Tensor]:
+    """``n_steps`` of (act, store, update); mean ``critic_loss`` and ``actor_loss`` per (seed, task), (S, T)."""
+    shape = (len(learner.seeds), learner.n_tasks)
+    critic_sum = torch.zeros(shape, device=learner.device)
+    actor_sum = torch.zeros(shape, device=learner.device)
+    for _ in range(n_steps):
+        env_step(learner)
+        critic_loss, actor_loss = update(learner)
+        critic_sum += critic_loss
+        actor_sum += actor_loss
+    count = max(n_steps, 1)
+    return {"critic_loss": critic_sum / count, "actor_loss": actor_sum / count}
+
+
+@torch.no_grad()
+def check_parameters(learner: Learner) -> None:
+    """Stop the seeds any of whose parameters (online or target) are not finite."""
+    for net in (learner.actor, learner.critic, learner.actor_target, learner.critic_target):
+        for param in net.params.values():
+            learner.active &= torch.isfinite(param).flatten(1).all(1)
+
+
+def evaluate(learner: Learner) -> dict[str, np.ndarray]:
+    """``test_steps`` deterministic steps per task from fresh episodes of the evaluation environments.
+
+    Returns (S, T) arrays: ``return_discounted`` and ``return_undiscounted`` (means over the episodes,
+    the unfinished last one counted) and ``episodes`` (how many episodes the means are over).
+    """
+    env = learner.eval_env
+    obs = np.asarray(env.reset(), dtype=np.float32)
+    gammas = np.asarray(env.gammas, dtype=np.float64)
+    shape = (env.n_seeds, env.n_tasks)
+    running_discounted, running_undiscounted = np.zeros(shape), np.zeros(shape)
+    discount = np.ones(shape)
+    sum_discounted, sum_undiscounted = np.zeros(shape), np.zeros(shape)
+    episodes = np.zeros(shape)
+    ended = np.zeros(shape, dtype=bool)
+    for _ in range(learner.config.test_steps):
+        actions = policy_actions(learner, obs) * learner.action_mask[None]
+        _, rewards, terminated, truncated = env.step(actions.astype(np.float32))
+        obs = np.asarray(env.obs, dtype=np.float32)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        running_discounted += discount * rewards
+        running_undiscounted += rewards
+        discount *= gammas[None, :]
+        ended = np.asarray(terminated) | np.asarray(truncated)
+        sum_discounted += np.where(ended, running_discounted, 0.0)
+        sum_undiscounted += np.where(ended, running_undiscounted, 0.0)
+        episodes += ended
+        running_discounted[ended], running_undiscounted[ended], discount[ended] = 0.0, 0.0, 1.0
+    # The unfinished last episode counts as one (when it has at least one step).
+    unfinished = ~ended if learner.config.test_steps > 0 else np.zeros(shape, dtype=bool)
+    sum_discounted += np.where(unfinished, running_discounted, 0.0)
+    sum_undiscounted += np.where(unfinished, running_undiscounted, 0.0)
+    episodes += unfinished
+    count = np.maximum(episodes, 1)
+    return {"return_discounted": sum_discounted / count, "return_undiscounted": sum_undiscounted / count,
+            "episodes": episodes}
