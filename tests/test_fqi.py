@@ -1,76 +1,121 @@
-"""Multi-task FQI: learning, batched seeds, divergence handling, datasets."""
+"""Multi-task FQI: learning, batched seeds, divergence handling, datasets, the config vocabulary."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from mtrl_bench import config as cfg
 from mtrl_bench.algos import fqi, fqi_fit
-from mtrl_bench.algos.fqi import FQIConfig, run_fqi
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.experiments import fqi as experiment
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill import family as coh_family
 from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec, generate, load_or_generate
+from mtrl_bench.tasks.car_on_hill.family import CarOnHillFamily
+from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, solve_q_star, write_q_star_csv
 
 SMALL_DATA = DatasetSpec(grid_size=7, seed=0)
 
 
+def write_q_star(folder, params, q_star):
+    states, actions = paper_test_grid()
+    write_q_star_csv(folder / f"{params.name}.csv", {"position": states[:, 0], "velocity": states[:, 1],
+                                                    "action": actions, "q_star": q_star})
+
+
 @pytest.fixture(scope="module")
-def q_star_tables():
+def zero_q_star_dir(tmp_path_factory):
     # A fake "truth" is enough where only shapes and bookkeeping are tested; the exact solver is
     # tested in test_qstar.py.
-    return {p.name: np.zeros(200) for p in coh.VARIANTS}
+    folder = tmp_path_factory.mktemp("qstar")
+    for params in coh.VARIANTS:
+        write_q_star(folder, params, np.zeros(200))
+    return folder
 
 
-def small_config(**kw):
-    base = dict(variants=["0", "4"], seeds=[0, 1], shared_width=8, input_width=8, iterations=3,
-                max_fit_steps=60, dataset=SMALL_DATA, device="cpu")
+def small_config(qstar_dir, **kw):
+    base = dict(variants=["0", "4"], shared_width=8, input_width=8, iterations=3, max_fit_steps=60,
+                dataset={"grid_size": 7, "seed": 0}, data_dir=None, qstar_dir=str(qstar_dir))
     base.update(kw)
-    return FQIConfig(**base)
+    return cfg.build(experiment.Config, base, where="fqi")
 
 
-def frame(rows):
-    import pandas as pd
-
-    return pd.DataFrame(rows)
+def run_rows(config, seeds):
+    return pd.DataFrame(experiment.run(config, seeds, "cpu").rows)
 
 
-def test_rows_cover_every_iteration_task_seed_and_metric(q_star_tables):
-    rows = frame(run_fqi(small_config(), q_star_tables, log=lambda m: None)[0])
+def test_rows_cover_every_iteration_task_seed_and_metric(zero_q_star_dir):
+    rows = run_rows(small_config(zero_q_star_dir), [0, 1])
     assert set(rows.metric) == {"avi_diff", "approx_error", "J", "fit_steps"}
     counts = rows.groupby(["metric"]).size()
     assert (counts == 3 * 2 * 2).all()
     assert set(rows.task) == {"1.000_4.000", "0.800_4.000"} and (rows.n_tasks == 2).all()
+    assert (rows.algorithm == "mfqi").all() and (rows.variants == "1.000_4.000+0.800_4.000").all()
     assert np.isfinite(rows.value).all()
 
 
-def test_same_seed_gives_same_numbers(q_star_tables):
-    a = frame(run_fqi(small_config(), q_star_tables, log=lambda m: None)[0])
-    b = frame(run_fqi(small_config(), q_star_tables, log=lambda m: None)[0])
+def test_same_seed_gives_same_numbers(zero_q_star_dir):
+    a = run_rows(small_config(zero_q_star_dir), [0, 1])
+    b = run_rows(small_config(zero_q_star_dir), [0, 1])
     np.testing.assert_array_equal(a.value.to_numpy(), b.value.to_numpy())
 
 
-def test_seed_in_a_batch_equals_the_seed_run_alone(q_star_tables):
-    cfg = dict(max_fit_steps=None, patience=20, tolerance=1e-4, iterations=2)
-    batched = frame(run_fqi(small_config(seeds=[3, 7, 9], **cfg), q_star_tables, log=lambda m: None)[0])
-    alone = frame(run_fqi(small_config(seeds=[7], **cfg), q_star_tables, log=lambda m: None)[0])
+def test_seed_in_a_batch_equals_the_seed_run_alone(zero_q_star_dir):
+    config = small_config(zero_q_star_dir, max_fit_steps=None, patience=20, tolerance=1e-4, iterations=2)
+    batched = run_rows(config, [3, 7, 9])
+    alone = run_rows(config, [7])
     mine = batched[batched.seed == 7].reset_index(drop=True)
     assert len(mine) == len(alone) > 0
     np.testing.assert_allclose(mine.value.to_numpy(), alone.value.to_numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_the_fit_lowers_the_error_against_q_star():
+def test_the_fit_lowers_the_error_against_q_star(tmp_path):
     params = coh.VARIANTS[0]
-    from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, solve_q_star
-
     states, actions = paper_test_grid()
     q_star, _ = solve_q_star(params, states, actions, max_depth=12)
-    rows = frame(run_fqi(small_config(variants=["0"], seeds=[0], iterations=4, max_fit_steps=400,
-                                      shared_width=16, input_width=16),
-                         {params.name: q_star}, log=lambda m: None)[0])
+    write_q_star(tmp_path, params, q_star)
+    rows = run_rows(small_config(tmp_path, variants=["0"], iterations=4, max_fit_steps=400, shared_width=16,
+                                 input_width=16), [0])
+    assert (rows.algorithm == "fqi").all()
     avi = rows[rows.metric == "avi_diff"].sort_values("step").value.to_numpy()
     assert avi[-1] < avi[0]
 
 
-def test_a_diverging_seed_is_recorded_and_the_others_go_on(q_star_tables, monkeypatch):
+def test_missing_q_star_is_computed_once_and_cached(tmp_path, monkeypatch):
+    # The exact solver is tested in test_qstar.py (a full table takes minutes); here a stand-in
+    # checks that the family computes a missing table once, caches it and reads it back.
+    calls = []
+
+    def fake_table(params):
+        calls.append(params.name)
+        states, actions = paper_test_grid()
+        return {"position": states[:, 0], "velocity": states[:, 1], "action": actions,
+                "q_star": np.linspace(-1, 1, 200)}
+
+    monkeypatch.setattr(coh_family, "q_star_table", fake_table)
+    truth = CarOnHillFamily().truth(["4"], str(tmp_path))
+    assert (tmp_path / f"{coh.VARIANTS[4].name}.csv").is_file() and calls == [coh.VARIANTS[4].name]
+    assert truth.states.shape == (1, 200, 2) and truth.actions.shape == (1, 200) and truth.q_star.shape == (1, 200)
+    again = CarOnHillFamily().truth([coh.VARIANTS[4].name], str(tmp_path))
+    assert len(calls) == 1
+    np.testing.assert_allclose(again.q_star, np.linspace(-1, 1, 200)[None])
+
+
+def test_greedy_return_of_always_pushing_right_is_the_discounted_terminal_reward():
+    params = coh.VARIANTS[0]
+    state, length, reward = np.array(coh.START_STATE), 0, 0.0
+    while True:
+        state, reward, absorbing = coh.step(state, np.array(1), params.mass, params.gravity, params.action)
+        length += 1
+        if absorbing or length == coh.HORIZON:
+            break
+    returns = CarOnHillFamily().greedy_return(lambda s: np.ones(s.shape[:2], dtype=np.int64), 2, ["0", "4"], 0.95)
+    assert returns.shape == (2, 2)
+    assert returns[0, 0] == returns[1, 0] == pytest.approx(float(reward) * 0.95 ** (length - 1))
+
+
+def test_a_diverging_seed_is_recorded_and_the_others_go_on(zero_q_star_dir, monkeypatch):
     original = fqi.bellman_targets
 
     def poisoned(net, data, gamma):
@@ -81,11 +126,13 @@ def test_a_diverging_seed_is_recorded_and_the_others_go_on(q_star_tables, monkey
         return targets
 
     monkeypatch.setattr(fqi, "bellman_targets", poisoned)
-    rows, extra = run_fqi(small_config(), q_star_tables, log=lambda m: None)
-    rows = frame(rows)
-    assert extra["failed_seeds"] == {1: 2}
+    result = experiment.run(small_config(zero_q_star_dir), [0, 1], "cpu")
+    rows = pd.DataFrame(result.rows)
+    assert result.failed_seeds == {1: 2}
     assert set(rows[rows.seed == 1].metric) == {"avi_diff", "approx_error", "J", "fit_steps", "diverged"}
     assert rows[(rows.seed == 1) & (rows.metric != "diverged")].step.max() == 1
+    diverged = rows[rows.metric == "diverged"]
+    assert len(diverged) == 2 and (diverged.step == 2).all() and (diverged.value == 2).all()
     assert rows[rows.seed == 0].step.max() == 3 and np.isfinite(rows.value).all()
 
 
@@ -115,22 +162,33 @@ def test_datasets_are_seeded_cached_with_their_parameters_and_biased(tmp_path):
 
 @pytest.mark.parametrize("kw, message", [
     (dict(variants=["17"]), "unknown Car-On-Hill variant"),
-    (dict(seeds=[]), "seed list is empty"),
-    (dict(shared_width=0), "widths must be positive"),
+    (dict(variants=[]), "fqi.variants must not be empty"),
+    (dict(shared_width=0), "fqi.shared_width must be >= 1"),
     (dict(variants=["0", "1.000_4.000"]), "variants repeat"),
+    (dict(learning_rate=float("nan")), "fqi.learning_rate must be a finite number"),
+    (dict(holdout_fraction=1.0), "holdout_fraction must be < 1"),
+    (dict(family="pendulum"), "unknown task family 'pendulum'"),
+    (dict(bogus=1), "unknown key"),
 ])
-def test_bad_config_is_refused(kw, message):
+def test_bad_config_is_refused_once_naming_the_key(zero_q_star_dir, kw, message):
     with pytest.raises(ConfigError, match=message):
-        small_config(**kw).validate()
+        small_config(zero_q_star_dir, **kw)
 
 
-def test_member_blocks_do_not_change_the_fit(q_star_tables, monkeypatch):
+def test_the_config_record_is_its_own_vocabulary(zero_q_star_dir):
+    config = small_config(zero_q_star_dir, variants=["4", "0"])
+    assert config.variants == ["0.800_4.000", "1.000_4.000"]  # canonical names are recorded
+    assert cfg.build(experiment.Config, cfg.record(config)) == config
+    assert experiment.EXPERIMENT == "fqi" and experiment.Config().family == "car_on_hill"
+
+
+def test_member_blocks_do_not_change_the_fit(zero_q_star_dir, monkeypatch):
     # The CPU fit evaluates members in cache-sized blocks; members are independent, so the
     # numbers must equal one block holding every member.
-    config = small_config(seeds=[0, 1, 2, 3, 4], iterations=2, max_fit_steps=30)
+    config = small_config(zero_q_star_dir, iterations=2, max_fit_steps=30)
     monkeypatch.setattr(fqi_fit, "ROWS_PER_BLOCK", 10**9)
-    whole = frame(run_fqi(config, q_star_tables, log=lambda m: None)[0])
+    whole = run_rows(config, [0, 1, 2, 3, 4])
     monkeypatch.setattr(fqi_fit, "ROWS_PER_BLOCK", 1)  # one member per block
     assert len(fqi_fit.member_blocks(5, 1000, fqi_fit.ROWS_PER_BLOCK)) == 5
-    blocked = frame(run_fqi(config, q_star_tables, log=lambda m: None)[0])
+    blocked = run_rows(config, [0, 1, 2, 3, 4])
     np.testing.assert_allclose(blocked.value.to_numpy(), whole.value.to_numpy(), rtol=1e-5, atol=1e-6)

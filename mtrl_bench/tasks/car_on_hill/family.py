@@ -1,0 +1,100 @@
+"""The Car-On-Hill variants as a task family for FQI (see :mod:`mtrl_bench.tasks.family`).
+
+* tasks: the 16 variants, by index (``"3"``) or name (``"1.000_4.375"``); canonical names are recorded;
+* training transitions: :func:`.datasets.load_or_generate` (the dataset spec passes through);
+* truth: exact Q* on the paper's 10 x 10 x 2 test grid (:mod:`.qstar`), read from
+  ``<qstar_dir>/<variant>.csv`` or computed and cached there;
+* evaluation: the discounted return of the greedy policy from the start state (-0.5, 0) over the
+  100-step horizon.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.tasks import family
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.datasets import Transitions, load_or_generate
+from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, q_star_table, read_q_star_csv, write_q_star_csv
+
+
+def load_q_star(variants: Sequence[str], qstar_dir: str | Path | None) -> dict[str, np.ndarray]:
+    """Variant name -> Q* (200,) on the paper's test grid, read from ``qstar_dir``/<name>.csv or
+    computed (and then written there); ``variants`` by name or index."""
+    tables = {}
+    for key in variants:
+        name = coh.variant(key).name
+        path = Path(qstar_dir) / f"{name}.csv" if qstar_dir else None
+        if path is not None and path.is_file():
+            tables[name] = read_q_star_csv(path)
+            continue
+        print(f"car_on_hill: computing exact Q* for {name}" + (f" (cached at {path})" if path else ""),
+              file=sys.stderr)
+        table = q_star_table(coh.variant(name))
+        if path is not None:
+            write_q_star_csv(path, table)
+        tables[name] = table["q_star"]
+    return tables
+
+
+def greedy_return(policy: family.Policy, n_members: int, params: Sequence[coh.CarOnHillParams],
+                  gamma: float) -> np.ndarray:
+    """Discounted return (S, T) of ``policy`` from the start state over the horizon, S = ``n_members``."""
+    n_tasks = len(params)
+    mass = np.array([p.mass for p in params])[None, :]
+    gravity = np.array([p.gravity for p in params])[None, :]
+    force = np.array([p.action for p in params])[None, :]
+    state = np.broadcast_to(np.array(coh.START_STATE), (n_members, n_tasks, 2)).copy()
+    alive = np.ones((n_members, n_tasks), dtype=bool)
+    ret = np.zeros((n_members, n_tasks))
+    for t in range(coh.HORIZON):
+        action = policy(state)
+        nxt, reward, absorbing = coh.step(state, action, mass, gravity, force)
+        ret += np.where(alive, gamma**t * reward, 0.0)
+        alive &= ~absorbing
+        state = np.where(alive[..., None], nxt, state)
+        if not alive.any():
+            break
+    return ret
+
+
+class CarOnHillFamily:
+    """The Car-On-Hill variants (see the module docstring)."""
+
+    name = "car_on_hill"
+    gamma = coh.GAMMA
+    obs_dim = coh.OBS_DIM
+    n_actions = coh.N_ACTIONS
+
+    def task_names(self, keys: Sequence[str]) -> list[str]:
+        if not keys:
+            raise ConfigError("give at least one Car-On-Hill variant (variants)")
+        names = [coh.variant(key).name for key in keys]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"variants repeat a task: {list(keys)}")
+        return names
+
+    def transitions(self, task: str, dataset, data_dir: str | None) -> Transitions:
+        return load_or_generate(coh.variant(task), dataset, data_dir)
+
+    def holdout_seed(self, dataset, task_index: int) -> int:
+        return dataset.seed * 1000 + task_index
+
+    def truth(self, tasks: Sequence[str], qstar_dir: str | None) -> family.TestTruth:
+        q_star = load_q_star(tasks, qstar_dir)
+        states, actions = paper_test_grid()
+        n_tasks = len(tasks)
+        return family.TestTruth(states=np.repeat(states[None], n_tasks, axis=0),
+                                actions=np.repeat(actions[None], n_tasks, axis=0),
+                                q_star=np.stack([q_star[coh.variant(key).name] for key in tasks]))
+
+    def greedy_return(self, policy: family.Policy, n_members: int, tasks: Sequence[str], gamma: float) -> np.ndarray:
+        return greedy_return(policy, n_members, [coh.variant(name) for name in tasks], gamma)
+
+
+family.register(CarOnHillFamily.name, CarOnHillFamily)
