@@ -5,15 +5,22 @@ import pandas as pd
 import pytest
 import torch
 
-from mtrl_bench.algos.dqn import DQNConfig, build_learner, evaluate, network_spec, run_dqn
+from mtrl_bench import config as cfg
+from mtrl_bench.algos import dqn
+from mtrl_bench.algos.dqn import DQNConfig, build_learner, evaluate, network_spec
 from mtrl_bench.cli import main as cli_main
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.experiments import dqn as experiment
 from mtrl_bench.results import COLUMNS, read_results, write_results
 from mtrl_bench.tasks.car_on_hill import dynamics as car_on_hill
 
 FIVE = ("cartpole", "acrobot", "mountaincar", "car_on_hill", "inverted_pendulum")
 SMALL = dict(epochs=3, steps_per_epoch=100, test_steps=50, replay_capacity=500, learning_starts=50,
              batch_size=32)
+
+
+def run_dqn(config, seeds):
+    return experiment.run(config, seeds, "cpu")
 
 
 def td_loss_by_epoch(result) -> pd.Series:
@@ -80,20 +87,23 @@ def test_no_completed_episode_scores_zero():
     assert np.all(scores["episodes_completed"] == 0) and np.all(scores["return_discounted"] == 0)
 
 
-def test_a_diverging_seed_is_recorded_as_failed_and_the_others_go_on(tmp_path):
+def test_a_diverging_seed_is_recorded_as_failed_and_the_others_go_on(tmp_path, monkeypatch):
     config = DQNConfig(tasks=("cartpole", "mountaincar"), epochs=2, steps_per_epoch=20, test_steps=30,
                        replay_capacity=100, learning_starts=20, batch_size=8, shared_width=8, input_width=8)
+    fill_replay = dqn.fill_replay
 
-    def poison_seed_one(epoch, learner):
-        if epoch == 0:
-            with torch.no_grad():
-                learner.net.params["shared0_weight"][1] = float("nan")
+    def poison_seed_one_after_the_first_evaluation(learner, n_steps):
+        with torch.no_grad():
+            learner.net.params["shared0_weight"][1] = float("nan")
+        fill_replay(learner, n_steps)
 
-    result = run_dqn(config, [0, 1, 2], on_epoch=poison_seed_one)
+    monkeypatch.setattr(dqn, "fill_replay", poison_seed_one_after_the_first_evaluation)
+    result = run_dqn(config, [0, 1, 2])
     rows = pd.DataFrame(result.rows)
-    assert result.failed_seeds == [1] and result.diverged == {1: 1}
-    diverged = rows[rows.metric == "diverged"].set_index(["seed", "task"])["value"]
-    assert diverged.loc[1].tolist() == [1.0, 1.0] and diverged.loc[[0, 2]].eq(0).all()
+    assert result.failed_seeds == {1: 1}
+    diverged = rows[rows.metric == "diverged"].set_index(["seed", "task"])
+    assert diverged.loc[1].value.tolist() == [1.0, 1.0] and diverged.loc[1].step.tolist() == [1, 1]
+    assert diverged.loc[[0, 2]].value.eq(0).all() and diverged.loc[[0, 2]].step.eq(2).all()
     assert rows[(rows.seed == 1) & (rows.step >= 1) & (rows.metric != "diverged")].empty
     assert set(rows[rows.metric == "td_loss"].seed) == {0, 2} and rows[rows.seed != 1].step.max() == 2
     assert np.isfinite(rows.value).all()
@@ -114,17 +124,28 @@ def test_epsilon_decays_linearly_then_stays():
     assert config.epsilon(5000) == pytest.approx(0.01) and config.epsilon(10**6) == pytest.approx(0.01)
 
 
-@pytest.mark.parametrize("bad", [dict(batch_size=0), dict(epochs=-1), dict(learning_starts=600, replay_capacity=500),
-                                 dict(learning_rate=float("nan")), dict(epsilon_end=0.5, epsilon_start=0.1),
-                                 dict(tasks=())])
-def test_bad_hyper_parameters_are_config_errors(bad):
-    with pytest.raises(ConfigError):
-        DQNConfig(**bad)
+@pytest.mark.parametrize("bad, message", [
+    (dict(batch_size=0), "dqn.batch_size must be >= 1"), (dict(epochs=-1), "dqn.epochs must be >= 0"),
+    (dict(learning_starts=600, replay_capacity=500), "exceeds the replay capacity"),
+    (dict(learning_rate=float("nan")), "dqn.learning_rate must be a finite number"),
+    (dict(epsilon_end=0.5, epsilon_start=0.1), "epsilon_end"), (dict(tasks=[]), "dqn.tasks must not be empty"),
+    (dict(tasks=["cartpole", "cartpole"]), "tasks repeat"), (dict(target_update=5), "unknown key"),
+])
+def test_bad_hyper_parameters_are_config_errors_naming_the_key(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.build(experiment.Config, bad, where="dqn")
+
+
+def test_the_config_record_is_its_own_vocabulary():
+    config = cfg.build(experiment.Config, {"tasks": ["cartpole"], "shared_width": "8", "double": "true"})
+    assert config.tasks == ("cartpole",) and config.shared_width == 8 and config.double is True
+    assert cfg.build(experiment.Config, cfg.record(config)) == config
+    assert experiment.EXPERIMENT == "dqn"
 
 
 def test_cli_run_writes_tidy_results(tmp_path, capsys):
     out = tmp_path / "runs" / "mdqn.csv"
-    code = cli_main(["run", "dqn", "--tasks", "cartpole", "car_on_hill", "--width", "8", "--input-width", "8",
+    code = cli_main(["run", "dqn", "--tasks", "cartpole", "car_on_hill", "--shared-width", "8", "--input-width", "8",
                      "--seeds", "0", "1", "--epochs", "1", "--steps-per-epoch", "20", "--test-steps", "30",
                      "--learning-starts", "10", "--batch-size", "4", "--replay-capacity", "50",
                      "--device", "cpu", "--out", str(out)])
@@ -136,7 +157,7 @@ def test_cli_run_writes_tidy_results(tmp_path, capsys):
     assert (frame.experiment == "dqn").all() and (frame.algorithm == "mdqn").all()
     assert (frame.variants == "cartpole+car_on_hill").all() and (frame.n_tasks == 2).all()
     assert sorted(frame.step.unique()) == [0, 1] and (frame.width == 8).all()
-    assert prov["config"]["tasks"] == ["cartpole", "car_on_hill"] and prov["failed_seeds"] == []
+    assert prov["config"]["tasks"] == ["cartpole", "car_on_hill"] and prov["failed_seeds"] == {}
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):

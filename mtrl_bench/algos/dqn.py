@@ -1,30 +1,32 @@
-"""Multi-task DQN (MDQN, D'Eramo et al. 2020) and single-task DQN, with S seeds as a batch dimension.
+"""Multi-task DQN (MDQN, D'Eramo et al. 2020) and single-task DQN, the learner: S seeds as a batch dimension.
 
-Single-task DQN is this same code with one task, so the comparison is like for like. One run trains
-S independent copies (one per seed) of::
+Single-task DQN is this same code with one task, so the comparison is like for like. A
+:class:`Learner` holds S independent copies (one per seed) of: Q_t = f_t(h(w_t(x))) for the T tasks,
+a target copy, one replay memory per task, the training and evaluation environments. What it does:
 
-    build Q_t = f_t(h(w_t(x))) for the T tasks, a target copy, one replay memory per task
-    evaluate the greedy policy                                              (epoch 0)
-    act uniformly at random for `learning_starts` steps per task to fill the memories
-    for epoch = 1 .. epochs:
-        repeat `steps_per_epoch` times:
-            every task takes one epsilon-greedy step; store the transitions
-            draw `batch_size` transitions from every task's memory
-            y = r + gamma_t (1 - terminal) max_a' Q_target,t(s', a')
-                (Double DQN: Q_target,t(s', argmax_a' Q_t(s', a')))
-            loss = sum over tasks of the mean Huber loss of Q_t(s, a) - y; one Adam step
-            every `target_update_every` updates: Q_target <- Q
-        a seed whose loss is not finite stops learning and is recorded as diverged
-        evaluate the greedy policy for `test_steps` steps per task
+* :func:`fill_replay`: uniformly random steps, no learning (before the first update);
+* :func:`learn`: ``n`` times, every task takes one epsilon-greedy step, the transitions are stored,
+  ``batch_size`` transitions are drawn from every task's memory and one Adam step is taken on
+
+      y = r + gamma_t (1 - terminal) max_a' Q_target,t(s', a')
+          (Double DQN: Q_target,t(s', argmax_a' Q_t(s', a')))
+      loss = sum over tasks of the mean Huber loss of Q_t(s, a) - y
+
+  with Q_target <- Q every ``target_update_every`` updates; a seed whose loss is not finite stops
+  learning for good (``learner.active``);
+* :func:`evaluate`: the greedy policy for ``test_steps`` steps per task.
+
+The epoch loop that drives it and records rows is :mod:`mtrl_bench.experiments.dqn` (the
+runner/agent split of Dopamine).
 
 The paper takes one Adam step on the mean Huber loss over all T x batch_size samples; the sum of
 the per-task means used here differs from it by the factor T, which Adam's update ignores (up to its
-epsilon). Epsilon decays linearly from `epsilon_start` to `epsilon_end` over the first
-`epsilon_decay_steps` learning steps (the random filling steps do not count).
+epsilon). Epsilon decays linearly from ``epsilon_start`` to ``epsilon_end`` over the first
+``epsilon_decay_steps`` learning steps (the random filling steps do not count).
 
-Evaluation score (FACTS section 2): per task and seed, the mean discounted return over the
-episodes completed within `test_steps` greedy steps (the unfinished last one is dropped; 0 when
-none completes); the undiscounted mean and the number of completed episodes are recorded too.
+Evaluation score: per task and seed, the mean discounted return over the episodes completed within
+``test_steps`` greedy steps (the unfinished last one is dropped; 0 when none completes); the
+undiscounted mean and the number of completed episodes are recorded too.
 
 Seeds are the leading dimension everywhere: environments are numpy arrays (S, T, ...), one
 forward pass acts for all seeds and tasks, the replay memories are tensors (S, T, capacity, ...),
@@ -36,13 +38,14 @@ the same numbers alone or in a batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
@@ -50,47 +53,35 @@ from mtrl_bench.random_streams import SeedUniforms
 from mtrl_bench.replay import MultiTaskReplay
 from mtrl_bench.tasks.multitask import DQN_TASKS, BatchedMultiTaskEnv, get_tasks
 
-EXPERIMENT = "dqn"
-METRICS = ("return_discounted", "return_undiscounted", "episodes_completed", "td_loss", "diverged")
-
 
 @dataclass(frozen=True)
 class DQNConfig:
-    """Hyper-parameters; the defaults are the paper's (FACTS section 2)."""
+    """Hyper-parameters of an (M)DQN run; the defaults are the paper's."""
 
-    tasks: tuple[str, ...] = DQN_TASKS
-    shared_width: int = 80  # units in each of the two shared layers h (the width-sweep axis)
-    input_width: int = 80  # units in each task's input layer w_t
-    epochs: int = 50
-    steps_per_epoch: int = 1000  # environment steps per task per epoch, one update each
-    test_steps: int = 2000  # greedy evaluation steps per task
-    replay_capacity: int = 5000  # transitions per task
-    learning_starts: int = 100  # random steps per task before the first update
-    batch_size: int = 100  # transitions drawn from every task per update
-    learning_rate: float = 1e-3
-    target_update_every: int = 100  # updates
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.01
-    epsilon_decay_steps: int = 5000
-    double: bool = False  # Double DQN targets
+    tasks: tuple[str, ...] = param(DQN_TASKS, "task ids; several = MDQN, one = single-task DQN", nonempty=True)
+    shared_width: int = param(80, "units in each of the two shared layers h", low=1)
+    input_width: int = param(80, "units in each task's input layer w_t", low=1)
+    epochs: int = param(50, "training epochs (0: only the evaluation before training)", low=0)
+    steps_per_epoch: int = param(1000, "environment steps per task per epoch, one update each", low=1)
+    test_steps: int = param(2000, "greedy evaluation steps per task after each epoch", low=1)
+    replay_capacity: int = param(5000, "transitions kept per task", low=1)
+    learning_starts: int = param(100, "uniformly random steps per task before the first update", low=1)
+    batch_size: int = param(100, "transitions drawn from every task per update", low=1)
+    learning_rate: float = param(1e-3, "Adam step size", low=0, low_open=True)
+    target_update_every: int = param(100, "updates between copies of the network into the target network", low=1)
+    epsilon_start: float = param(1.0, "exploration rate at the first learning step", low=0, high=1)
+    epsilon_end: float = param(0.01, "exploration rate after the decay", low=0, high=1)
+    epsilon_decay_steps: int = param(5000, "learning steps of the linear epsilon decay", low=1)
+    double: bool = param(False, "Double DQN targets")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(self.tasks))
-        get_tasks(self.tasks)
-        positive = ["shared_width", "input_width", "steps_per_epoch", "test_steps", "replay_capacity",
-                    "learning_starts", "batch_size", "target_update_every", "epsilon_decay_steps"]
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.epochs < 0:
-            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        get_tasks(self.tasks)  # known tasks, none repeated
         if self.learning_starts > self.replay_capacity:
             raise ConfigError(f"learning_starts ({self.learning_starts}) exceeds the replay capacity "
                               f"({self.replay_capacity})")
-        if not (self.learning_rate > 0 and np.isfinite(self.learning_rate)):
-            raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate}")
-        if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
-            raise ConfigError("need 0 <= epsilon_end <= epsilon_start <= 1")
+        if self.epsilon_end > self.epsilon_start:
+            raise ConfigError(f"epsilon_end ({self.epsilon_end}) must not exceed epsilon_start ({self.epsilon_start})")
 
     @property
     def algorithm(self) -> str:
@@ -262,68 +253,3 @@ def evaluate(learner: Learner) -> dict[str, np.ndarray]:
     count = np.maximum(completed, 1)
     return {"return_discounted": sum_discounted / count, "return_undiscounted": sum_undiscounted / count,
             "episodes_completed": completed.astype(np.float64)}
-
-
-@dataclass
-class DQNResult:
-    """Tidy rows (see :mod:`mtrl_bench.results`) and the seeds that diverged, with their epoch."""
-
-    config: DQNConfig
-    rows: list[dict] = field(default_factory=list)
-    diverged: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def failed_seeds(self) -> list[int]:
-        return sorted(self.diverged)
-
-
-def run_dqn(config: DQNConfig, seeds: Sequence[int], device: torch.device | str = "cpu",
-            on_epoch: Callable[[int, Learner], None] | None = None) -> DQNResult:
-    """Train S seeds of ``config`` and return their tidy results.
-
-    ``on_epoch(epoch, learner)``, when given, is called after each evaluation (epoch 0 included).
-    """
-    learner = build_learner(config, seeds, device)
-    result = DQNResult(config)
-
-    def record(epoch: int, scores: dict[str, np.ndarray], td_loss: np.ndarray | None) -> None:
-        for s, seed in enumerate(learner.seeds):
-            if seed in result.diverged:
-                continue
-            for t, task in enumerate(config.tasks):
-                values = {name: scores[name][s, t] for name in scores}
-                if td_loss is not None:
-                    values["td_loss"] = td_loss[s, t]
-                result.rows.extend(_row(config, task, seed, epoch, metric, float(value))
-                                   for metric, value in values.items())
-
-    record(0, evaluate(learner), None)
-    if on_epoch:
-        on_epoch(0, learner)
-    fill_replay(learner, config.learning_starts)
-    for epoch in range(1, config.epochs + 1):
-        td_loss = learn(learner, config.steps_per_epoch).cpu().numpy()
-        for s in np.flatnonzero(~learner.active.cpu().numpy()):
-            result.diverged.setdefault(learner.seeds[s], epoch)
-        record(epoch, evaluate(learner), td_loss)
-        if on_epoch:
-            on_epoch(epoch, learner)
-    for seed in learner.seeds:
-        for task in config.tasks:
-            result.rows.append(_row(config, task, seed, config.epochs, "diverged",
-                                    float(result.diverged.get(seed, 0))))
-    return result
-
-
-def _row(config: DQNConfig, task: str, seed: int, step: int, metric: str, value: float) -> dict:
-    return {"experiment": EXPERIMENT, "algorithm": config.algorithm, "variants": "+".join(config.tasks),
-            "n_tasks": len(config.tasks), "task": task, "width": config.shared_width, "seed": seed,
-            "step": step, "metric": metric, "value": value}
-
-
-def config_record(config: DQNConfig) -> dict:
-    """The config as plain data for the provenance header."""
-    record = asdict(config)
-    record["tasks"] = list(config.tasks)
-    record["algorithm"] = config.algorithm
-    return record
