@@ -29,7 +29,9 @@ Public API
 ``stratified_bootstrap_ci(scores, n_boot=2000, rng=0, ci=0.95, statistic="iqm") -> (point, lo, hi)``
 ``aggregate_seeds(values, by, n_boot=2000, rng=0, ci=0.95) -> DataFrame``  IQM, CI, mean, n_seeds
 
-CLI: ``python -m analysis.aggregate --out results/tables/all_runs.csv results/runs/fqi/*.csv``
+CLI (the one analysis command that writes a single file, see :mod:`analysis.cli`)::
+
+    python -m analysis.aggregate --runs results/runs/fqi/*.csv --out results/tables/all_runs_fqi.csv
 """
 
 from __future__ import annotations
@@ -78,13 +80,6 @@ def _flag_failed(table: pd.DataFrame) -> pd.DataFrame:
     keys = map(tuple, table[RUN_KEYS].astype(str).to_numpy())
     table["failed"] = np.fromiter((key in failed_keys for key in keys), dtype=bool, count=len(table))
     return table
-
-
-def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every analysis CLI shares: --n-boot, --seed, --ci."""
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
 
 
 def load_any(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
@@ -220,14 +215,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.aggregate",
         description="Gather per-job results files into one all-runs table (failed runs flagged).")
-    parser.add_argument("inputs", nargs="+", help="results files (tidy CSV with a provenance header)")
-    parser.add_argument("--out", required=True, help="output CSV, e.g. results/tables/all_runs.csv")
+    parser.add_argument("--runs", nargs="+", required=True, metavar="FILE",
+                        help="results files (tidy CSV with a provenance header)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="output CSV, e.g. results/tables/all_runs.csv")
     args = parser.parse_args(argv)
-    table = load_runs(args.inputs)
+    table = load_runs(args.runs)
     write_all_runs(table, args.out)
     _, failed = split_failed(table)
     n_runs = len(table[RUN_KEYS].drop_duplicates())
-    print(f"{args.out}: {len(table)} rows, {n_runs} runs from {len(args.inputs)} files, "
+    print(f"{args.out}: {len(table)} rows, {n_runs} runs from {len(args.runs)} files, "
           f"{len(failed)} failed run(s) flagged", file=sys.stderr)
     return 0
 

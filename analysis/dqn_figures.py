@@ -1,20 +1,26 @@
 """The paper's DQN figure: per task, return per epoch of MDQN against single-task DQN.
 
 One panel per task (columns) and shared width (rows); in each, one line per algorithm: the
-interquartile mean over seeds at each epoch with its 95% stratified-bootstrap band
+interquartile mean over seeds at each epoch with its ``ci`` stratified-bootstrap band
 (:func:`analysis.aggregate.stratified_bootstrap_ci`, rliable's scheme). Epoch 0 is the policy
-before training. Failed (diverged) runs are left out and counted in a note. Saved as
-``dqn_<metric>_per_epoch.{pdf,png}``, atomically (:func:`analysis.figures.save_figure`); with no
-DQN rows the figure says so, so a workflow that declares the file always gets it.
+before training. Failed (diverged) runs are left out and counted in a note. Beside each of our lines,
+the authors' published curve of the same algorithm and task (:mod:`analysis.reference`: mean over 100
+runs, MDQN on all five tasks, width 80) is drawn dashed in the same colour with a hatched grey
+Student-t ``ci`` band, over the epochs our runs reached. The score conventions match: both average the
+discounted return over the evaluation episodes completed within the test steps. Saved as
+``dqn_<metric>_per_epoch.{pdf,png}`` (:func:`analysis.plotting.save_figure`); with no DQN rows the
+figure says so, so a workflow that declares the file always gets it.
 
-CLI: ``python -m analysis.dqn_figures --outdir results/figures [--metric return_discounted]
-[--n-boot 2000] [--seed 0] INPUT...`` where each INPUT is a results file of ``mtrl-bench run dqn``
-or an all-runs table of ``analysis.aggregate``.
+CLI (:mod:`analysis.cli`)::
+
+    python -m analysis.dqn_figures --runs results/tables/all_runs_dqn.csv --outdir results/figures \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published]
+
+where ``--runs`` takes results files of ``mtrl-bench run dqn`` and/or all-runs tables of ``analysis.aggregate``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +34,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.aggregate import RUN_KEYS, add_bootstrap_arguments, stratified_bootstrap_ci  # noqa: E402
-from analysis.dqn_tables import ALGORITHM_LABELS, TASK_LABELS, curves, load_dqn_runs, tasks_in_order  # noqa: E402
-from analysis.figures import save_figure  # noqa: E402
+from analysis import reference  # noqa: E402
+from analysis.aggregate import RUN_KEYS, stratified_bootstrap_ci  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
+from analysis.dqn_tables import (  # noqa: E402
+    ALGORITHM_LABELS,
+    EXPERIMENT,
+    TASK_LABELS,
+    curves,
+    load_dqn_runs,
+    tasks_in_order,
+)
+from analysis.plotting import PUBLISHED_LABEL, draw_published, empty_figure, failed_note, save_figure  # noqa: E402
+from analysis.vs_published import t_interval  # noqa: E402
 
 METRIC_LABELS = {"return_discounted": "discounted return", "return_undiscounted": "undiscounted return",
                  "td_loss": "TD loss (Huber)", "episodes_completed": "episodes completed"}
@@ -54,16 +70,32 @@ def _label(algorithm: str, n_tasks: int, several_mdqn: bool) -> str:
     return f"{label} (T={n_tasks})" if algorithm == "mdqn" and several_mdqn else label
 
 
+def _draw_published_line(ax: plt.Axes, published: pd.DataFrame, metric: str, algorithm: str, task: str,
+                         last_step: int, ci: float, label: str | None) -> bool:
+    """The authors' curve of (algorithm, task) up to ``last_step``; False when they have none."""
+    points = reference.curve(published, metric, algorithm=algorithm, task=task)
+    points = points.loc[points["step"] <= last_step]
+    if points.empty:
+        return False
+    low, high = t_interval(points["mean"], points["std"], points["n_runs"], ci)
+    draw_published(ax, points["step"], points["mean"], low, high, label=label, colour=COLOURS.get(algorithm))
+    return True
+
+
 def plot_returns(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
-                 n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95) -> list[Path]:
-    """Draw the figure from DQN rows (see :func:`analysis.dqn_tables.load_dqn_runs`); return its paths."""
+                 n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95,
+                 published: pd.DataFrame | None = None) -> list[Path]:
+    """Draw the figure from DQN rows (see :func:`analysis.dqn_tables.load_dqn_runs`); return its paths.
+
+    ``published``: the authors' summaries (:func:`analysis.reference.load` ``("dqn")``), drawn beside ours
+    per algorithm and task up to our last epoch; None draws ours alone.
+    """
     stem = f"dqn_{metric}_per_epoch"
     values, failed = curves(frame, metric) if not frame.empty else (pd.DataFrame(), pd.DataFrame())
     if values.empty:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.text(0.5, 0.5, f"no DQN runs with metric {metric!r}", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        return save_figure(fig, outdir, stem)
+        return save_figure(empty_figure(f"no DQN runs with metric {metric!r}"), outdir, stem)
+    if published is not None:
+        published = published.loc[published["experiment"] == EXPERIMENT]
     bands = band_table(values, n_boot, rng, ci)
     widths = sorted(bands["width"].unique())
     tasks = tasks_in_order(bands["task"].unique())
@@ -79,30 +111,36 @@ def plot_returns(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "
                 label = _label(algorithm, n_tasks, several_mdqn)
                 ax.plot(line["step"], line["iqm"], color=colour, label=f"{label} (n={line['n_seeds'].max()})")
                 ax.fill_between(line["step"], line["lo"], line["hi"], color=colour, alpha=0.25, linewidth=0)
+            if published is not None:
+                last = int(here["step"].max())
+                for algorithm in here["algorithm"].unique():
+                    text = f"{ALGORITHM_LABELS.get(algorithm, algorithm)} {PUBLISHED_LABEL}"
+                    _draw_published_line(ax, published, metric, algorithm, task, last, ci, text)
             ax.set_title(TASK_LABELS.get(task, task) + (f", width {width}" if len(widths) > 1 else ""), fontsize=10)
             if i == len(widths) - 1:
                 ax.set_xlabel("epoch")
             if j == 0:
                 ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-            ax.legend(fontsize=7, frameon=False)
+            ax.legend(fontsize=6, frameon=False)
     n_failed = len(failed.drop_duplicates(RUN_KEYS)) if not failed.empty else 0
-    fig.suptitle(f"MDQN vs DQN: IQM over seeds, {ci:.0%} stratified-bootstrap band", fontsize=11)
-    if n_failed:
-        fig.text(0.99, 0.005, f"{n_failed} failed run(s) excluded", ha="right", va="bottom", fontsize=8, color="0.4")
+    title = f"MDQN vs DQN: IQM over seeds, {ci:.0%} stratified-bootstrap band"
+    if published is not None:
+        title += f"; dashed: published mean, {ci:.0%} t-band"
+    fig.suptitle(title, fontsize=11)
+    failed_note(fig, n_failed)
     fig.tight_layout()
     return save_figure(fig, outdir, stem)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.dqn_figures",
-                                     description="MDQN vs DQN: return per epoch per task (PDF and PNG).")
-    parser.add_argument("inputs", nargs="+", help="results files of `mtrl-bench run dqn` and/or all-runs tables")
-    parser.add_argument("--outdir", required=True, help="output folder, e.g. results/figures")
+    parser = analysis_parser("python -m analysis.dqn_figures",
+                             "MDQN vs DQN: return per epoch per task, beside the published curves (PDF and PNG).")
     parser.add_argument("--metric", default="return_discounted", help=f"one of {', '.join(METRIC_LABELS)}")
-    add_bootstrap_arguments(parser)
+    add_published_argument(parser)
     args = parser.parse_args(argv)
-    frame = load_dqn_runs(args.inputs)
-    for path in plot_returns(frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci):
+    frame = load_dqn_runs(args.runs)
+    published = reference.load("dqn") if args.published else None
+    for path in plot_returns(frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci, published):
         print(path)
     return 0
 

@@ -15,6 +15,17 @@ runs are not paired). Failed (diverged) runs are excluded and counted.
 Output ``dqn_summary.{csv,md,tex}``: the CSV keeps full precision, one column per number; the
 Markdown and LaTeX versions show "estimate [low, high]".
 
+Output ``dqn_vs_published.{csv,md,tex}``: ours against the authors' published summaries
+(:mod:`analysis.reference`; 100 runs of MDQN on all five tasks and of DQN on each, width 80) per
+algorithm, task and shared width, at every paper checkpoint our runs reached (epochs
+:data:`PAPER_EPOCHS`; an epoch we did not reach is left out) and over our last ``final_epochs`` trained
+epochs (the paper's "last 10 epochs" when our runs last 50 epochs; theirs averaged over the same epochs,
+left out if they did not run them). Per row: means with Student-t intervals and Welch's test of the
+difference (:mod:`analysis.vs_published`; for the window, the published spread is an upper bound, so
+that test is conservative). The score conventions match: both average the discounted return over the
+evaluation episodes completed within the test steps. Our MDQN may train on fewer tasks than theirs
+(columns ``n_tasks`` and ``theirs_n_tasks``).
+
 Public API
 ----------
 ``load_dqn_runs(paths) -> DataFrame``          results files or all-runs tables, experiment ``dqn`` only
@@ -23,15 +34,19 @@ Public API
 ``iqm_difference_ci(a, b, n_boot, rng, ci) -> (point, lo, hi)``
 ``summary_table(frame, metric, final_epochs, n_boot, rng, ci) -> DataFrame``
 ``write_summary(frame, outdir, ...) -> list[Path]``
+``published_comparison(frame, published, metric, final_epochs, epochs=PAPER_EPOCHS, ci) -> DataFrame``
+``write_published_comparison(frame, outdir, ...) -> list[Path]``
 
-CLI: ``python -m analysis.dqn_tables --outdir results/tables [--metric return_discounted]
-[--final-epochs 10] [--n-boot 2000] [--seed 0] INPUT...`` where each INPUT is a results file of
-``mtrl-bench run dqn`` or an all-runs table of ``analysis.aggregate``.
+CLI (:mod:`analysis.cli`)::
+
+    python -m analysis.dqn_tables --runs results/tables/all_runs_dqn.csv --outdir results/tables \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--final-epochs 10] [--no-published]
+
+where ``--runs`` takes results files of ``mtrl-bench run dqn`` and/or all-runs tables of ``analysis.aggregate``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -41,8 +56,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.aggregate import RUN_KEYS, add_bootstrap_arguments, load_any, split_failed, stratified_bootstrap_ci
-from analysis.tables import format_with_ci, write_table
+from analysis import reference
+from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_bootstrap_ci
+from analysis.cli import add_published_argument, analysis_parser
+from analysis.table_io import format_with_ci, write_table
+from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display, window_summary
 
 EXPERIMENT = "dqn"
 ALGORITHMS = ("mdqn", "dqn")
@@ -51,6 +69,8 @@ TASK_ORDER = ("cartpole", "acrobot", "mountaincar", "car_on_hill", "inverted_pen
 TASK_LABELS = {"cartpole": "Cart-Pole", "acrobot": "Acrobot", "mountaincar": "Mountain-Car",
                "car_on_hill": "Car-On-Hill", "inverted_pendulum": "Inverted-Pendulum"}
 MEASURES = ("auc", "final")
+PAPER_EPOCHS = (0, 10, 20, 30, 40, 50)
+"""Epochs at which dqn_vs_published compares (0 = before training), besides the last-epochs window."""
 
 
 def load_dqn_runs(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
@@ -168,17 +188,117 @@ def write_summary(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = 
     return write_table(table, outdir, "dqn_summary", display, caption)
 
 
+def _window_label(first: int, last: int) -> str:
+    return f"epochs {first}-{last} (mean)"
+
+
+def _ours_at_checkpoints(values: pd.DataFrame, final_epochs: int, epochs: Sequence[int]) -> pd.DataFrame:
+    """Per run and task: the value at each of ``epochs`` reached and the mean over its last trained epochs.
+
+    Columns: RUN_KEYS, task, checkpoint (label), first, last (epochs covered), value.
+    """
+    at = values.loc[values["step"].isin(list(epochs))]
+    points = at.assign(checkpoint=at["step"].map(lambda e: f"epoch {e}"), first=at["step"], last=at["step"])
+    trained = values.loc[values["step"] > 0].sort_values("step")
+    window = trained.groupby([*RUN_KEYS, "task"], sort=True, dropna=False).tail(final_epochs)
+    grouped = window.groupby([*RUN_KEYS, "task"], sort=True, dropna=False)["step"]
+    window = window.assign(first=grouped.transform("min"), last=grouped.transform("max"))
+    means = window.groupby([*RUN_KEYS, "task", "first", "last"], sort=True, dropna=False)["value"].mean()
+    means = means.reset_index()
+    means["checkpoint"] = [_window_label(f, la) for f, la in zip(means["first"], means["last"])]
+    columns = [*RUN_KEYS, "task", "checkpoint", "first", "last", "value"]
+    return pd.concat([points[columns], means[columns]], ignore_index=True)
+
+
+def _theirs_at(published: pd.DataFrame, metric: str, checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """Published (algorithm, task, checkpoint) summaries for the (first, last) epoch spans in ``checkpoints``.
+
+    A span the authors did not cover completely is left out.
+    """
+    rows = []
+    spans = checkpoints[["algorithm", "task", "checkpoint", "first", "last"]].drop_duplicates()
+    for r in spans.itertuples(index=False):
+        points = reference.curve(published, metric, algorithm=r.algorithm, task=r.task)
+        points = points.loc[points["step"].between(r.first, r.last)]
+        if len(points) != r.last - r.first + 1:
+            continue
+        mean, std, n_runs = window_summary(points)
+        n_tasks = published.loc[(published["algorithm"] == r.algorithm) & (published["task"] == r.task),
+                                "n_tasks"].iloc[0]
+        rows.append({"algorithm": r.algorithm, "task": r.task, "checkpoint": r.checkpoint, "mean": mean,
+                     "std": std, "n_runs": n_runs, "theirs_n_tasks": int(n_tasks)})
+    return pd.DataFrame(rows, columns=["algorithm", "task", "checkpoint", "mean", "std", "n_runs", "theirs_n_tasks"])
+
+
+def published_comparison(frame: pd.DataFrame, published: pd.DataFrame, metric: str = "return_discounted",
+                         final_epochs: int = 10, epochs: Sequence[int] = PAPER_EPOCHS,
+                         ci: float = 0.95) -> pd.DataFrame:
+    """Ours vs the authors' per shared width, algorithm, task and checkpoint our runs reached.
+
+    published: :func:`analysis.reference.load` ``("dqn")``. Columns: ``metric, width, algorithm, n_tasks,
+    theirs_n_tasks, task`` + :data:`analysis.vs_published.COMPARISON_COLUMNS` + ``first, last`` (the epochs
+    the checkpoint covers). Failed runs are excluded.
+    """
+    keys = ["algorithm", "task"]
+    head = ["metric", "width", "algorithm", "n_tasks", "theirs_n_tasks", "task"]
+    values, _ = curves(frame, metric) if not frame.empty else (pd.DataFrame(), None)
+    theirs_all = published.loc[(published["experiment"] == EXPERIMENT) & (published["metric"] == metric)]
+    if values.empty or theirs_all.empty:
+        return pd.DataFrame(columns=[*head, *COMPARISON_COLUMNS, "first", "last"])
+    ours = _ours_at_checkpoints(values, final_epochs, epochs)
+    theirs = _theirs_at(theirs_all, metric, ours)
+    spans = ours[["checkpoint", "first", "last"]].drop_duplicates("checkpoint")
+    parts = []
+    for (width, n_tasks), group in ours.groupby(["width", "n_tasks"], sort=True):
+        table = compare(group[[*keys, "checkpoint", "value"]], theirs, keys, ci)
+        if not table.empty:
+            parts.append(table.assign(metric=metric, width=width, n_tasks=n_tasks))
+    if not parts:
+        return pd.DataFrame(columns=[*head, *COMPARISON_COLUMNS, "first", "last"])
+    table = pd.concat(parts, ignore_index=True)
+    table = table.merge(theirs[[*keys, "checkpoint", "theirs_n_tasks"]], on=[*keys, "checkpoint"], how="left")
+    table = table.merge(spans, on="checkpoint", how="left")
+    order = {task: i for i, task in enumerate(TASK_ORDER)}
+    table = table.sort_values(["width", "task", "algorithm", "n_tasks", "first", "last"], kind="stable",
+                              key=lambda c: c.map(lambda t: order.get(t, len(order))) if c.name == "task" else c)
+    return table[[*head, *COMPARISON_COLUMNS, "first", "last"]].reset_index(drop=True)
+
+
+def published_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+    """The comparison as strings, one estimate with its interval per cell."""
+    display = compare_display(table, {"task": "task", "width": "width", "algorithm": "algorithm",
+                                      "n_tasks": "T ours", "theirs_n_tasks": "T published"}, ci)
+    display["task"] = display["task"].map(lambda t: TASK_LABELS.get(t, t))
+    display["algorithm"] = display["algorithm"].map(lambda a: ALGORITHM_LABELS.get(a, a))
+    return display
+
+
+def write_published_comparison(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
+                               final_epochs: int = 10, ci: float = 0.95) -> list[Path]:
+    """Write ``dqn_vs_published.{csv,md,tex}`` under ``outdir``."""
+    table = published_comparison(frame, reference.load("dqn"), metric, final_epochs, ci=ci)
+    caption = (f"Ours vs the published results of D'Eramo et al. (2020; 100 runs, width 80, MDQN on all five "
+               f"tasks), {metric.replace('_', ' ')} (both average the evaluation episodes completed within the "
+               f"test steps), at the paper's epochs our runs reached and over our last {final_epochs} trained "
+               f"epochs (theirs over the same epochs): means with {ci:.0%} Student-t CIs, the difference with "
+               f"Welch's {ci:.0%} CI and p-value (for a window the published spread is an upper bound: "
+               f"conservative). Failed runs excluded.")
+    display = published_display(table, ci) if not table.empty else None
+    return write_table(table, outdir, "dqn_vs_published", display, caption)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.dqn_tables",
-                                     description="MDQN vs DQN: AUC and final return per task (CSV, Markdown, LaTeX).")
-    parser.add_argument("inputs", nargs="+", help="results files of `mtrl-bench run dqn` and/or all-runs tables")
-    parser.add_argument("--outdir", required=True, help="output folder, e.g. results/tables")
-    parser.add_argument("--metric", default="return_discounted")
+    parser = analysis_parser("python -m analysis.dqn_tables",
+                             "MDQN vs DQN per task, and ours vs the published results (CSV, Markdown, LaTeX).")
+    parser.add_argument("--metric", default="return_discounted", help="metric to summarise")
     parser.add_argument("--final-epochs", type=int, default=10, help="epochs averaged for the final value")
-    add_bootstrap_arguments(parser)
+    add_published_argument(parser)
     args = parser.parse_args(argv)
-    frame = load_dqn_runs(args.inputs)
-    for path in write_summary(frame, args.outdir, args.metric, args.final_epochs, args.n_boot, args.seed, args.ci):
+    frame = load_dqn_runs(args.runs)
+    paths = write_summary(frame, args.outdir, args.metric, args.final_epochs, args.n_boot, args.seed, args.ci)
+    if args.published:
+        paths += write_published_comparison(frame, args.outdir, args.metric, args.final_epochs, args.ci)
+    for path in paths:
         print(path)
     return 0
 

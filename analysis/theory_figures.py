@@ -9,11 +9,15 @@
   measured eps_avg,k against the measured task-averaged avi_diff at the last iteration, per width,
   under the stated constant concentrability (readings in :mod:`analysis.theory_tables`).
 
-CLI::
+CLI (:mod:`analysis.cli`)::
 
-    python -m analysis.theory_figures testbed --runs results/runs/testbed.csv --outdir results/figures
+    python -m analysis.theory_figures testbed --runs results/runs/testbed/*.csv --outdir results/figures \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric excess_risk --n-samples N --delta 0.05]
     python -m analysis.theory_figures fqi-bound --runs results/runs/fqi/*.csv --outdir results/figures \\
-        [--concentrability 1]
+        [--n-boot 2000 --seed 0 --ci 0.95] [--concentrability 1 --gamma 0.95 --rmax 1]
+
+``--n-boot``/``--seed``/``--ci`` drive the fit's band and a-hat's interval (testbed) and the intervals of
+the seed means (fqi-bound).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from analysis import fit  # noqa: E402
-from analysis.figures import save_figure  # noqa: E402
+from analysis.aggregate import stratified_bootstrap_ci  # noqa: E402
+from analysis.cli import add_subcommand  # noqa: E402
+from analysis.plotting import save_figure  # noqa: E402
 from analysis.theory_tables import (  # noqa: E402
     BOUND_TERMS,
     fqi_bound_comparison,
@@ -55,7 +61,7 @@ FIT_MODEL = "inv_sqrt"
 
 def plot_testbed(
     seed_table: pd.DataFrame, bound_terms: pd.DataFrame | None, outdir: str | Path, n_boot: int = 2000,
-    seed: int = 0, stem: str = "testbed_excess_risk_vs_T",
+    seed: int = 0, stem: str = "testbed_excess_risk_vs_T", ci: float = 0.95,
 ) -> list[Path]:
     """Excess risk vs T per (algorithm, width) with the a + b/sqrt(T) fit and the bound's terms.
 
@@ -69,7 +75,7 @@ def plot_testbed(
     fig, axes = plt.subplots(len(algorithms), len(widths), figsize=(4.2 * len(widths), 3.4 * len(algorithms)),
                              squeeze=False, sharex=True)
     palette = sns.color_palette("colorblind", len(BOUND_TERMS))
-    fits = fit.fit_table(seed_table, models=[FIT_MODEL], by=["algorithm", "width"], n_boot=n_boot, rng=seed)
+    fits = fit.fit_table(seed_table, models=[FIT_MODEL], by=["algorithm", "width"], n_boot=n_boot, rng=seed, ci=ci)
     for row, algorithm in enumerate(algorithms):
         for column, width in enumerate(widths):
             ax = axes[row][column]
@@ -77,7 +83,7 @@ def plot_testbed(
             if runs.empty:
                 ax.set_visible(False)
                 continue
-            _draw_measured(ax, runs, fits, algorithm, width, n_boot, seed)
+            _draw_measured(ax, runs, fits, algorithm, width, n_boot, seed, ci)
             if bound_terms is not None and algorithm == "erm-task-input-maps":
                 terms = bound_terms[bound_terms["width"] == width].sort_values("n_tasks")
                 for colour, term in zip(palette, BOUND_TERMS, strict=True):
@@ -95,7 +101,7 @@ def plot_testbed(
 
 
 def _draw_measured(ax, runs: pd.DataFrame, fits: pd.DataFrame, algorithm: str, width: int, n_boot: int,
-                   seed: int) -> None:
+                   seed: int, ci: float = 0.95) -> None:
     summary = fit.seed_means(runs[["n_tasks", "seed", "value"]])
     positive = runs[runs["value"] > 0]
     ax.scatter(positive["n_tasks"], positive["value"], s=8, color="0.6", alpha=0.6, label="runs")
@@ -106,39 +112,55 @@ def _draw_measured(ax, runs: pd.DataFrame, fits: pd.DataFrame, algorithm: str, w
         return
     grid = np.geomspace(summary["n_tasks"].min(), summary["n_tasks"].max(), 100)
     a, b = float(row["a"].iloc[0]), float(row["b"].iloc[0])
-    label = f"a + b/√T, â = {a:.3g} [{row['a_lo'].iloc[0]:.3g}, {row['a_hi'].iloc[0]:.3g}]"
+    label = f"a + b/√T, â = {a:.3g}, {ci:.0%} CI [{row['a_lo'].iloc[0]:.3g}, {row['a_hi'].iloc[0]:.3g}]"
     ax.plot(grid, fit.predict(FIT_MODEL, grid, a, b), color="C3", lw=1.5, label=label)
     if n_boot > 0:
         boot = fit.bootstrap_fits(runs[["n_tasks", "seed", "value"]], FIT_MODEL, n_boot=n_boot, rng=seed)
-        low, high = fit.curve_band(boot, FIT_MODEL, grid)
+        low, high = fit.curve_band(boot, FIT_MODEL, grid, ci)
         ax.fill_between(grid, low, high, color="C3", alpha=0.2, lw=0)
 
 
+def _mean_bars(runs: pd.DataFrame, column: str, n_boot: int, rng: np.random.Generator, ci: float) -> pd.DataFrame:
+    """Per T: the seed mean of ``column`` and the distances to its bootstrap interval (NaN-free, for errorbar)."""
+    rows = []
+    for n_tasks, group in runs.groupby("n_tasks", sort=True):
+        mean, low, high = stratified_bootstrap_ci(group[column].to_numpy(float), n_boot, rng, ci, statistic="mean")
+        rows.append({"n_tasks": n_tasks, "mean": mean, "below": mean - low if np.isfinite(low) else 0.0,
+                     "above": high - mean if np.isfinite(high) else 0.0})
+    return pd.DataFrame(rows)
+
+
 def plot_fqi_bound(comparison: pd.DataFrame, outdir: str | Path, concentrability: float = 1.0,
-                   stem: str = "fqi_avi_bound_vs_T") -> list[Path]:
+                   stem: str = "fqi_avi_bound_vs_T", n_boot: int = 2000, seed: int = 0,
+                   ci: float = 0.95) -> list[Path]:
     """AVI bound (from measured approx_error) vs measured avi_diff at the last iteration, per width.
 
-    comparison: from :func:`analysis.theory_tables.fqi_bound_comparison`.
+    comparison: from :func:`analysis.theory_tables.fqi_bound_comparison`. Seed means carry ``ci``
+    bootstrap intervals (``n_boot`` resamples of the seeds).
     """
+    rng = np.random.default_rng(seed)
     sns.set_theme(style="whitegrid", context="paper")
     widths = sorted(comparison["width"].unique())
     fig, axes = plt.subplots(1, len(widths), figsize=(4.4 * len(widths), 3.4), squeeze=False)
     for ax, width in zip(axes[0], widths, strict=True):
         runs = comparison[comparison["width"] == width]
-        means = runs.groupby("n_tasks")[["measured_avi_diff", "bound", "tail_term"]].mean().reset_index()
+        tails = runs.groupby("n_tasks")["tail_term"].mean().reset_index()
+        measured = _mean_bars(runs, "measured_avi_diff", n_boot, rng, ci)
+        bound = _mean_bars(runs, "bound", n_boot, rng, ci)
         ax.scatter(runs["n_tasks"], runs["measured_avi_diff"], s=8, color="0.6", alpha=0.6)
-        ax.plot(means["n_tasks"], means["measured_avi_diff"], "o-", color="k",
-                label=r"measured $\|Q^*-Q_K\|_{1,\rho}$ (avi_diff)")
+        ax.errorbar(measured["n_tasks"], measured["mean"], yerr=[measured["below"], measured["above"]], fmt="o-",
+                    color="k", capsize=2, label=r"measured $\|Q^*-Q_K\|_{1,\rho}$ (avi_diff)")
         ax.scatter(runs["n_tasks"], runs["bound"], s=8, color="C0", alpha=0.4)
-        ax.plot(means["n_tasks"], means["bound"], "s-", color="C0", label=f"Theorem 2 bound (c = {concentrability:g})")
-        ax.plot(means["n_tasks"], means["tail_term"], ":", color="C1", label=r"its $\gamma^K R_{max}$ term")
+        ax.errorbar(bound["n_tasks"], bound["mean"], yerr=[bound["below"], bound["above"]], fmt="s-", color="C0",
+                    capsize=2, label=f"Theorem 2 bound (c = {concentrability:g})")
+        ax.plot(tails["n_tasks"], tails["tail_term"], ":", color="C1", label=r"its $\gamma^K R_{max}$ term")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("number of tasks T")
         ax.set_ylabel("task-averaged error (value units)")
         ax.set_title(f"MFQI, width {width}")
         ax.legend(fontsize=6)
-    fig.suptitle("AVI bound from measured approximation errors vs measured distance to Q*")
+    fig.suptitle(f"AVI bound from measured approximation errors vs measured distance to Q* (seed means, {ci:.0%} CI)")
     fig.tight_layout()
     return save_figure(fig, outdir, stem)
 
@@ -159,19 +181,14 @@ def _testbed_n_samples(paths: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.theory_figures", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="figure", required=True)
-    testbed_parser = commands.add_parser("testbed", help="excess risk vs T with fit and Theorem 3 terms")
+    testbed_parser = add_subcommand(commands, "testbed", "excess risk vs T with fit and Theorem 3 terms")
     testbed_parser.add_argument("--metric", default="excess_risk")
     testbed_parser.add_argument("--n-samples", type=int, default=None, help="n (default: from provenance)")
     testbed_parser.add_argument("--delta", type=float, default=0.05)
-    testbed_parser.add_argument("--n-boot", type=int, default=2000)
-    testbed_parser.add_argument("--seed", type=int, default=0)
-    fqi_parser = commands.add_parser("fqi-bound", help="AVI bound vs measured avi_diff per T")
+    fqi_parser = add_subcommand(commands, "fqi-bound", "AVI bound vs measured avi_diff per T")
     fqi_parser.add_argument("--concentrability", type=float, default=1.0, help="constant c (assumption)")
     fqi_parser.add_argument("--gamma", type=float, default=0.95)
     fqi_parser.add_argument("--rmax", type=float, default=1.0)
-    for sub in (testbed_parser, fqi_parser):
-        sub.add_argument("--runs", nargs="+", required=True, help="results files or all-runs tables")
-        sub.add_argument("--outdir", required=True, help="folder for the PDF and PNG")
     args = parser.parse_args(argv)
     frame = load_tables(args.runs)
     if args.figure == "testbed":
@@ -179,10 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed_table = testbed_seed_table(frame, args.metric)
         has_plug_ins = ((frame["experiment"] == "testbed") & (frame["task"] == "all")).any()
         terms = testbed_bound_terms(frame, n_samples, args.delta) if has_plug_ins else None
-        paths = plot_testbed(seed_table, terms, args.outdir, args.n_boot, args.seed)
+        paths = plot_testbed(seed_table, terms, args.outdir, args.n_boot, args.seed, ci=args.ci)
     else:
         comparison = fqi_bound_comparison(frame, args.concentrability, args.gamma, args.rmax)
-        paths = plot_fqi_bound(comparison, args.outdir, args.concentrability)
+        paths = plot_fqi_bound(comparison, args.outdir, args.concentrability, n_boot=args.n_boot, seed=args.seed,
+                               ci=args.ci)
     for path in paths:
         print(f"theory_figures: wrote {path}")
     return 0

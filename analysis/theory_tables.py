@@ -16,12 +16,15 @@ Pure functions on tidy tables plus a small CLI. Readings, stated once:
   Theorem 3 per iteration without a union bound, and FQI reuses its data across iterations.
 * ``below_bound`` is True for a T when the measured error is below the bound in every seed.
 
-CLI::
+* ``measured_error_lo/hi`` and ``bound_lo/hi``: percentile intervals of the seed means (bootstrap over
+  seeds, ``--n-boot`` resamples at level ``--ci``).
 
-    python -m analysis.theory_tables fqi-bound --runs results/runs/fqi/*.csv \\
-        --csv results/tables/fqi_bound.csv --markdown results/tables/fqi_bound.md [--concentrability 1]
-    python -m analysis.theory_tables testbed-fit --runs results/runs/testbed.csv \\
-        --csv results/tables/testbed_fit.csv --markdown results/tables/testbed_fit.md
+CLI (:mod:`analysis.cli`; each writes ``<stem>.csv``, ``.md`` and ``.tex`` in ``--outdir``)::
+
+    python -m analysis.theory_tables fqi-bound --runs results/runs/fqi/*.csv --outdir results/tables \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--concentrability 1 --gamma 0.95 --rmax 1]     # fqi_bound.*
+    python -m analysis.theory_tables testbed-fit --runs results/runs/testbed/*.csv --outdir results/tables \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric excess_risk]                          # testbed_fit.*
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ import argparse
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis import fit
-from analysis.aggregate import load_any, split_failed
+from analysis.aggregate import load_any, split_failed, stratified_bootstrap_ci
+from analysis.cli import add_subcommand
+from analysis.table_io import format_number, write_table
 from mtrl_bench.experiments.testbed import COMPLEXITY_METRICS
-from mtrl_bench.results import atomic_write_text
 from mtrl_bench.theory.approx_error import ClassComplexities, approximation_error_bound
 from mtrl_bench.theory.avi import multitask_avi_bound
 
@@ -85,9 +90,15 @@ def fqi_bound_comparison(
     return pd.DataFrame(rows)
 
 
-def fqi_bound_table(comparison: pd.DataFrame, concentrability: float = 1.0) -> pd.DataFrame:
-    """Per (width, T): seeds, measured error (mean, sd), bound (mean, min), below_bound in every seed."""
-    grouped = comparison.groupby(["width", "n_tasks"])
+def fqi_bound_table(comparison: pd.DataFrame, concentrability: float = 1.0, n_boot: int = 2000,
+                    rng: np.random.Generator | int | None = 0, ci: float = 0.95) -> pd.DataFrame:
+    """Per (width, T): seeds, measured error (mean, sd, CI), bound (mean, CI, min), below_bound in every seed.
+
+    The intervals are percentile intervals of the seed mean from ``n_boot`` bootstrap resamples of the
+    seeds (NaN with one seed or ``n_boot == 0``).
+    """
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    grouped = comparison.groupby(["width", "n_tasks"], sort=True)
     table = grouped.agg(
         n_seeds=("seed", "nunique"),
         measured_error=("measured_avi_diff", "mean"),
@@ -98,6 +109,12 @@ def fqi_bound_table(comparison: pd.DataFrame, concentrability: float = 1.0) -> p
         tail_term=("tail_term", "mean"),
         fraction_below=("below_bound", "mean"),
     ).reset_index()
+    for column, source in (("measured_error", "measured_avi_diff"), ("bound", "bound")):
+        intervals = [stratified_bootstrap_ci(group[source].to_numpy(float), n_boot, rng, ci, statistic="mean")[1:]
+                     for _, group in grouped]
+        position = table.columns.get_loc(column) + 1
+        table.insert(position, f"{column}_hi", [hi for _, hi in intervals])
+        table.insert(position, f"{column}_lo", [lo for lo, _ in intervals])
     table["below_bound"] = table["fraction_below"] == 1.0
     table.insert(2, "concentrability", float(concentrability))
     return table
@@ -140,50 +157,48 @@ def testbed_bound_terms(
     return pd.DataFrame(rows)
 
 
-def testbed_fit_table(seed_table: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def testbed_fit_table(seed_table: pd.DataFrame, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> pd.DataFrame:
     """Fits of excess risk against T (a + b/sqrt(T) and its rivals) per (algorithm, width), via analysis.fit."""
-    return fit.fit_table(seed_table, by=["algorithm", "width"], n_boot=n_boot, rng=seed)
+    return fit.fit_table(seed_table, by=["algorithm", "width"], n_boot=n_boot, rng=seed, ci=ci)
 
 
-def write_table(table: pd.DataFrame, csv_path: str | Path | None, markdown_path: str | Path | None) -> list[Path]:
-    """Write ``table`` as CSV and/or Markdown (atomically); return the paths written."""
-    written = []
-    if csv_path:
-        written.append(atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.6g")))
-    if markdown_path:
-        written.append(atomic_write_text(markdown_path, table.to_markdown(index=False, floatfmt=".4g") + "\n"))
-    return written
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every float shown to 4 significant digits, for Markdown and LaTeX."""
+    display = table.copy()
+    for column in display.columns:
+        if pd.api.types.is_float_dtype(display[column]):
+            display[column] = display[column].map(format_number)
+    return display
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.theory_tables", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="table", required=True)
-    fqi_parser = commands.add_parser("fqi-bound", help="AVI bound from measured approx_error vs measured avi_diff")
+    fqi_parser = add_subcommand(commands, "fqi-bound", "AVI bound from measured approx_error vs measured avi_diff")
     fqi_parser.add_argument("--concentrability", type=float, default=1.0, help="constant c (assumption)")
     fqi_parser.add_argument("--gamma", type=float, default=FQI_DISCOUNT)
     fqi_parser.add_argument("--rmax", type=float, default=FQI_MAX_REWARD)
-    fit_parser = commands.add_parser("testbed-fit", help="excess risk vs T fits of the testbed")
+    fit_parser = add_subcommand(commands, "testbed-fit", "excess risk vs T fits of the testbed")
     fit_parser.add_argument("--metric", default=TESTBED_ERROR_METRIC)
-    fit_parser.add_argument("--n-boot", type=int, default=2000)
-    fit_parser.add_argument("--seed", type=int, default=0)
-    for sub in (fqi_parser, fit_parser):
-        sub.add_argument("--runs", nargs="+", required=True, help="results files or all-runs tables")
-        sub.add_argument("--csv", help="output CSV")
-        sub.add_argument("--markdown", help="output Markdown")
     args = parser.parse_args(argv)
     frame = load_tables(args.runs)
     if args.table == "fqi-bound":
         comparison = fqi_bound_comparison(frame, args.concentrability, args.gamma, args.rmax)
-        table = fqi_bound_table(comparison, args.concentrability)
+        table = fqi_bound_table(comparison, args.concentrability, args.n_boot, args.seed, args.ci)
+        stem = "fqi_bound"
+        caption = (f"Theorem 2's AVI bound from the measured approx_error (gamma {args.gamma:g}, Rmax {args.rmax:g}, "
+                   f"constant concentrability c = {args.concentrability:g}) against the measured avi_diff at the "
+                   f"last iteration, per width and T; {args.ci:.0%} bootstrap CIs of the seed means "
+                   f"({args.n_boot} resamples).")
     else:
-        table = testbed_fit_table(testbed_seed_table(frame, args.metric), args.n_boot, args.seed)
-    for path in write_table(table, args.csv, args.markdown):
+        table = testbed_fit_table(testbed_seed_table(frame, args.metric), args.n_boot, args.seed, args.ci)
+        stem = "testbed_fit"
+        caption = (f"Fits of the testbed's {args.metric.replace('_', ' ')} against T (a + b/sqrt(T) and rivals) "
+                   f"per learner and width; {args.ci:.0%} stratified-bootstrap CIs ({args.n_boot} resamples).")
+    for path in write_table(table, args.outdir, stem, rounded(table), caption):
         print(f"theory_tables: wrote {path}")
-    if not (args.csv or args.markdown):
-        print(table.to_string(index=False))
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

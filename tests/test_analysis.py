@@ -1,4 +1,4 @@
-"""analysis.aggregate, analysis.figures and analysis.tables on a small synthetic tidy table."""
+"""analysis.aggregate, analysis.fqi_figures and analysis.fqi_tables on a small synthetic tidy table."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from rliable import metrics as rly_metrics
+from scipy import stats
 
-from analysis import aggregate, figures, tables
+from analysis import aggregate, reference, vs_published
+from analysis import fqi_figures as figures
+from analysis import fqi_tables as tables
+from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import write_results
 
 TASK_ORDER = ["0", "4", "8", "13"]
@@ -163,9 +167,9 @@ def test_pdf_is_reproducible_for_a_seed(tmp_path, all_runs):
 
 def test_tables_write_csv_markdown_and_latex(tmp_path, all_runs):
     paths = tables.make_all(all_runs, tmp_path / "tables", n_boot=50, seed=0)
-    assert sorted(p.name for p in paths) == sorted(f"{stem}.{ext}" for stem in ("fit", "final_error")
-                                                   for ext in ("csv", "md", "tex"))
-    assert all(p.stat().st_size > 100 for p in paths)
+    stems = ("fit", "final_error", "fqi_vs_published")
+    assert sorted(p.name for p in paths) == sorted(f"{stem}.{ext}" for stem in stems for ext in ("csv", "md", "tex"))
+    assert all(p.stat().st_size > 100 for p in paths if "published" not in p.name)
     assert "\\begin{tabular}" in (tmp_path / "tables" / "fit.tex").read_text()
     fit_table = pd.read_csv(tmp_path / "tables" / "fit.csv")
     assert len(fit_table) == 2 * 2 * 4  # metrics x widths x models
@@ -189,7 +193,7 @@ def test_command_lines_chain(tmp_path, capsys):
     rows = synthetic_rows(n_tasks_list=(1, 2), widths=(30,), n_seeds=3, n_steps=2)
     run_file = write_results(tmp_path / "runs" / "r.csv", rows, {"git_commit": "abc", "config": {}})
     all_runs_path = tmp_path / "tables" / "all_runs.csv"
-    assert aggregate.main(["--out", str(all_runs_path), str(run_file)]) == 0
+    assert aggregate.main(["--runs", str(run_file), "--out", str(all_runs_path)]) == 0
     runs = ["--runs", str(all_runs_path), "--n-boot", "20"]
     assert tables.main([*runs, "--outdir", str(tmp_path / "tables")]) == 0
     assert figures.main([*runs, "--outdir", str(tmp_path / "fig")]) == 0
@@ -212,3 +216,131 @@ def test_bootstrap_agrees_with_rliable_library_when_it_imports():
     assert point == pytest.approx(points["x"][0])
     assert low == pytest.approx(intervals["x"][0, 0], abs=0.02)
     assert high == pytest.approx(intervals["x"][1, 0], abs=0.02)
+
+
+# --- the authors' published results -------------------------------------------------------------
+
+FQI_T2 = "1.000_4.000+0.800_4.000"
+
+
+def test_reference_loader_reads_every_file_under_our_names():
+    for experiment, (first, last) in {"fqi": (1, 50), "dqn": (0, 50), "ddpg": (0, 100)}.items():
+        table = reference.load(experiment)
+        assert list(table.columns) == reference.COLUMNS and len(table) > 0
+        assert table["n_runs"].min() >= 2 and (table["std"] >= 0).all() and table["mean"].notna().all()
+        main = table.loc[table["experiment"] == experiment]
+        assert (main["step"].min(), main["step"].max()) == (first, last)
+    fqi = reference.load("fqi")
+    # Task sets are our variants strings: "%.3f_%.3f" % (m, a) joined by "+" in the paper's nested order.
+    assert set(fqi.loc[fqi["n_tasks"] > 1, "variants"]) >= {FQI_T2}
+    assert (fqi["variants"].str.count(r"\+") + 1 == fqi["n_tasks"]).all()
+    assert fqi["variants"].str.fullmatch(r"\d\.\d{3}_\d\.\d{3}(\+\d\.\d{3}_\d\.\d{3})*").all()
+    # The paper's table: avi_diff 0.518 after iteration 1 at T = 1, 0.167 after iteration 50 at T = 8.
+    t1 = reference.curve(fqi, "avi_diff", variants="1.000_4.000", n_tasks=1)
+    t8 = reference.curve(fqi, "avi_diff", n_tasks=8)
+    assert t1["mean"].iloc[0] == pytest.approx(0.518, abs=1e-3)
+    assert t8["mean"].iloc[-1] == pytest.approx(0.167, abs=1e-3)
+    dqn = reference.load("dqn")
+    trained = dqn.loc[dqn["experiment"] == "dqn"]
+    assert set(trained["task"]) == {"cartpole", "acrobot", "mountaincar", "car_on_hill", "inverted_pendulum"}
+    assert set(trained.loc[trained["algorithm"] == "mdqn", "n_tasks"]) == {5}
+    last10 = reference.curve(dqn, "return_discounted", algorithm="mdqn", task="cartpole")
+    assert vs_published.window_summary(last10.loc[last10["step"] > 40])[0] == pytest.approx(82.6, abs=0.1)
+    assert reference.curve(dqn, "return_discounted", algorithm="dqn", task="nowhere").empty
+
+
+def test_reference_task_names_map_through_the_table(monkeypatch):
+    monkeypatch.setitem(reference.TASK_NAMES, "ddpg", {"InvertedPendulumBulletEnv-v0": "bullet_pendulum"})
+    reference._load.cache_clear()
+    try:
+        ddpg = reference.load("ddpg")
+    finally:
+        reference._load.cache_clear()
+    assert "bullet_pendulum" in set(ddpg["task"]) and "InvertedPendulumBulletEnv-v0" not in set(ddpg["task"])
+    multi = ddpg.loc[(ddpg["algorithm"] == "mddpg") & (ddpg["group"] == "pendulum")]
+    assert set(multi["n_tasks"]) == {3} and multi["variants"].str.startswith("bullet_pendulum+").all()
+    with pytest.raises(ConfigError, match="choose one of"):
+        reference.load("sac")
+
+
+def test_welch_from_summaries_agrees_with_scipy_on_raw_samples():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0.0, 1.0, 12), rng.normal(0.4, 2.5, 40)
+    test = vs_published.welch_from_stats(a.mean(), a.std(ddof=1), a.size, b.mean(), b.std(ddof=1), b.size, ci=0.9)
+    scipy_test = stats.ttest_ind(a, b, equal_var=False)
+    interval = scipy_test.confidence_interval(0.9)
+    assert test.t == pytest.approx(scipy_test.statistic) and test.p_value == pytest.approx(scipy_test.pvalue)
+    assert test.df == pytest.approx(scipy_test.df)
+    assert (test.low, test.high) == (pytest.approx(interval.low), pytest.approx(interval.high))
+    assert test.diff == pytest.approx(a.mean() - b.mean())
+    assert vs_published.welch_vs_published(a, b.mean(), b.std(ddof=1), b.size, ci=0.9) == test
+
+
+def test_welch_detects_a_shifted_mean_and_not_an_equal_one():
+    rng = np.random.default_rng(2)
+    published = (0.518, 0.013, 100)
+    same = vs_published.welch_vs_published(rng.normal(0.518, 0.013, 20), *published)
+    shifted = vs_published.welch_vs_published(rng.normal(0.535, 0.013, 20), *published)
+    assert same.p_value > 0.05 and same.low < 0 < same.high
+    assert shifted.p_value < 1e-4 and shifted.low > 0
+    one_run = vs_published.welch_vs_published([0.5], *published)
+    assert one_run.diff == pytest.approx(-0.018) and math.isnan(one_run.p_value)
+
+
+def test_t_interval_of_published_summaries():
+    low, high = vs_published.t_interval(1.0, 2.0, 5, ci=0.95)
+    half = stats.t.ppf(0.975, 4) * 2.0 / math.sqrt(5)
+    assert (low, high) == (pytest.approx(1.0 - half), pytest.approx(1.0 + half))
+    assert all(math.isnan(x) for x in vs_published.t_interval(1.0, 2.0, 1))
+
+
+def paper_task_set_rows(n_steps: int, n_seeds: int = 3, level: float = 0.52) -> pd.DataFrame:
+    """FQI rows for T = 1 (variant 0) and T = 2 of the paper's nested sets, width 30, plus an unpublished T = 4."""
+    rows = []
+    for variants in ("1.000_4.000", FQI_T2, FQI_T2 + "+1.050_4.500+1.100_4.500"):
+        tasks = variants.split("+")
+        for seed in range(n_seeds):
+            for step in range(1, n_steps + 1):
+                for task in tasks:
+                    rows.append({"experiment": "fqi", "algorithm": "mfqi" if len(tasks) > 1 else "fqi",
+                                 "variants": variants, "n_tasks": len(tasks), "task": task, "width": 30,
+                                 "seed": seed, "step": step, "metric": "avi_diff",
+                                 "value": level * 0.9 ** (step - 1) + 0.001 * seed})
+    return pd.DataFrame(rows).assign(failed=False)
+
+
+def test_fqi_figure_draws_the_published_curve_beside_matching_task_sets_only(tmp_path, monkeypatch):
+    drawn = []
+    original = figures.draw_published
+
+    def spy(ax, steps, mean, low, high, **kwargs):
+        drawn.append(np.asarray(steps))
+        return original(ax, steps, mean, low, high, **kwargs)
+
+    monkeypatch.setattr(figures, "draw_published", spy)
+    rows = paper_task_set_rows(n_steps=6)
+    paths = figures.plot_per_iteration(rows, tmp_path / "with", n_boot=20, published=reference.load("fqi"))
+    assert len(drawn) == 2  # T = 1 and T = 2; the unpublished task set gets none
+    assert all(steps.max() == 6 and steps.min() == 1 for steps in drawn)  # only the iterations we reached
+    assert all(p.stat().st_size > 1000 for p in paths)
+    drawn.clear()
+    unmatched = synthetic_rows(n_steps=3, metrics=("avi_diff",)).assign(failed=False)
+    paths = figures.plot_per_iteration(unmatched, tmp_path / "without", n_boot=20, published=reference.load("fqi"))
+    paths += figures.plot_per_iteration(rows, tmp_path / "off", n_boot=20, published=None)
+    assert not drawn and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_fqi_published_table_leaves_out_unreached_iterations_and_unpublished_task_sets(tmp_path):
+    rows = paper_task_set_rows(n_steps=7)
+    table = tables.published_comparison(rows, reference.load("fqi"))
+    assert set(table["variants"]) == {"1.000_4.000", FQI_T2}
+    assert sorted(set(table["checkpoint"])) == [1, 5]  # 10, 20 and 50 were not reached
+    first = table.loc[(table["n_tasks"] == 1) & (table["checkpoint"] == 1)].iloc[0]
+    assert first["ours_mean"] == pytest.approx(0.521) and first["ours_n"] == 3
+    assert first["theirs_mean"] == pytest.approx(0.518, abs=1e-3) and first["theirs_n"] == 100
+    assert first["diff_lo"] <= first["diff"] <= first["diff_hi"] and 0 <= first["p_value"] <= 1
+    longer = tables.published_comparison(paper_task_set_rows(n_steps=10, n_seeds=2), reference.load("fqi"))
+    assert sorted(set(longer["checkpoint"])) == [1, 5, 10]
+    assert tables.published_comparison(synthetic_rows(n_steps=3), reference.load("fqi")).empty
+    paths = tables.make_all(rows, tmp_path, n_boot=20)
+    assert "Welch p" in (tmp_path / "fqi_vs_published.md").read_text() and len(paths) == 9

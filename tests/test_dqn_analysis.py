@@ -75,15 +75,15 @@ def test_summary_shows_mdqn_ahead_by_one_and_excludes_failed_runs(tmp_path):
 
 def test_cli_writes_the_figure_and_table_from_results_files_or_an_all_runs_table(tmp_path):
     paths = [str(p) for p in synthetic_files(tmp_path / "runs")]
-    assert dqn_tables.main(["--outdir", str(tmp_path / "tables"), "--n-boot", "100", *paths]) == 0
-    assert dqn_figures.main(["--outdir", str(tmp_path / "figures"), "--n-boot", "100", *paths]) == 0
+    assert dqn_tables.main(["--runs", *paths, "--outdir", str(tmp_path / "tables"), "--n-boot", "100"]) == 0
+    assert dqn_figures.main(["--runs", *paths, "--outdir", str(tmp_path / "figures"), "--n-boot", "100"]) == 0
     for name in ("dqn_summary.csv", "dqn_summary.md", "dqn_summary.tex"):
         assert (tmp_path / "tables" / name).stat().st_size > 0
     for name in ("dqn_return_discounted_per_epoch.pdf", "dqn_return_discounted_per_epoch.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 0
     combined = tmp_path / "all_runs.csv"
     write_all_runs(load_runs(paths), combined)
-    assert dqn_tables.main(["--outdir", str(tmp_path / "t2"), "--n-boot", "100", str(combined)]) == 0
+    assert dqn_tables.main(["--runs", str(combined), "--outdir", str(tmp_path / "t2"), "--n-boot", "100"]) == 0
     assert (pd.read_csv(tmp_path / "t2" / "dqn_summary.csv").drop(columns=[]).shape
             == pd.read_csv(tmp_path / "tables" / "dqn_summary.csv").shape)
 

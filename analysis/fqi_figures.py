@@ -1,28 +1,32 @@
 """Figures of the multi-task FQI experiment (seaborn style, each saved as PDF and PNG).
 
 Every function takes the all-runs table of :mod:`analysis.aggregate`, drops failed runs, writes
-its figure atomically (temporary name in the output folder, then ``os.replace``) and returns the
-paths it wrote. A metric missing from the table gives a figure that says so, so a workflow that
-declares the file always gets it.
+its figure atomically (:func:`analysis.plotting.save_figure`) and returns the paths it wrote. A metric
+missing from the table gives a figure that says so, so a workflow that declares the file always gets it.
 
 - :func:`plot_per_iteration` (``fqi_avi_diff_per_iteration``, ``fqi_J_per_iteration``): the
-  paper's FQI figure, one line per T with its IQM and 95% stratified-bootstrap band over seeds,
-  one panel per shared width.
+  paper's FQI figure, one line per T with its IQM and ``ci`` stratified-bootstrap band over seeds,
+  one panel per shared width. For ``avi_diff`` the authors' published curve of the same task set
+  (matched by our ``variants`` string and T, :mod:`analysis.reference`) is drawn beside each line,
+  dashed in the same colour with a hatched grey Student-t band, over the iterations our runs reached.
+  ``avi_diff`` is the same quantity in both (mean |Q* - Q_k| over the 200 test pairs, averaged over
+  tasks); their curves are means over 100 runs at shared width 30, ours IQMs at each panel's width.
+  The authors' ``J`` for T > 1 is not a per-task return, so the J figure has no published curve.
 - :func:`plot_final_vs_tasks` (``fqi_final_error_vs_T``): the final-iteration ``avi_diff`` and
-  ``approx_error`` against T, per width: runs as dots, seed means with 95% t-intervals, and the
+  ``approx_error`` against T, per width: runs as dots, seed means with ``ci`` t-intervals, and the
   weighted fit ``a + b/sqrt(T)`` of :mod:`analysis.fit` with its bootstrap band.
 - :func:`make_all` draws the three.
 
-CLI: ``python -m analysis.figures --runs results/tables/all_runs.csv --outdir results/figures
-[--experiment fqi] [--n-boot 2000] [--seed 0]``
+CLI (:mod:`analysis.cli`)::
+
+    python -m analysis.fqi_figures --runs results/tables/all_runs_fqi.csv --outdir results/figures \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--no-published]
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,52 +38,36 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from analysis import fit  # noqa: E402
-from analysis.aggregate import (  # noqa: E402
-    add_bootstrap_arguments,
-    aggregate_seeds,
-    final_values,
-    read_all_runs,
-    run_values,
-    split_failed,
+from analysis import fit, reference  # noqa: E402
+from analysis.aggregate import aggregate_seeds, final_values, load_any, run_values, split_failed  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
+from analysis.plotting import (  # noqa: E402
+    PUBLISHED_LABEL,
+    PUBLISHED_STYLE,
+    draw_published,
+    empty_figure,
+    failed_note,
+    save_figure,
 )
+from analysis.vs_published import t_interval  # noqa: E402
 
+EXPERIMENT = "fqi"
+PUBLISHED_METRICS = ("avi_diff",)
+"""Metrics whose published curves are comparable with ours (the authors' J is not, for T > 1)."""
 METRIC_LABELS = {
     "avi_diff": r"$\|Q^* - Q_k\|$ (mean abs., test grid)",
     "approx_error": r"$\|Q_k - \mathcal{T}^* Q_{k-1}\|^2$ (held-out MSE)",
     "J": r"$J^{\pi_k}$ (discounted return from $(-0.5, 0)$)",
 }
 METRIC_TITLES = {"avi_diff": "Distance to Q*", "approx_error": "Approximation error", "J": "Return J"}
-FORMATS = ("pdf", "png")
 
 
 def _label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
-
-
-def save_figure(fig: plt.Figure, outdir: str | os.PathLike, stem: str) -> list[Path]:
-    """Save ``fig`` as ``outdir/stem.pdf`` and ``.png`` atomically; close it; return the paths."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in FORMATS:
-        path = outdir / f"{stem}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=outdir)
-        os.close(fd)
-        try:
-            # No creation date in the PDF, so the same data give the same bytes.
-            metadata = {"CreationDate": None} if fmt == "pdf" else None
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        paths.append(path)
-    plt.close(fig)
-    return paths
 
 
 def _clean(frame: pd.DataFrame, experiment: str | None) -> tuple[pd.DataFrame, int]:
@@ -88,13 +76,6 @@ def _clean(frame: pd.DataFrame, experiment: str | None) -> tuple[pd.DataFrame, i
         frame = frame.loc[frame["experiment"] == experiment]
     ok, failed = split_failed(frame)
     return ok, len(failed)
-
-
-def _empty_figure(message: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, wrap=True)
-    ax.set_axis_off()
-    return fig
 
 
 def _t_palette(n_tasks: Sequence[int]) -> dict[int, tuple]:
@@ -106,30 +87,47 @@ def _width_title(width) -> str:
     return f"shared width {width}"
 
 
-def _failed_note(fig: plt.Figure, n_failed: int) -> None:
-    if n_failed:
-        fig.text(0.99, 0.005, f"{n_failed} failed run(s) excluded", ha="right", va="bottom", fontsize=8,
-                 color="0.4")
+def _task_set(values: pd.DataFrame, width, n_tasks) -> str | None:
+    """Our ``variants`` string of the runs at (width, T), or None when they do not share one."""
+    sets = values.loc[(values["width"] == width) & (values["n_tasks"] == n_tasks), "variants"].unique()
+    return str(sets[0]) if len(sets) == 1 else None
+
+
+def _draw_published_line(ax: plt.Axes, published: pd.DataFrame, metric: str, variants: str | None, n_tasks: int,
+                         last_step: int, ci: float, colour, label: str | None) -> bool:
+    """The authors' curve of task set ``variants`` up to ``last_step``; False when they have none."""
+    if variants is None:
+        return False
+    points = reference.curve(published, metric, variants=variants, n_tasks=int(n_tasks))
+    points = points.loc[points["step"] <= last_step]
+    if points.empty:
+        return False
+    low, high = t_interval(points["mean"], points["std"], points["n_runs"], ci)
+    draw_published(ax, points["step"], points["mean"], low, high, label=label, colour=colour)
+    return True
 
 
 def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "avi_diff",
-                       experiment: str | None = "fqi", n_boot: int = 2000,
+                       experiment: str | None = EXPERIMENT, n_boot: int = 2000,
                        rng: np.random.Generator | int | None = 0, ci: float = 0.95,
-                       stem: str | None = None) -> list[Path]:
-    """``metric`` against the FQI iteration: one line per T (IQM over seeds, 95% bootstrap band).
+                       stem: str | None = None, published: pd.DataFrame | None = None) -> list[Path]:
+    """``metric`` against the FQI iteration: one line per T (IQM over seeds, ``ci`` bootstrap band).
 
     One panel per shared width; writes ``{stem}.pdf/.png`` (default ``{experiment}_{metric}_per_iteration``).
+    ``published``: the authors' summaries (:func:`analysis.reference.load`); a line whose task set they
+    ran gets their mean and ``ci`` band beside it, up to our last iteration. None draws ours alone.
     """
     stem = stem or f"{experiment or 'all'}_{metric}_per_iteration"
     ok, n_failed = _clean(frame, experiment)
     values = run_values(ok, metric)
     if values.empty:
-        return save_figure(_empty_figure(f"no '{metric}' rows in the results"), outdir, stem)
+        return save_figure(empty_figure(f"no '{metric}' rows in the results"), outdir, stem)
     summary = aggregate_seeds(values, ["width", "n_tasks", "step"], n_boot=n_boot, rng=rng, ci=ci)
     widths = sorted(summary["width"].unique())
     palette = _t_palette(summary["n_tasks"].unique())
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(widths), figsize=(4.2 * len(widths), 3.4), sharey=True, squeeze=False)
+    any_published = False
     for ax, width in zip(axes[0], widths, strict=True):
         panel = summary.loc[summary["width"] == width]
         for n_tasks, line in panel.groupby("n_tasks", sort=True):
@@ -139,13 +137,25 @@ def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: s
             ax.plot(line["step"], line["iqm"], color=colour, lw=1.6, label=label)
             if line["iqm_lo"].notna().any():
                 ax.fill_between(line["step"], line["iqm_lo"], line["iqm_hi"], color=colour, alpha=0.2, lw=0)
+            if published is not None and metric in PUBLISHED_METRICS:
+                any_published |= _draw_published_line(ax, published, metric, _task_set(values, width, n_tasks),
+                                                      n_tasks, int(line["step"].max()), ci, colour, None)
         ax.set_title(_width_title(width))
         ax.set_xlabel("FQI iteration k")
         ax.set_ylabel(_label(metric) if ax is axes[0, 0] else "")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0, -1].legend(title="tasks (IQM, 95% CI)", fontsize=8, title_fontsize=8, frameon=True)
+    legend_title = f"tasks (IQM, {ci:.0%} CI)"
+    # Every panel's T lines in one legend, plus one neutral entry for the dashed published curves.
+    entries = {}
+    for ax in axes[0]:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(text, handle)
+    if any_published:
+        entries[f"{PUBLISHED_LABEL}:\nsame T, mean, {ci:.0%} t-band"] = Line2D([], [], **PUBLISHED_STYLE)
+    axes[0, -1].legend(entries.values(), entries.keys(), title=legend_title, fontsize=8, title_fontsize=8,
+                       frameon=True)
     fig.suptitle(f"Multi-task FQI: {METRIC_TITLES.get(metric, metric)} per iteration", y=1.02)
-    _failed_note(fig, n_failed)
+    failed_note(fig, n_failed)
     fig.tight_layout()
     return save_figure(fig, outdir, stem)
 
@@ -214,7 +224,7 @@ def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
     finals = {metric: final_values(ok, metric) for metric in metrics}
     present = [m for m in metrics if not finals[m].empty]
     if not present:
-        return save_figure(_empty_figure(f"none of {list(metrics)} in the results"), outdir, stem)
+        return save_figure(empty_figure(f"none of {list(metrics)} in the results"), outdir, stem)
     widths = sorted(pd.concat([finals[m]["width"] for m in present]).unique())
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(len(present), len(widths), figsize=(4.2 * len(widths), 3.3 * len(present)),
@@ -239,31 +249,32 @@ def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
             ax.set_xlabel("number of tasks T" if row == len(present) - 1 else "")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.suptitle("Multi-task FQI: final-iteration error against the number of tasks T", y=1.01)
-    _failed_note(fig, n_failed)
+    failed_note(fig, n_failed)
     fig.tight_layout()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
                frameon=False)
     return save_figure(fig, outdir, stem)
 
 
-def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str = "fqi", n_boot: int = 2000,
-             seed: int = 0, ci: float = 0.95) -> list[Path]:
-    """The three FQI figures; each draws from its own generator seeded by ``seed``."""
-    paths = plot_per_iteration(frame, outdir, "avi_diff", experiment, n_boot, seed, ci)
+def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str = EXPERIMENT, n_boot: int = 2000,
+             seed: int = 0, ci: float = 0.95, published: bool = True) -> list[Path]:
+    """The three FQI figures; each draws from its own generator seeded by ``seed``.
+
+    ``published``: draw the authors' avi_diff curves beside ours (:mod:`analysis.reference`).
+    """
+    authors = reference.load("fqi") if published else None
+    paths = plot_per_iteration(frame, outdir, "avi_diff", experiment, n_boot, seed, ci, published=authors)
     paths += plot_final_vs_tasks(frame, outdir, experiment=experiment, n_boot=n_boot, rng=seed, ci=ci)
     paths += plot_per_iteration(frame, outdir, "J", experiment, n_boot, seed, ci)
     return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.figures",
-                                     description="Draw the FQI figures (PDF and PNG) from an all-runs table.")
-    parser.add_argument("--runs", required=True, help="all-runs table from analysis.aggregate")
-    parser.add_argument("--outdir", required=True, help="output folder, e.g. results/figures")
-    parser.add_argument("--experiment", default="fqi", help="experiment to draw (default fqi)")
-    add_bootstrap_arguments(parser)
+    parser = analysis_parser("python -m analysis.fqi_figures",
+                             "Draw the FQI figures (PDF and PNG) from results files or an all-runs table.")
+    add_published_argument(parser)
     args = parser.parse_args(argv)
-    paths = make_all(read_all_runs(args.runs), args.outdir, args.experiment, args.n_boot, args.seed, args.ci)
+    paths = make_all(load_any(args.runs), args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published)
     for path in paths:
         print(path)
     return 0

@@ -2,31 +2,38 @@
 
 - ``fit.{csv,md,tex}``: for every metric (``avi_diff``, ``approx_error``), shared width and model
   (constant, a + b/sqrt(T), a + b/T, a + b*T^-alpha) the weighted fit of the final-iteration error
-  against T (:mod:`analysis.fit`): a, b, alpha-hat with 95% stratified-bootstrap CIs, chi2, AIC,
+  against T (:mod:`analysis.fit`): a, b, alpha-hat with ``ci`` stratified-bootstrap CIs, chi2, AIC,
   AICc, BIC, the model AICc prefers, the share of bootstrap resamples in which each model is
   preferred, seeds used and failed runs excluded.
 - ``final_error.{csv,md,tex}``: for every metric, width and T the final-iteration error over seeds:
-  IQM with its 95% stratified-bootstrap CI, mean, sd, seeds used and failed runs excluded.
+  IQM with its ``ci`` stratified-bootstrap CI, mean, sd, seeds used and failed runs excluded.
+- ``fqi_vs_published.{csv,md,tex}``: ``avi_diff`` of ours against the authors' published summaries
+  (:mod:`analysis.reference`, 100 runs at shared width 30) for every task set they ran (matched by our
+  ``variants`` string and T), every shared width and every paper checkpoint (iterations
+  :data:`PAPER_ITERATIONS`) our runs reached -- an iteration we did not reach is left out. Per row: our
+  mean with its Student-t ``ci`` interval, theirs likewise, and Welch's test of the difference
+  (:mod:`analysis.vs_published`). ``avi_diff`` is the same quantity in both.
 
 The CSV keeps full precision and one column per number; the Markdown and LaTeX versions show each
-estimate with its interval ("0.152 [0.148, 0.157]") rounded to 4 significant digits.
+estimate with its interval ("0.152 [0.148, 0.157]") rounded to 4 significant digits
+(:mod:`analysis.table_io`).
 
 Public API
 ----------
 ``final_error_table(frame, metrics=FIT_METRICS, experiment="fqi", n_boot=2000, rng=0, ci=0.95) -> DataFrame``
 ``fit_results_table(frame, metrics=FIT_METRICS, experiment="fqi", models=MODEL_NAMES, n_boot=2000, rng=0,
 ci=0.95) -> DataFrame``
-``write_table(table, outdir, stem, display=None) -> list[Path]``   stem.csv, stem.md, stem.tex
-``make_all(frame, outdir, experiment="fqi", n_boot=2000, seed=0, ci=0.95) -> list[Path]``
+``published_comparison(frame, published, metric="avi_diff", iterations=PAPER_ITERATIONS, ci=0.95) -> DataFrame``
+``make_all(frame, outdir, experiment="fqi", n_boot=2000, seed=0, ci=0.95, published=True) -> list[Path]``
 
-CLI: ``python -m analysis.tables --runs results/tables/all_runs.csv --outdir results/tables
-[--experiment fqi] [--n-boot 2000] [--seed 0]``
+CLI (:mod:`analysis.cli`)::
+
+    python -m analysis.fqi_tables --runs results/tables/all_runs_fqi.csv --outdir results/tables \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--no-published]
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,18 +41,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import fit
-from analysis.aggregate import (
-    RUN_KEYS,
-    add_bootstrap_arguments,
-    aggregate_seeds,
-    final_values,
-    read_all_runs,
-    split_failed,
-)
-from mtrl_bench.results import atomic_write_text
+from analysis import fit, reference
+from analysis.aggregate import RUN_KEYS, aggregate_seeds, final_values, load_any, run_values, split_failed
+from analysis.cli import add_published_argument, analysis_parser
+from analysis.table_io import format_number, format_with_ci, write_table
+from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display
 
+EXPERIMENT = "fqi"
 FIT_METRICS = ("avi_diff", "approx_error")
+PAPER_ITERATIONS = (1, 5, 10, 20, 50)
+"""The iterations at which the paper reports avi_diff."""
 
 
 def _clean(frame: pd.DataFrame, experiment: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,7 +87,7 @@ def _final_seed_table(ok: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 
 def final_error_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
-                      experiment: str | None = "fqi", n_boot: int = 2000,
+                      experiment: str | None = EXPERIMENT, n_boot: int = 2000,
                       rng: np.random.Generator | int | None = 0, ci: float = 0.95) -> pd.DataFrame:
     """Final-iteration error per metric, width and T over the seeds that did not fail.
 
@@ -116,7 +121,7 @@ def final_error_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
 
 
 def fit_results_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
-                      experiment: str | None = "fqi", models: Sequence[str] = fit.MODEL_NAMES,
+                      experiment: str | None = EXPERIMENT, models: Sequence[str] = fit.MODEL_NAMES,
                       n_boot: int = 2000, rng: np.random.Generator | int | None = 0,
                       ci: float = 0.95) -> pd.DataFrame:
     """Fits of the final-iteration error against T per metric, width and model.
@@ -141,21 +146,6 @@ def fit_results_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
 # Display versions for Markdown and LaTeX
 
 
-def _num(value: float) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "" if value is None or math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return f"{value:.4g}"
-
-
-def format_with_ci(value: float, low: float, high: float) -> str:
-    """``value [low, high]`` with 4 significant digits; the interval is left out when not finite."""
-    if not math.isfinite(value):
-        return ""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return _num(value)
-    return f"{_num(value)} [{_num(low)}, {_num(high)}]"
-
-
 def fit_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """The fit table as strings: one column per parameter with its CI, criteria rounded."""
     rows = []
@@ -165,9 +155,10 @@ def fit_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
             f"a [{ci:.0%} CI]": format_with_ci(r["a"], r["a_lo"], r["a_hi"]),
             f"b [{ci:.0%} CI]": format_with_ci(r["b"], r["b_lo"], r["b_hi"]),
             f"alpha [{ci:.0%} CI]": format_with_ci(r["alpha"], r["alpha_lo"], r["alpha_hi"]),
-            "chi2": _num(r["chi2"]), "AIC": _num(r["aic"]), "AICc": _num(r["aicc"]), "BIC": _num(r["bic"]),
-            "dAICc": _num(r["delta_aicc"]), "preferred": "yes" if r["preferred"] else "",
-            "boot. preferred": _num(r["boot_preferred"]),
+            "chi2": format_number(r["chi2"]), "AIC": format_number(r["aic"]), "AICc": format_number(r["aicc"]),
+            "BIC": format_number(r["bic"]),
+            "dAICc": format_number(r["delta_aicc"]), "preferred": "yes" if r["preferred"] else "",
+            "boot. preferred": format_number(r["boot_preferred"]),
             "T points": r["n_points"], "seeds": r["n_seeds"], "failed": r["n_failed"], "note": r["note"],
         })
     return pd.DataFrame(rows)
@@ -180,28 +171,52 @@ def final_error_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
         rows.append({
             "metric": r["metric"], "width": r["width"], "T": r["n_tasks"], "iteration": r["step"],
             f"IQM [{ci:.0%} CI]": format_with_ci(r["iqm"], r["iqm_lo"], r["iqm_hi"]),
-            "mean": _num(r["mean"]), "sd": _num(r["sd"]), "seeds": r["n_seeds"], "failed": r["n_failed"],
+            "mean": format_number(r["mean"]), "sd": format_number(r["sd"]), "seeds": r["n_seeds"],
+            "failed": r["n_failed"],
             "note": r["note"],
         })
     return pd.DataFrame(rows)
 
 
-def write_table(table: pd.DataFrame, outdir: str | os.PathLike, stem: str,
-                display: pd.DataFrame | None = None, caption: str | None = None) -> list[Path]:
-    """Write ``stem.csv`` (``table``, full precision), ``stem.md``, ``stem.tex`` (``display``) atomically."""
-    outdir = Path(outdir)
-    display = table if display is None else display
-    csv = atomic_write_text(outdir / f"{stem}.csv", table.to_csv(index=False, float_format="%.9g"))
-    markdown = display.to_markdown(index=False) if not display.empty else "(no rows)"
-    md = atomic_write_text(outdir / f"{stem}.md", (f"{caption}\n\n" if caption else "") + markdown + "\n")
-    latex = display.to_latex(index=False, escape=True, caption=caption, label=f"tab:{stem.replace('_', '-')}")
-    tex = atomic_write_text(outdir / f"{stem}.tex", latex)
-    return [csv, md, tex]
+def published_comparison(frame: pd.DataFrame, published: pd.DataFrame, metric: str = "avi_diff",
+                         iterations: Sequence[int] = PAPER_ITERATIONS, experiment: str | None = EXPERIMENT,
+                         ci: float = 0.95) -> pd.DataFrame:
+    """Ours vs the authors' ``metric`` per shared width, task set and paper iteration our runs reached.
+
+    published: :func:`analysis.reference.load` ``("fqi")``. Our value per run is the task-averaged
+    ``metric`` at that iteration (:func:`analysis.aggregate.run_values`), failed runs excluded. Columns:
+    ``metric, width, n_tasks, variants`` + :data:`analysis.vs_published.COMPARISON_COLUMNS` (checkpoint =
+    iteration). A task set the authors did not run, or an iteration our runs did not reach, has no row.
+    """
+    keys = ["n_tasks", "variants"]
+    columns = ["metric", "width", *keys]
+    ok, _ = _clean(frame, experiment)
+    values = run_values(ok, metric)
+    values = values.loc[values["step"].isin(list(iterations))].rename(columns={"step": "checkpoint"})
+    theirs = published.loc[(published["metric"] == metric) & published["step"].isin(list(iterations))]
+    theirs = theirs.rename(columns={"step": "checkpoint"})
+    parts = []
+    for width, ours in values.groupby("width", sort=True):
+        table = compare(ours[[*keys, "checkpoint", "value"]], theirs, keys, ci)
+        if not table.empty:
+            parts.append(table.assign(metric=metric, width=width))
+    if not parts:
+        return pd.DataFrame(columns=[*columns, *COMPARISON_COLUMNS])
+    table = pd.concat(parts, ignore_index=True)
+    rest = [c for c in table.columns if c not in columns]
+    return table[[*columns, *rest]].sort_values(["width", "n_tasks", "variants", "checkpoint"],
+                                                kind="stable").reset_index(drop=True)
 
 
-def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str | None = "fqi",
-             n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> list[Path]:
-    """Write ``fit.{csv,md,tex}`` and ``final_error.{csv,md,tex}`` under ``outdir``."""
+def published_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+    """The comparison as strings, one estimate with its interval per cell."""
+    display = compare_display(table, {"width": "width", "n_tasks": "T", "variants": "task set"}, ci)
+    return display.rename(columns={"checkpoint": "iteration"})
+
+
+def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str | None = EXPERIMENT,
+             n_boot: int = 2000, seed: int = 0, ci: float = 0.95, published: bool = True) -> list[Path]:
+    """Write ``fit``, ``final_error`` and (``published``) ``fqi_vs_published`` ``.{csv,md,tex}`` under ``outdir``."""
     fits = fit_results_table(frame, experiment=experiment, n_boot=n_boot, rng=seed, ci=ci)
     finals = final_error_table(frame, experiment=experiment, n_boot=n_boot, rng=seed, ci=ci)
     fit_caption = (f"Weighted least-squares fits of the final-iteration error against the number of tasks T "
@@ -211,20 +226,24 @@ def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str | N
                      f"stratified-bootstrap CI ({n_boot} resamples); failed runs excluded.")
     paths = write_table(fits, outdir, "fit", fit_display(fits, ci) if not fits.empty else None, fit_caption)
     paths += write_table(finals, outdir, "final_error", final_error_display(finals, ci), final_caption)
+    if published:
+        comparison = published_comparison(frame, reference.load("fqi"), experiment=experiment, ci=ci)
+        caption = (f"avi_diff (mean |Q* - Q_k| over the 200 test pairs, averaged over tasks; the same quantity in "
+                   f"both) of ours against the published results of D'Eramo et al. (2020; 100 runs, shared width "
+                   f"30) at the paper's iterations {', '.join(map(str, PAPER_ITERATIONS))} that our runs reached: "
+                   f"means with {ci:.0%} Student-t CIs, the difference with Welch's {ci:.0%} CI and p-value. "
+                   f"Task sets the authors did not run are left out.")
+        paths += write_table(comparison, outdir, "fqi_vs_published", published_display(comparison, ci), caption)
     return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m analysis.tables",
-        description="Write the fit and final-error tables (CSV, Markdown, LaTeX).")
-    parser.add_argument("--runs", required=True, help="all-runs table from analysis.aggregate")
-    parser.add_argument("--outdir", required=True, help="output folder, e.g. results/tables")
-    parser.add_argument("--experiment", default="fqi", help="experiment to tabulate (default fqi)")
-    add_bootstrap_arguments(parser)
+    parser = analysis_parser("python -m analysis.fqi_tables",
+                             "Write the FQI fit, final-error and published-comparison tables (CSV, Markdown, LaTeX).")
+    add_published_argument(parser)
     args = parser.parse_args(argv)
-    frame = read_all_runs(args.runs)
-    for path in make_all(frame, args.outdir, args.experiment, args.n_boot, args.seed, args.ci):
+    frame = load_any(args.runs)
+    for path in make_all(frame, args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published):
         print(path)
     return 0
 

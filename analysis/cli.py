@@ -1,0 +1,80 @@
+"""The one command-line shape of every analysis module.
+
+::
+
+    python -m analysis.<module> [SUBCOMMAND] --runs FILE... --outdir DIR [--n-boot N --seed S --ci C] [options]
+
+``--runs`` takes results files of ``mtrl-bench run`` and/or all-runs tables of :mod:`analysis.aggregate`
+(read by :func:`analysis.aggregate.load_any`); every output is named inside ``--outdir``. The bootstrap
+options are shared: ``--n-boot`` resamples (0 = no intervals), ``--seed`` of the resampling generator,
+``--ci`` the confidence level in (0, 1). :mod:`analysis.aggregate` alone writes a single file
+(``--runs FILE... --out FILE``).
+
+Public API
+----------
+``analysis_parser(prog, description) -> ArgumentParser``        with --runs, --outdir and the bootstrap options
+``add_subcommand(commands, name, help) -> ArgumentParser``       the same options on a sub-command
+``add_bootstrap_arguments(parser)``                              --n-boot, --seed, --ci only
+``add_published_argument(parser)``                               --no-published (curves/tables of the authors)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from err
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a confidence level in (0, 1), got {text!r}") from err
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a confidence level in (0, 1), e.g. 0.95, got {text!r}")
+    return value
+
+
+def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every analysis CLI shares: --n-boot, --seed, --ci."""
+    parser.add_argument("--n-boot", type=_non_negative_int, default=2000,
+                        help="bootstrap resamples, 0 for no intervals (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generator (default 0)")
+    parser.add_argument("--ci", type=_level, default=0.95, help="confidence level in (0, 1) (default 0.95)")
+
+
+def add_io_arguments(parser: argparse.ArgumentParser) -> None:
+    """--runs (results files and/or all-runs tables) and --outdir."""
+    parser.add_argument("--runs", nargs="+", required=True, metavar="FILE",
+                        help="results files of `mtrl-bench run` and/or all-runs tables of analysis.aggregate")
+    parser.add_argument("--outdir", required=True, metavar="DIR", help="output folder, e.g. results/figures")
+
+
+def add_published_argument(parser: argparse.ArgumentParser) -> None:
+    """--no-published: leave out the authors' published curves or comparison."""
+    parser.add_argument("--no-published", dest="published", action="store_false",
+                        help="leave out the authors' published results (analysis.reference)")
+
+
+def analysis_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with --runs, --outdir, --n-boot, --seed and --ci; add module options to it."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_io_arguments(parser)
+    add_bootstrap_arguments(parser)
+    return parser
+
+
+def add_subcommand(commands: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:
+    """A sub-command with --runs, --outdir, --n-boot, --seed and --ci."""
+    parser = commands.add_parser(name, help=help, description=help)
+    add_io_arguments(parser)
+    add_bootstrap_arguments(parser)
+    return parser
