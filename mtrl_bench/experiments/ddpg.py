@@ -16,10 +16,11 @@ evaluation steps, replay 50,000, warm-up 64, batch 64, actor Adam 1e-4, soft upd
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -58,6 +59,8 @@ class Config:
     ou_theta: float = param(0.15, "OU noise mean reversion", low=0.0)
     ou_sigma: float = param(0.2, "OU noise scale", low=0.0)
     ou_dt: float = param(0.01, "OU noise time step", low=0.0, low_open=True)
+    env_workers: int = param(0, "worker processes stepping the environments (0: in this process); the numbers "
+                             "do not depend on it", low=0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", list(self.tasks))
@@ -69,10 +72,17 @@ class Config:
 
 
 def task_names(config: Config) -> list[str]:
-    """The tasks the run trains on: ``config.tasks``, or the whole group."""
-    if config.tasks:
-        return list(config.tasks)
-    return list(_group_module().group_tasks(config.group))
+    """The tasks the run trains on: ``config.tasks``, or the whole group (in the paper's order)."""
+    group = _group_module().GROUPS[config.group]
+    unknown = [name for name in config.tasks if name not in group]
+    if unknown:
+        raise ConfigError(f"tasks {unknown} are not in group {config.group!r}; its tasks: {', '.join(group)}")
+    return list(config.tasks) if config.tasks else list(group)
+
+
+def single_env(config: Config) -> Callable[[], gym.Env]:
+    """A builder of the first task's environment alone (no padding, no stepper): the benchmark's baseline."""
+    return _group_module().get_task(task_names(config)[0]).make_env
 
 
 def algorithm(config: Config, n_tasks: int) -> str:
@@ -88,10 +98,14 @@ def _group_module():
 
 
 def env_factory(config: Config) -> ddpg.EnvFactory:
-    """``make_env(seeds, key)`` for the config's tasks (the stepper of :mod:`mtrl_bench.tasks.continuous`)."""
-    module = _group_module()
+    """``make_env(seeds, key)`` for the config's tasks: a :class:`mtrl_bench.tasks.vector.ParallelTaskEnv`
+    with ``config.env_workers`` worker processes. The group's engines are imported now (a missing one is a
+    :class:`ConfigError` with its install hint)."""
+    from mtrl_bench.tasks.vector import ParallelTaskEnv
+
     tasks = task_names(config)
-    return lambda seeds, key: module.make_tasks(config.group, tasks, seeds, key=key)
+    _group_module().require_engines(tasks, f"group {config.group!r}")
+    return lambda seeds, key: ParallelTaskEnv(tasks, seeds, workers=config.env_workers, key=key)
 
 
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu", progress: Progress | None = None,
@@ -142,6 +156,9 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
             env.close()
     timers = learner.timers
     result.extra["seconds"] = {"environment": timers.env_s, "learner": timers.learner_s, "joint_steps": timers.steps}
+    unstable = getattr(learner.env, "unstable_episodes", None)
+    if unstable is not None:
+        result.extra["unstable_episodes"] = int(np.sum(unstable))
     return result
 
 
