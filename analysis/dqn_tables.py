@@ -259,7 +259,8 @@ def published_comparison(frame: pd.DataFrame, published: pd.DataFrame, metric: s
     table = table.merge(theirs[[*keys, "checkpoint", "theirs_n_tasks"]], on=[*keys, "checkpoint"], how="left")
     table = table.merge(spans, on="checkpoint", how="left")
     order = {task: i for i, task in enumerate(TASK_ORDER)}
-    table = table.sort_values(["width", "task", "algorithm", "n_tasks", "first", "last"], kind="stable",
+    table["is_window"] = table["first"] != table["last"]  # single epochs first, then the window
+    table = table.sort_values(["width", "task", "algorithm", "n_tasks", "is_window", "first"], kind="stable",
                               key=lambda c: c.map(lambda t: order.get(t, len(order))) if c.name == "task" else c)
     return table[[*head, *COMPARISON_COLUMNS, "first", "last"]].reset_index(drop=True)
 

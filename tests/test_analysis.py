@@ -250,6 +250,10 @@ def test_reference_loader_reads_every_file_under_our_names():
 
 
 def test_reference_task_names_map_through_the_table(monkeypatch):
+    ddpg = reference.load("ddpg")
+    assert {"bullet_inverted_pendulum", "hopper_stand", "cheetah_run"} <= set(ddpg["task"])
+    walker = ddpg.loc[(ddpg["algorithm"] == "mddpg") & (ddpg["group"] == "walker"), "variants"]
+    assert set(walker) == {"hopper_stand+walker_walk+cheetah_run"}
     monkeypatch.setitem(reference.TASK_NAMES, "ddpg", {"InvertedPendulumBulletEnv-v0": "bullet_pendulum"})
     reference._load.cache_clear()
     try:

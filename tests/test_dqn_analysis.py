@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import dqn_figures, dqn_tables
+from analysis import dqn_figures, dqn_tables, reference
 from analysis.aggregate import load_runs, write_all_runs
 from mtrl_bench.results import write_results
 
@@ -92,3 +92,60 @@ def test_figure_without_dqn_rows_still_gets_written(tmp_path):
     empty = pd.DataFrame(columns=["experiment", "metric", "failed"])
     paths = dqn_figures.plot_returns(empty, tmp_path)
     assert [p.suffix for p in paths] == [".pdf", ".png"] and all(p.exists() for p in paths)
+
+
+def long_frame(n_epochs, tasks=TASKS, n_seeds=3):
+    """MDQN on ``tasks`` and one DQN per task, ``n_epochs`` epochs after epoch 0, as an all-runs frame."""
+    rows = []
+    for seed in range(n_seeds):
+        for task in tasks:
+            curve = np.linspace(0.0, 50.0, n_epochs + 1) + seed
+            rows += _rows("mdqn", "+".join(tasks), seed, task, curve + 5.0)
+            rows += _rows("dqn", task, seed, task, curve)
+    return pd.DataFrame(rows).assign(failed=False)
+
+
+def test_published_comparison_keeps_only_the_checkpoints_our_runs_reached():
+    published = reference.load("dqn")
+    table = dqn_tables.published_comparison(long_frame(12), published)
+    assert set(table["checkpoint"]) == {"epoch 0", "epoch 10", "epochs 3-12 (mean)"}  # no epoch 20..50
+    assert len(table) == 3 * 2 * len(TASKS) and (table["ours_n"] == 3).all() and (table["theirs_n"] == 100).all()
+    mdqn = table.loc[table["algorithm"] == "mdqn"]
+    assert (mdqn["n_tasks"] == 2).all() and (mdqn["theirs_n_tasks"] == 5).all()
+    window = table.loc[(table["algorithm"] == "dqn") & (table["task"] == "cartpole")
+                       & (table["checkpoint"] == "epochs 3-12 (mean)")].iloc[0]
+    theirs = reference.curve(published, "return_discounted", algorithm="dqn", task="cartpole")
+    assert window["theirs_mean"] == pytest.approx(theirs.loc[theirs["step"].between(3, 12), "mean"].mean())
+    assert (window["first"], window["last"]) == (3, 12)
+    ours = np.mean([np.linspace(0.0, 50.0, 13)[3:] + seed for seed in range(3)])
+    assert window["ours_mean"] == pytest.approx(ours)
+    # 60 epochs: every paper epoch is reached, but the last-10 window (51-60) lies beyond theirs.
+    longer = dqn_tables.published_comparison(long_frame(60, tasks=("cartpole",)), published)
+    assert set(longer["checkpoint"]) == {f"epoch {e}" for e in dqn_tables.PAPER_EPOCHS}
+    assert dqn_tables.published_comparison(long_frame(12, tasks=("chain",)), published).empty
+
+
+def test_figure_draws_the_published_curves_beside_tasks_they_ran(tmp_path, monkeypatch):
+    calls = []
+    original = dqn_figures.draw_published
+
+    def spy(ax, steps, mean, low, high, **kwargs):
+        calls.append(np.asarray(steps))
+        return original(ax, steps, mean, low, high, **kwargs)
+
+    monkeypatch.setattr(dqn_figures, "draw_published", spy)
+    frame = long_frame(12, tasks=("cartpole", "chain"))
+    paths = dqn_figures.plot_returns(frame, tmp_path / "with", n_boot=20, published=reference.load("dqn"))
+    assert len(calls) == 2 and all(steps.max() == 12 for steps in calls)  # MDQN and DQN on cartpole, not chain
+    paths += dqn_figures.plot_returns(frame, tmp_path / "without", n_boot=20, published=None)
+    assert len(calls) == 2 and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_cli_writes_the_published_comparison_unless_switched_off(tmp_path):
+    paths = [str(p) for p in synthetic_files(tmp_path / "runs")]
+    assert dqn_tables.main(["--runs", *paths, "--outdir", str(tmp_path / "on"), "--n-boot", "20"]) == 0
+    table = pd.read_csv(tmp_path / "on" / "dqn_vs_published.csv")
+    assert set(table["checkpoint"]) == {"epoch 0", "epochs 1-3 (mean)"}
+    assert "Welch p" in (tmp_path / "on" / "dqn_vs_published.md").read_text()
+    assert dqn_tables.main(["--runs", *paths, "--outdir", str(tmp_path / "off"), "--no-published"]) == 0
+    assert not (tmp_path / "off" / "dqn_vs_published.csv").exists()

@@ -51,8 +51,16 @@ COLUMNS = ["experiment", "algorithm", "variants", "n_tasks", "task", "group", "s
 TASK_NAMES: dict[str, dict[str, str]] = {
     "fqi": {},
     "dqn": {},
-    # The DDPG tasks keep the authors' ids until our DDPG names them; add "authors' id": "our name" here.
-    "ddpg": {},
+    # Our names are those of mtrl_bench.tasks.continuous (groups "pendulum" and "walker"); the MuJoCo
+    # pendulum group has no published counterpart.
+    "ddpg": {
+        "InvertedPendulumBulletEnv-v0": "bullet_inverted_pendulum",
+        "InvertedDoublePendulumBulletEnv-v0": "bullet_inverted_double_pendulum",
+        "InvertedPendulumSwingupBulletEnv-v0": "bullet_inverted_pendulum_swingup",
+        "hopper-stand": "hopper_stand",
+        "walker-walk": "walker_walk",
+        "cheetah-run": "cheetah_run",
+    },
 }
 """Per experiment, the authors' task name -> ours; a name not listed is used as it is."""
 
