@@ -78,31 +78,50 @@ class NetSpec:
         return max(self.n_actions)
 
 
-def _init_linear(gen: torch.Generator, fan_in: int, fan_out: int, gain: float, scheme: str):
-    """Weight (fan_in, fan_out) and bias (fan_out,) drawn from ``gen`` on the CPU in float64."""
+def init_linear_layers(gen: torch.Generator, n_layers: int, fan_in: int, fan_out: int, gain: float,
+                       scheme: str = "xavier") -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_layers`` Linear layers drawn from ``gen`` on the CPU in float64: every weight first,
+    (n_layers, fan_in, fan_out), then every bias, (n_layers, fan_out).
+
+    Weights are uniform(+-gain sqrt(6 / (fan_in + fan_out))) ("xavier") or uniform(+-1/sqrt(fan_in))
+    ("fan_in"); biases uniform(+-1/sqrt(fan_in)) (torch.nn.Linear's default).
+    """
     if scheme == "xavier":
         bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     else:
         bound = 1.0 / math.sqrt(fan_in)
-    weight = (torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
-    # torch.nn.Linear's default bias: uniform(+-1/sqrt(fan_in)).
+    weight = (torch.rand(n_layers, fan_in, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
     bias_bound = 1.0 / math.sqrt(fan_in)
-    bias = (torch.rand(fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bias_bound
+    bias = (torch.rand(n_layers, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bias_bound
     return weight, bias
+
+
+def _init_linear(gen: torch.Generator, fan_in: int, fan_out: int, gain: float, scheme: str):
+    """Weight (fan_in, fan_out) and bias (fan_out,) drawn from ``gen`` on the CPU in float64."""
+    weight, bias = init_linear_layers(gen, 1, fan_in, fan_out, gain, scheme)
+    return weight[0], bias[0]
 
 
 class SharedMultiTaskNet(nn.Module):
     """S members x T tasks of Q_t = f_t(h(w_t(x))); parameters carry a leading member dimension."""
 
     def __init__(self, spec: NetSpec, seeds: Sequence[int], device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, initial: dict[str, torch.Tensor] | None = None):
+        """``initial``: the members' starting parameters (name -> (S, ...) tensor, the shapes of
+        :meth:`_init_member` with a leading member dimension) instead of drawing them from ``seeds``."""
         super().__init__()
         if len(seeds) == 0:
             raise ConfigError("give at least one seed")
         self.spec = spec
         self.seeds = [int(s) for s in seeds]
-        members = [self._init_member(spec, seed) for seed in self.seeds]
-        stacked = {name: torch.stack([m[name] for m in members]) for name in members[0]}
+        if initial is None:
+            members = [self._init_member(spec, seed) for seed in self.seeds]
+            stacked = {name: torch.stack([m[name] for m in members]) for name in members[0]}
+        else:
+            shapes = {name: (len(self.seeds), *value.shape) for name, value in self._init_member(spec, 0).items()}
+            if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
+                raise ValueError(f"initial parameters must have the shapes {shapes}")
+            stacked = dict(initial)
         self.params = nn.ParameterDict(
             {name: nn.Parameter(value.to(device=device, dtype=dtype)) for name, value in stacked.items()}
         )
