@@ -36,7 +36,7 @@ from gymnasium.wrappers import TimeLimit
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.tasks import engines
-from mtrl_bench.tasks.multitask import TaskSpec, pad_observations
+from mtrl_bench.tasks.multitask import TaskSpec
 
 HORIZON = 1000
 GAMMA = 0.99
@@ -118,12 +118,13 @@ class UnitAction(gym.ActionWrapper):
             raise ConfigError(f"action space {box} is not a bounded Box: cannot scale [-1, 1] onto it")
         self._center = (box.high.astype(np.float64) + box.low) / 2.0
         self._scale = (box.high.astype(np.float64) - box.low) / 2.0
+        self._identity = bool((self._center == 0.0).all() and (self._scale == 1.0).all())
         self._dtype = box.dtype
         self.action_space = spaces.Box(-1.0, 1.0, shape=box.shape, dtype=np.float32)
 
     def action(self, action):
-        unit = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-        return (self._center + self._scale * unit).astype(self._dtype)
+        unit = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)  # keeps NaN
+        return unit.astype(self._dtype) if self._identity else (self._center + self._scale * unit).astype(self._dtype)
 
 
 class MultiTaskView(gym.Wrapper):
@@ -138,13 +139,15 @@ class MultiTaskView(gym.Wrapper):
             raise ConfigError(f"an observation of dimension {own_obs} does not fit the padding to {obs_dim}")
         if own_action > action_dim:
             raise ConfigError(f"an action of dimension {own_action} does not fit the padding to {action_dim}")
-        self.own_action_dim = own_action
+        self.own_action_dim, self._own_obs_dim = own_action, own_obs
         self.action_mask = np.arange(action_dim) < own_action
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(action_dim,), dtype=np.float32)
 
     def _pad(self, obs) -> np.ndarray:
-        return pad_observations(np.asarray(obs, dtype=np.float32), self.observation_space.shape[0])
+        padded = np.zeros(self.observation_space.shape, dtype=np.float32)
+        padded[:self._own_obs_dim] = obs
+        return padded
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, info = self.env.reset(seed=seed, options=options)

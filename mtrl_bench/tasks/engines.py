@@ -14,6 +14,7 @@ the bare engine environments (no time limit, the engine's own action units).
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -153,5 +154,11 @@ def build_engine_env(engine: str, ident: str, obs_keys: tuple[str, ...] = ()) ->
 
 
 def is_finite(*values: np.ndarray | float) -> bool:
-    """True when every number in ``values`` is finite."""
-    return all(bool(np.isfinite(np.asarray(v, dtype=float)).all()) for v in values)
+    """True when every number in ``values`` (arrays, sequences or scalars) is finite."""
+    for value in values:
+        if isinstance(value, float | int):
+            if not math.isfinite(value):
+                return False
+        elif not np.isfinite(value).all():
+            return False
+    return True
