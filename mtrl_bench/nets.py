@@ -152,6 +152,21 @@ class SharedMultiTaskNet(nn.Module):
     def n_members(self) -> int:
         return len(self.seeds)
 
+    def input_features(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
+        """The task input maps' outputs w_t(x): (S, T, B, input_width); arguments as :meth:`features`."""
+        spec = self.spec
+        p = self.params if members is None else {k: v[members] for k, v in self.params.items()}
+        n_members, n_tasks = p["input_weight"].shape[0], spec.n_tasks
+        if obs.dim() == 3:
+            obs = obs.expand(n_members, *obs.shape)
+        batch = obs.shape[2]
+        # Batched matrix products with the bias folded in (baddbmm): one (S*T)-batch for the task
+        # layers, one S-batch over all tasks' rows for each shared layer (see features).
+        z = torch.baddbmm(p["input_bias"].reshape(n_members * n_tasks, 1, -1),
+                          obs.reshape(n_members * n_tasks, batch, spec.obs_dim),
+                          p["input_weight"].reshape(n_members * n_tasks, spec.obs_dim, -1))
+        return ACTIVATIONS[spec.input_activation](z).reshape(n_members, n_tasks, batch, -1)
+
     def features(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Shared representation h(w_t(x)).
 
@@ -161,19 +176,11 @@ class SharedMultiTaskNet(nn.Module):
         Returns:
             (S, T, B, shared_widths[-1]).
         """
-        spec = self.spec
         p = self.params if members is None else {k: v[members] for k, v in self.params.items()}
-        n_members, n_tasks = p["input_weight"].shape[0], spec.n_tasks
-        if obs.dim() == 3:
-            obs = obs.expand(n_members, *obs.shape)
-        batch = obs.shape[2]
-        # Batched matrix products with the bias folded in (baddbmm): one (S*T)-batch for the task
-        # layers, one S-batch over all tasks' rows for each shared layer.
-        z = torch.baddbmm(p["input_bias"].reshape(n_members * n_tasks, 1, -1),
-                          obs.reshape(n_members * n_tasks, batch, spec.obs_dim),
-                          p["input_weight"].reshape(n_members * n_tasks, spec.obs_dim, -1))
-        z = ACTIVATIONS[spec.input_activation](z).reshape(n_members, n_tasks * batch, -1)
-        for i, act in enumerate(spec.shared_activations):
+        z = self.input_features(obs, members)
+        n_members, n_tasks, batch, _ = z.shape
+        z = z.reshape(n_members, n_tasks * batch, -1)
+        for i, act in enumerate(self.spec.shared_activations):
             z = ACTIVATIONS[act](torch.baddbmm(p[f"shared{i}_bias"][:, None, :], z, p[f"shared{i}_weight"]))
         return z.reshape(n_members, n_tasks, batch, -1)
 
