@@ -8,11 +8,15 @@ stopped or diverged member's parameters and Adam state no longer change.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from mtrl_bench.algos.fqi_fused import ROWS_PER_TILE as ROWS_PER_TILE_DEFAULT
+from mtrl_bench.algos.fqi_fused import FusedFitStep
+from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.tasks.car_on_hill.datasets import Transitions
@@ -102,15 +106,62 @@ def fit_step(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, 
     return loss
 
 
+FIT_KERNELS = ("autograd", "fused")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How :func:`fit` runs (never what it computes: every choice gives the paper's rule).
+
+    kernel: "autograd" (reference) or "fused" (:mod:`mtrl_bench.algos.fqi_fused`, hand-derived
+        gradients over row tiles; equal to the reference to float32 round-off).
+    sync_every: steps between host checks of "is any member still running". 1 with the autograd kernel
+        and no re-packing is the step-by-step loop; otherwise the stopping rule lives in device tensors.
+    repack_every: every this many steps (rounded up to a multiple of ``sync_every``) the running
+        members are gathered into a smaller batch, so stopped members stop costing arithmetic; 0 = never.
+    cuda_graph: capture one step (kernel, Adam, stopping rule) in a CUDA graph and replay it
+        (fused kernel on a CUDA device only; ignored elsewhere).
+    rows_per_tile: the fused kernel's tile size (rows of all members and tasks per tile).
+    """
+
+    kernel: str = "autograd"
+    sync_every: int = 1
+    repack_every: int = 0
+    cuda_graph: bool = False
+    rows_per_tile: int = ROWS_PER_TILE_DEFAULT
+
+    def __post_init__(self) -> None:
+        if self.kernel not in FIT_KERNELS:
+            raise ConfigError(f"fit kernel must be one of {list(FIT_KERNELS)}, got {self.kernel!r}")
+        if self.sync_every < 1 or self.repack_every < 0 or self.rows_per_tile < 1:
+            raise ConfigError(f"fit options need sync_every >= 1, repack_every >= 0 and rows_per_tile >= 1, got "
+                              f"{self.sync_every}, {self.repack_every}, {self.rows_per_tile}")
+
+    @property
+    def step_by_step(self) -> bool:
+        return self.kernel == "autograd" and self.sync_every == 1 and self.repack_every == 0
+
+
 def fit(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
         active: torch.Tensor, patience: int, tolerance: float,
-        max_steps: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        max_steps: int | None, options: FitOptions | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's fit rule, for every active member at once.
 
     Full-batch Adam steps on the MSE over the union of all tasks' rows; a member stops once its loss
     has not improved by more than ``tolerance`` for ``patience`` consecutive steps (or after
-    ``max_steps``). Returns (steps taken (S,), diverged (S,) bool).
+    ``max_steps``). Returns (steps taken (S,), diverged (S,) bool). ``options`` chooses how the steps
+    run (see :class:`FitOptions`); the default is the reference step-by-step loop.
     """
+    options = options or FitOptions()
+    if options.step_by_step:
+        return _fit_step_by_step(net, optimizer, data, targets, active, patience, tolerance, max_steps)
+    return _fit_on_device(net, optimizer, data, targets, active, patience, tolerance, max_steps, options)
+
+
+def _fit_step_by_step(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
+                      active: torch.Tensor, patience: int, tolerance: float,
+                      max_steps: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference loop: one host check of the stopping rule per step."""
     counts = data.weight.sum(-1)  # (T,)
     share = counts / counts.sum()  # union MSE = task MSEs weighted by their share of rows
     best = torch.full((net.n_members,), float("inf"), device=counts.device, dtype=torch.float64)
@@ -135,3 +186,167 @@ def fit(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targe
         if max_steps is not None:
             running &= steps < max_steps
     return steps, diverged
+
+
+@dataclass
+class StopRule:
+    """The patience rule's state per member, as device tensors: no host synchronisation per step."""
+
+    best: torch.Tensor  # (S,) float64, best loss so far
+    wait: torch.Tensor  # (S,) long, steps since the last improvement
+    steps: torch.Tensor  # (S,) long, Adam steps taken
+    diverged: torch.Tensor  # (S,) bool
+    running: torch.Tensor  # (S,) bool
+
+    @classmethod
+    def start(cls, active: torch.Tensor) -> StopRule:
+        return cls(torch.full(active.shape, float("inf"), dtype=torch.float64, device=active.device),
+                   torch.zeros(active.shape, dtype=torch.long, device=active.device),
+                   torch.zeros(active.shape, dtype=torch.long, device=active.device),
+                   torch.zeros_like(active), active.clone())
+
+    def take(self, index: torch.Tensor) -> StopRule:
+        return StopRule(*(getattr(self, f)[index] for f in self.fields()))
+
+    def put(self, index: torch.Tensor, part: StopRule) -> None:
+        for f in self.fields():
+            getattr(self, f)[index] = getattr(part, f)
+
+    @staticmethod
+    def fields() -> tuple[str, ...]:
+        return ("best", "wait", "steps", "diverged", "running")
+
+    def update(self, loss: torch.Tensor, patience: int, tolerance: float, max_steps: int | None) -> None:
+        """The step-by-step rule after a step with losses ``loss`` (S,), in place and without branches.
+
+        A step taken when no member runs changes nothing (``steps``, ``best``, ``running`` and
+        ``diverged`` move only where ``running``; ``wait`` of a stopped member is never read again).
+        """
+        bad = ~torch.isfinite(loss)
+        self.diverged |= bad & self.running
+        self.running &= ~bad
+        self.steps += self.running.long()
+        current = loss.detach().double()
+        improved = current < self.best - tolerance
+        self.best.copy_(torch.where(self.running & improved, current, self.best))
+        self.wait.copy_(torch.where(improved, torch.zeros_like(self.wait), self.wait + 1))
+        self.running &= self.wait < patience
+        if max_steps is not None:
+            self.running &= self.steps < max_steps
+
+
+class _Packed:
+    """The members ``index`` of a net and its optimiser, gathered into their own (smaller) batch.
+
+    Parameters, Adam state, targets and the stopping rule are copies; :meth:`write_back` scatters them.
+    """
+
+    def __init__(self, net: SharedMultiTaskNet, optimizer: MemberAdam, targets: torch.Tensor, rule: StopRule,
+                 index: torch.Tensor):
+        self.net, self.optimizer, self.index, self.rule = net, optimizer, index, rule
+        self.names = list(net.params)
+        by_id = {id(p): i for i, p in enumerate(optimizer.params)}
+        self.slots = [by_id[id(net.params[name])] for name in self.names]
+        self.params = {name: net.params[name].detach()[index].clone() for name in self.names}
+        self.opt = copy.copy(optimizer)  # the same update rule and hyper-parameters, packed state
+        self.opt.params = [self.params[name] for name in self.names]
+        self.opt.steps = optimizer.steps[index].clone()
+        self.opt.exp_avg = [optimizer.exp_avg[slot][index].clone() for slot in self.slots]
+        self.opt.exp_avg_sq = [optimizer.exp_avg_sq[slot][index].clone() for slot in self.slots]
+        self.targets = targets[index]
+        self.state = rule.take(index)
+
+    def write_back(self) -> None:
+        with torch.no_grad():
+            for name, slot, m, v in zip(self.names, self.slots, self.opt.exp_avg, self.opt.exp_avg_sq):
+                self.net.params[name][self.index] = self.params[name]
+                self.optimizer.exp_avg[slot][self.index] = m
+                self.optimizer.exp_avg_sq[slot][self.index] = v
+            self.optimizer.steps[self.index] = self.opt.steps
+        self.rule.put(self.index, self.state)
+
+
+def _autograd_kernel(net: SharedMultiTaskNet, data: TaskTensors, share: torch.Tensor):
+    """(params, targets) -> (loss (S,), grads): the reference step's arithmetic on a packed batch."""
+    rows = data.weight.shape[0] * data.weight.shape[1]
+
+    def kernel(params: dict[str, torch.Tensor], targets: torch.Tensor):
+        leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        n_members = leaves["input_weight"].shape[0]
+        blocks = [slice(0, n_members)] if data.weight.device.type != "cpu" else member_blocks(n_members, rows)
+        losses = []
+        for block in blocks:
+            block_params = {f"params.{k}": v[block] for k, v in leaves.items()}
+            q = torch.func.functional_call(net, block_params, (data.states,))
+            q = q.gather(-1, data.actions.expand(q.shape[0], -1, -1).unsqueeze(-1)).squeeze(-1)
+            loss = ((((q - targets[block]) ** 2 * data.weight).sum(-1) / data.weight.sum(-1)) * share).sum(-1)
+            usable = torch.isfinite(loss)
+            torch.where(usable, loss, torch.zeros_like(loss)).sum().backward()
+            losses.append(loss.detach())
+        return torch.cat(losses), {k: v.grad for k, v in leaves.items()}
+
+    return kernel
+
+
+def _fused_kernel(net: SharedMultiTaskNet, data: TaskTensors, rows_per_tile: int):
+    fused = FusedFitStep(net, data.states, data.actions, data.weight, rows_per_tile)
+    return fused.loss_and_grads
+
+
+def _fit_on_device(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
+                   active: torch.Tensor, patience: int, tolerance: float, max_steps: int | None,
+                   options: FitOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fit rule with the stopping rule in device tensors (see :class:`FitOptions`).
+
+    Every member's numbers equal the step-by-step loop's: a member that has stopped is frozen by
+    masking (its Adam step is masked out), so steps taken after it stopped change nothing.
+    """
+    counts = data.weight.sum(-1)
+    share = counts / counts.sum()
+    if options.kernel == "fused":
+        rows_per_tile = options.rows_per_tile if data.weight.device.type == "cpu" else 1 << 62
+        kernel = _fused_kernel(net, data, rows_per_tile)
+    else:
+        kernel = _autograd_kernel(net, data, share)
+    rule = StopRule.start(active)
+    sync = options.sync_every
+    repack = 0 if options.repack_every == 0 else -(-options.repack_every // sync) * sync
+    use_graph = options.cuda_graph and options.kernel == "fused" and data.weight.device.type == "cuda"
+    index = torch.nonzero(rule.running).squeeze(1)
+    while index.numel() > 0:
+        packed = _Packed(net, optimizer, targets, rule, index)
+
+        def one_step(packed: _Packed = packed) -> None:
+            loss, grads = kernel(packed.params, packed.targets)
+            for name, p in packed.params.items():
+                p.grad = grads[name]
+            packed.opt.step(packed.state.running & torch.isfinite(loss))
+            packed.state.update(loss, patience, tolerance, max_steps)
+
+        step = _graph_of(one_step) if use_graph else one_step
+        taken = 0
+        while True:
+            for _ in range(sync):
+                step()
+            taken += sync
+            if not bool(packed.state.running.any()) or (repack and taken >= repack):
+                break
+        packed.write_back()
+        if not repack:
+            break
+        index = torch.nonzero(rule.running).squeeze(1)
+    return rule.steps, rule.diverged
+
+
+def _graph_of(one_step):
+    """``one_step`` captured in a CUDA graph; the warm-up steps on a side stream are real steps."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            one_step()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        one_step()
+    return graph.replay
