@@ -5,10 +5,12 @@ import math
 import pandas as pd
 import pytest
 
+from analysis import theory_figures as figures
 from analysis import theory_tables as tables
 from analysis.theory_figures import plot_fqi_bound, plot_testbed
 from analysis.theory_tables import fqi_bound_comparison, fqi_bound_table
 from mtrl_bench.experiments.testbed import SyntheticRegressionConfig, run_testbed
+from mtrl_bench.results import write_results
 from mtrl_bench.theory.avi import avi_bound_equal_errors
 
 
@@ -59,3 +61,49 @@ def test_analysis_figures_and_bound_terms_from_a_small_testbed(tmp_path):
     written += plot_fqi_bound(comparison, tmp_path)
     assert sorted(path.suffix for path in written) == [".pdf", ".pdf", ".png", ".png"]
     assert all(path.stat().st_size > 0 for path in written)
+
+
+def _testbed_rows(seeds=range(4)):
+    """Synthetic testbed rows: excess risk 0.1 + 0.2/sqrt(T) plus seed noise, two tasks per run."""
+    rows = []
+    for n_tasks in (1, 2, 4, 8):
+        for seed in seeds:
+            for task in ("0", "1"):
+                value = 0.1 + 0.2 / math.sqrt(n_tasks) + 0.01 * ((seed * 7 + n_tasks) % 5 - 2)
+                rows.append({"experiment": "testbed", "algorithm": "erm-task-input-maps", "variants": "synthetic",
+                             "n_tasks": n_tasks, "task": task, "width": 3, "seed": seed, "step": 10,
+                             "metric": "excess_risk", "value": value})
+    return rows
+
+
+def test_theory_command_lines_share_the_analysis_shape_and_honour_seed_and_ci(tmp_path):
+    fqi = write_results(tmp_path / "fqi.csv", pd.DataFrame(
+        [r for s in range(4) for r in _fqi_rows(1, s, 0.01, 0.2 + 0.01 * s) + _fqi_rows(2, s, 0.04, 0.3 - 0.01 * s)]),
+        {"git_commit": "test"})
+    testbed = write_results(tmp_path / "testbed.csv", pd.DataFrame(_testbed_rows()), {"git_commit": "test"})
+    tables_of = {}
+    for name, ci, seed in (("wide", "0.95", "1"), ("again", "0.95", "1"), ("narrow", "0.5", "1")):
+        out = tmp_path / name
+        assert tables.main(["fqi-bound", "--runs", str(fqi), "--outdir", str(out), "--n-boot", "200",
+                            "--seed", seed, "--ci", ci]) == 0
+        assert tables.main(["testbed-fit", "--runs", str(testbed), "--outdir", str(out), "--n-boot", "200",
+                            "--seed", seed, "--ci", ci]) == 0
+        assert all((out / f"{stem}.{ext}").stat().st_size > 0 for stem in ("fqi_bound", "testbed_fit")
+                   for ext in ("csv", "md", "tex"))
+        tables_of[name] = {stem: pd.read_csv(out / f"{stem}.csv") for stem in ("fqi_bound", "testbed_fit")}
+    for stem in ("fqi_bound", "testbed_fit"):
+        pd.testing.assert_frame_equal(tables_of["wide"][stem], tables_of["again"][stem])
+    wide, narrow = tables_of["wide"]["fqi_bound"], tables_of["narrow"]["fqi_bound"]
+    assert ((wide["measured_error_hi"] - wide["measured_error_lo"])
+            > (narrow["measured_error_hi"] - narrow["measured_error_lo"])).all()
+    fit_wide, fit_narrow = (t["testbed_fit"].set_index("model") for t in (tables_of["wide"], tables_of["narrow"]))
+    assert fit_wide.loc["inv_sqrt", "a_hi"] - fit_wide.loc["inv_sqrt", "a_lo"] > (
+        fit_narrow.loc["inv_sqrt", "a_hi"] - fit_narrow.loc["inv_sqrt", "a_lo"])
+    figures_out = tmp_path / "figures"
+    assert figures.main(["fqi-bound", "--runs", str(fqi), "--outdir", str(figures_out), "--n-boot", "50"]) == 0
+    assert figures.main(["testbed", "--runs", str(testbed), "--outdir", str(figures_out), "--n-boot", "50",
+                         "--n-samples", "10", "--ci", "0.9"]) == 0
+    assert (figures_out / "fqi_avi_bound_vs_T.png").stat().st_size > 1000
+    assert (figures_out / "testbed_excess_risk_vs_T.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        tables.main(["fqi-bound", "--runs", str(fqi), "--outdir", str(tmp_path), "--ci", "95"])
