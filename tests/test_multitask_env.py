@@ -164,3 +164,20 @@ def test_batched_seeds_step_like_separate_environments():
             for a, b in zip(out, alone):
                 assert np.array_equal(a[s], b[0])
         assert np.array_equal(both.obs[1], single[1].obs[0])
+
+
+def test_the_task_contract_carries_continuous_actions_and_refuses_bad_bounds():
+    spec = mt.TaskSpec("reach", obs_dim=3, horizon=10, gamma=0.9, action_dim=2, action_low=(-1.0, -3.0),
+                       action_high=(1.0, 3.0))
+    assert (spec.action_kind, spec.n_actions, spec.action_dim) == ("continuous", 0, 2)
+    assert mt.get_task("cartpole").action_kind == "discrete"
+    base = {"name": "reach", "obs_dim": 3, "horizon": 10, "gamma": 0.9}
+    bad = [({"action_dim": 2, "action_low": (-1.0,), "action_high": (1.0,)}, "need 2 entries"),
+           ({"action_dim": 1, "action_low": (1.0,), "action_high": (-1.0,)}, "low < high"),
+           ({"action_dim": 1, "action_low": (-np.inf,), "action_high": (1.0,)}, "finite"),
+           ({"action_dim": 1, "n_actions": 2, "action_low": (-1.0,), "action_high": (1.0,)}, "not both"),
+           ({"n_actions": 2, "action_low": (-1.0,), "action_high": (1.0,)}, "discrete"),
+           ({}, "at least one")]
+    for fields, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            mt.TaskSpec(**base, **fields)
