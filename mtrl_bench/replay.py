@@ -7,6 +7,10 @@ one batched gather for every memory at once.
 
 Actions are discrete (int64, shape (S, T, capacity)) by default, or continuous when ``action_dim``
 is given (float32, shape (S, T, capacity, action_dim), zero-padded by the caller).
+
+A transition can be stored as not valid (``valid`` in :meth:`MultiTaskReplay.add`, e.g. a step that an
+unstable simulation ended): it keeps the lock-step slot but a learner should give it weight 0
+(``Batch.valid``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Batch:
     rewards: torch.Tensor
     next_obs: torch.Tensor
     terminated: torch.Tensor
+    valid: torch.Tensor | None = None  # 1.0 where the transition may be learned from
 
 
 class MultiTaskReplay:
@@ -50,21 +55,26 @@ class MultiTaskReplay:
             self.actions = torch.zeros(*shape, int(action_dim), device=self.device)
         self.rewards = torch.zeros(shape, device=self.device)
         self.terminated = torch.zeros(shape, device=self.device)
+        self.valid = torch.ones(shape, device=self.device)
         self.cursor = 0
         self.size = 0
         self._seed_index = torch.arange(n_seeds, device=self.device)[:, None, None]
         self._task_index = torch.arange(n_tasks, device=self.device)[None, :, None]
 
     def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
-            terminated: np.ndarray) -> None:
+            terminated: np.ndarray, valid: np.ndarray | None = None) -> None:
         """Store one transition per (seed, task): obs/next_obs (S, T, obs_dim), actions (S, T) int or
-        (S, T, action_dim) float, rewards and terminated (S, T)."""
+        (S, T, action_dim) float, rewards, terminated and ``valid`` (S, T) (default: all valid)."""
         i = self.cursor
         self.obs[:, :, i] = torch.as_tensor(obs, device=self.device)
         self.next_obs[:, :, i] = torch.as_tensor(next_obs, device=self.device)
         self.actions[:, :, i] = torch.as_tensor(actions, dtype=self.actions.dtype, device=self.device)
         self.rewards[:, :, i] = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
         self.terminated[:, :, i] = torch.as_tensor(terminated, dtype=torch.float32, device=self.device)
+        if valid is None:
+            self.valid[:, :, i] = 1.0
+        else:
+            self.valid[:, :, i] = torch.as_tensor(valid, dtype=torch.float32, device=self.device)
         self.cursor = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -79,4 +89,4 @@ class MultiTaskReplay:
             raise RuntimeError("cannot sample an empty replay memory")
         s, t = self._seed_index, self._task_index
         return Batch(self.obs[s, t, index], self.actions[s, t, index], self.rewards[s, t, index],
-                     self.next_obs[s, t, index], self.terminated[s, t, index])
+                     self.next_obs[s, t, index], self.terminated[s, t, index], self.valid[s, t, index])

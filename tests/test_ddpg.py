@@ -266,6 +266,40 @@ def test_a_diverging_seed_is_recorded_and_frozen_while_the_others_go_on(monkeypa
     assert sorted(r["value"] for r in alone.rows) == sorted(r["value"] for r in result.rows if r["seed"] == 0)
 
 
+def test_a_frozen_seed_keeps_its_parameters_and_sends_zero_actions():
+    log = []
+    learner = ddpg.build_learner(small_config(), [0, 1], factory(["Pendulum-v1"], log))
+    ddpg.warm_up(learner, 10)
+    with torch.no_grad():
+        learner.critic.params["head_bias"][1] = float("nan")
+    ddpg.update(learner)
+    assert learner.active.tolist() == [True, False]
+    nets = (learner.actor, learner.critic, learner.actor_target, learner.critic_target)
+    before = [{k: v.detach().clone() for k, v in net.params.items()} for net in nets]
+    ddpg.learn(learner, 4)
+    for net, old in zip(nets, before):
+        for name, value in net.params.items():
+            torch.testing.assert_close(value[1], old[name][1], rtol=0, atol=0, equal_nan=True)
+            assert not torch.equal(value[0], old[name][0])
+    assert (log[-1][1] == 0).all() and (log[-1][0] != 0).all()
+
+
+def test_a_step_ended_by_an_unstable_simulation_is_stored_with_weight_zero():
+    class Unstable(GymTasks):
+        def step(self, actions):
+            out = super().step(actions)
+            self.unstable = np.zeros((self.n_seeds, self.n_tasks), dtype=bool)
+            self.unstable[0, 1] = len(self.action_log) == 3
+            return out
+
+    learner = ddpg.build_learner(small_config(), [0], lambda seeds, key: Unstable(["Pendulum-v1"] * 2, seeds, key, []))
+    ddpg.warm_up(learner, 5)
+    valid = learner.replay.valid[0, :, :5]
+    assert valid[1, 2] == 0 and valid.sum() == 9
+    critic_loss, _ = ddpg.update(learner)
+    assert torch.isfinite(critic_loss).all()
+
+
 def test_evaluation_counts_the_unfinished_last_episode():
     class Constant:
         """One task, reward 1 per step, episodes of 4 steps."""

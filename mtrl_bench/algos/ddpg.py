@@ -16,7 +16,8 @@ Single-task DDPG is this same code with one task. One run trains S independent c
 Each update samples ``batch_size`` transitions from every task's memory; the losses are means over
 all T x batch_size samples (as the authors' one loss over the concatenated batch), so weight decay
 weighs against the same loss scale whatever T. A time-limit truncation is not absorbing: its target
-bootstraps from s'.
+bootstraps from s'. A step that an unstable simulation ended (the stepper's ``unstable``) keeps its
+replay slot with weight 0.
 
 Exploration noise: an Ornstein-Uhlenbeck process per (seed, task, action dimension),
 x <- x + theta (0 - x) dt + sigma sqrt(dt) N(0, 1), x0 = 0, unclipped; when the episode of one
@@ -235,7 +236,10 @@ def env_step(learner: Learner) -> None:
     next_obs, rewards, terminated, truncated = learner.env.step(actions.astype(np.float32))
     learner.timers.env_s += time.perf_counter() - middle
     start_store = time.perf_counter()
-    learner.replay.add(obs, actions, rewards, next_obs, terminated)
+    # A step ended by an unstable simulation keeps its slot but is never learned from.
+    unstable = getattr(learner.env, "unstable", None)
+    learner.replay.add(obs, actions, rewards, next_obs, terminated,
+                       None if unstable is None or not np.any(unstable) else ~np.asarray(unstable))
     learner.noise.reset(np.asarray(terminated) | np.asarray(truncated))
     learner.obs = np.asarray(learner.env.obs, dtype=np.float32)
     learner.timers.learner_s += (middle - start) + (time.perf_counter() - start_store)
@@ -244,6 +248,11 @@ def env_step(learner: Learner) -> None:
 
 def _masked_sum(loss_per_seed: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     return torch.where(active, loss_per_seed, torch.zeros_like(loss_per_seed)).sum()
+
+
+def _weighted_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over the last dimension of (S, T, B) ``values`` weighted by ``valid`` (0 or 1): (S, T)."""
+    return (values * valid).sum(-1) / valid.sum(-1).clamp(min=1.0)
 
 
 @torch.no_grad()
@@ -273,14 +282,14 @@ def update(learner: Learner) -> tuple[torch.Tensor, torch.Tensor]:
         next_q = learner.critic_target(batch.next_obs, learner.actor_target(batch.next_obs))
         y = batch.rewards + learner.gammas[None, :, None] * (1.0 - batch.terminated) * next_q
     q = learner.critic(batch.obs, batch.actions)
-    critic_loss = F.smooth_l1_loss(q, y, reduction="none").mean(-1)  # (S, T)
+    critic_loss = _weighted_mean(F.smooth_l1_loss(q, y, reduction="none"), batch.valid)  # (S, T)
     learner.active &= torch.isfinite(critic_loss).all(-1)
     learner.critic_optimizer.zero_grad()
     _masked_sum(critic_loss.mean(-1), learner.active).backward()
     learner.critic_optimizer.step(learner.active)
 
     actor_params = list(learner.actor.parameters())
-    actor_loss = -learner.critic(batch.obs, learner.actor(batch.obs)).mean(-1)  # (S, T)
+    actor_loss = -_weighted_mean(learner.critic(batch.obs, learner.actor(batch.obs)), batch.valid)  # (S, T)
     learner.active &= torch.isfinite(actor_loss).all(-1)
     grads = torch.autograd.grad(_masked_sum(actor_loss.mean(-1), learner.active), actor_params)
     for param, grad in zip(actor_params, grads):
