@@ -9,7 +9,7 @@ from analysis import theory_figures as figures
 from analysis import theory_tables as tables
 from analysis.theory_figures import plot_fqi_bound, plot_testbed
 from analysis.theory_tables import fqi_bound_comparison, fqi_bound_table
-from mtrl_bench.experiments.testbed import SyntheticRegressionConfig, run_testbed
+from mtrl_bench.experiments.testbed import SyntheticRegressionConfig, run
 from mtrl_bench.results import write_results
 from mtrl_bench.theory.avi import avi_bound_equal_errors
 
@@ -48,9 +48,9 @@ def test_fqi_bound_without_fqi_rows_is_a_clear_error():
 
 
 def test_analysis_figures_and_bound_terms_from_a_small_testbed(tmp_path):
-    config = SyntheticRegressionConfig(task_counts=(1, 2, 4), widths=(3,), seeds=(0, 1), n_samples=10, n_test=20,
-                                       epochs=20, log_every=10, complexity_draws=10)
-    frame = pd.DataFrame(run_testbed(config))
+    config = SyntheticRegressionConfig(task_counts=(1, 2, 4), widths=(3,), n_samples=10, n_test=20, epochs=20,
+                                       log_every=10, complexity_draws=10)
+    frame = pd.DataFrame(run(config, [0, 1], "cpu").rows)
     terms = tables.testbed_bound_terms(frame, n_samples=10).set_index("n_tasks")
     assert (terms["confidence"].diff().dropna() < 0).all()  # E shrinks like 1/sqrt(nT)
     assert (terms["total"] >= terms["input_maps"]).all()

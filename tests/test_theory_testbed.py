@@ -7,18 +7,21 @@ import pandas as pd
 import pytest
 import torch
 
+from mtrl_bench import config as cfg
 from mtrl_bench.cli import main
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.experiments.testbed import (
-    COMPLEXITY_METRICS,
-    SyntheticRegressionConfig,
-    make_tasks,
-    run_testbed,
-)
+from mtrl_bench.experiments import testbed
+from mtrl_bench.experiments.testbed import COMPLEXITY_METRICS, SyntheticRegressionConfig, make_tasks
+from mtrl_bench.nets import SharedMultiTaskNet
+from mtrl_bench.optim import MemberAdam
 from mtrl_bench.results import read_results
 
-TINY = dict(task_counts=(1, 2, 4), widths=(3,), seeds=(0, 1), n_samples=10, n_test=20, epochs=30,
-            log_every=10, complexity_draws=10)
+TINY = dict(task_counts=(1, 2, 4), widths=(3,), n_samples=10, n_test=20, epochs=30, log_every=10,
+            complexity_draws=10)
+
+
+def run_testbed(config: SyntheticRegressionConfig, seeds=(0, 1)) -> list[dict]:
+    return testbed.run(config, seeds, "cpu").rows
 
 
 def _final(rows: list[dict]) -> pd.DataFrame:
@@ -34,7 +37,7 @@ def test_same_seed_gives_the_same_numbers():
 
 def test_a_seed_trained_alone_matches_the_batched_seed():
     batched = pd.DataFrame(run_testbed(SyntheticRegressionConfig(**TINY)))
-    alone = pd.DataFrame(run_testbed(SyntheticRegressionConfig(**{**TINY, "seeds": (1,)})))
+    alone = pd.DataFrame(run_testbed(SyntheticRegressionConfig(**TINY), seeds=(1,)))
     batched = batched[batched.seed == 1].reset_index(drop=True)
     errors = ["train_mse", "test_mse", "excess_risk_noiseless"]
     merged = batched[batched.metric.isin(errors)].merge(alone[alone.metric.isin(errors)],
@@ -50,7 +53,7 @@ def test_every_task_count_is_measured_on_the_same_task_pool():
 
 def test_noise_free_targets_are_the_noisy_ones_minus_noise_of_the_stated_variance():
     config = SyntheticRegressionConfig(**{**TINY, "n_test": 4000, "noise_std": 0.3})
-    tasks = make_tasks(config)
+    tasks = make_tasks(config, [0, 1])
     noise = tasks.test_targets - tasks.test_clean_targets
     assert abs(noise.std().item() - 0.3) < 0.01
     assert abs(noise.mean().item()) < 0.01
@@ -81,19 +84,60 @@ def test_shared_input_map_records_errors_only():
     assert set(frame.algorithm) == {"erm-shared-input-map"}
 
 
-@pytest.mark.parametrize("change", [
-    {"task_counts": (1, 3, 4)}, {"task_counts": ()}, {"seeds": (0, 0)}, {"noise_std": -1.0},
-    {"activation": "identity"}, {"input_map": "both"}, {"epochs": 0},
+def test_learners_are_the_shared_network_trained_by_member_adam():
+    group = testbed.GroupLearners(SyntheticRegressionConfig(**TINY), [0, 1], n_tasks=2, width=3,
+                                  device=torch.device("cpu"))
+    assert isinstance(group.net, SharedMultiTaskNet) and isinstance(group.optimizer, MemberAdam)
+    assert group.net.n_members == 2 * 2  # seeds x groups of 2 tasks in the pool of 4
+    assert group.net.params["input_weight"].shape == (4, 2, 4, 3) and group.net.params["head_weight"].shape == (
+        4, 2, 3, 1)
+
+
+def test_a_diverging_seed_stops_and_the_others_go_on(monkeypatch):
+    make = testbed.make_tasks
+
+    def poisoned(config, seeds):
+        tasks = make(config, seeds)
+        tasks.train_targets[1] = float("nan")
+        return tasks
+
+    monkeypatch.setattr(testbed, "make_tasks", poisoned)
+    result = testbed.run(SyntheticRegressionConfig(**TINY), [0, 1], "cpu")
+    frame = pd.DataFrame(result.rows)
+    assert result.failed_seeds == {1: 1}
+    diverged = frame[frame.metric == "diverged"]
+    assert (diverged.seed == 1).all() and (diverged.step == 1).all() and (diverged.value == 1).all()
+    assert len(diverged) == 3 * 4  # every T, one row per task of the pool
+    assert frame[(frame.seed == 1) & (frame.metric != "diverged")].step.max() == 0
+    monkeypatch.setattr(testbed, "make_tasks", make)
+    alone = pd.DataFrame(run_testbed(SyntheticRegressionConfig(**TINY), seeds=(0,)))
+    mine = frame[(frame.seed == 0)].reset_index(drop=True)
+    np.testing.assert_allclose(mine.value, alone.value, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"task_counts": (1, 3, 4)}, "must divide the largest"), ({"task_counts": ()}, "task_counts must not be empty"),
+    ({"widths": (3, 3)}, "widths has repeated values"), ({"noise_std": -1.0}, "testbed.noise_std must be >= 0"),
+    ({"activation": "identity"}, "testbed.activation must be one of"), ({"input_map": "both"}, "input_map"),
+    ({"epochs": 0}, "testbed.epochs must be >= 1"), ({"learning_rate": float("inf")}, "finite"),
+    ({"seeds": [0]}, "unknown key"),
 ])
-def test_invalid_testbed_configs_raise_a_clear_error(change):
-    with pytest.raises(ConfigError):
-        SyntheticRegressionConfig(**{**TINY, **change})
+def test_invalid_testbed_configs_raise_a_clear_error(change, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.build(testbed.Config, {**TINY, **change}, where="testbed")
+
+
+def test_the_config_record_is_its_own_vocabulary():
+    config = cfg.build(testbed.Config, {**TINY, "task_counts": [1, 2, 4]})
+    assert config.task_counts == (1, 2, 4)
+    assert cfg.build(testbed.Config, cfg.record(config)) == config
+    assert testbed.EXPERIMENT == "testbed" and "seeds" not in cfg.record(config)
 
 
 def test_cli_run_testbed_writes_a_tidy_results_file(tmp_path):
     out = tmp_path / "testbed.csv"
     torch.set_num_threads(1)
-    code = main(["run", "testbed", "--n-tasks", "1", "2", "--width", "3", "--seeds", "0", "--n-samples", "8",
+    code = main(["run", "testbed", "--task-counts", "1", "2", "--widths", "3", "--seeds", "0", "--n-samples", "8",
                  "--n-test", "10", "--epochs", "5", "--log-every", "5", "--complexity-draws", "5",
                  "--device", "cpu", "--out", str(out)])
     assert code == 0
