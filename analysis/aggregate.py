@@ -47,6 +47,7 @@ import pandas as pd
 from rliable import metrics as rly_metrics
 from scipy import stats
 
+from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import COLUMNS, PROVENANCE_PREFIX, atomic_write_text, read_results
 
 RUN_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "width", "seed"]
@@ -69,7 +70,7 @@ def load_runs(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
         frame["source"] = Path(path).name
         frames.append(frame)
     if not frames:
-        raise ValueError("no results files given")
+        raise ConfigError("no results files given: pass them with --runs")
     table = pd.concat(frames, ignore_index=True)
     return _flag_failed(table)
 
@@ -86,11 +87,13 @@ def load_any(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Rows of results files (with a provenance header) and/or all-runs tables, in one table."""
     frames = []
     for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"--runs: no such file {path}")
         with open(path) as handle:
             is_results_file = handle.readline().startswith(PROVENANCE_PREFIX)
         frames.append(load_runs([path]) if is_results_file else read_all_runs(path))
     if not frames:
-        raise ValueError("no input files given")
+        raise ConfigError("no input files given: pass results files or all-runs tables with --runs")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -101,10 +104,13 @@ def write_all_runs(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 def read_all_runs(path: str | os.PathLike) -> pd.DataFrame:
     """Read a table written by :func:`write_all_runs` (or any tidy table with the result columns)."""
-    frame = pd.read_csv(path, dtype=dict(_STR_COLUMNS))
+    try:
+        frame = pd.read_csv(path, dtype=dict(_STR_COLUMNS))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is neither a results file nor an all-runs table ({type(err).__name__})") from err
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path} lacks columns {missing}: is it an all-runs table?")
+        raise ConfigError(f"{path} lacks columns {missing}: give a results file or an all-runs table")
     if "failed" not in frame.columns:
         frame = _flag_failed(frame)
     return frame
@@ -229,4 +235,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from analysis.cli import run
+
+    raise SystemExit(run(main))

@@ -16,11 +16,16 @@ Public API
 ``add_subcommand(commands, name, help) -> ArgumentParser``       the same options on a sub-command
 ``add_bootstrap_arguments(parser)``                              --n-boot, --seed, --ci only
 ``add_published_argument(parser)``                               --no-published (curves/tables of the authors)
+``run(main, argv=None) -> int``                                  a module's main, bad input as a one-line error (2)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from mtrl_bench.errors import ConfigError
 
 
 def _non_negative_int(text: str) -> int:
@@ -78,3 +83,13 @@ def add_subcommand(commands: argparse._SubParsersAction, name: str, help: str) -
     add_io_arguments(parser)
     add_bootstrap_arguments(parser)
     return parser
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Call a module's ``main``; bad input (:class:`ConfigError`, unreadable or unwritable files) is printed
+    as one ``error: ...`` line and gives exit status 2, as ``mtrl-bench`` does."""
+    try:
+        return main(argv)
+    except (ConfigError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -36,7 +36,7 @@ import seaborn as sns  # noqa: E402
 
 from analysis import reference  # noqa: E402
 from analysis.aggregate import RUN_KEYS, stratified_bootstrap_ci  # noqa: E402
-from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser, run  # noqa: E402
 from analysis.dqn_tables import (  # noqa: E402
     ALGORITHM_LABELS,
     EXPERIMENT,
@@ -146,4 +146,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -58,7 +58,7 @@ from scipy import stats
 
 from analysis import reference
 from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_bootstrap_ci
-from analysis.cli import add_published_argument, analysis_parser
+from analysis.cli import add_published_argument, analysis_parser, run
 from analysis.table_io import format_with_ci, write_table
 from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display, window_summary
 
@@ -305,4 +305,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

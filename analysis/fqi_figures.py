@@ -44,7 +44,7 @@ from scipy import stats  # noqa: E402
 
 from analysis import fit, reference  # noqa: E402
 from analysis.aggregate import aggregate_seeds, final_values, load_any, run_values, split_failed  # noqa: E402
-from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser, run  # noqa: E402
 from analysis.plotting import (  # noqa: E402
     PUBLISHED_LABEL,
     PUBLISHED_STYLE,
@@ -281,4 +281,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -43,7 +43,7 @@ import pandas as pd
 
 from analysis import fit, reference
 from analysis.aggregate import RUN_KEYS, aggregate_seeds, final_values, load_any, run_values, split_failed
-from analysis.cli import add_published_argument, analysis_parser
+from analysis.cli import add_published_argument, analysis_parser, run
 from analysis.table_io import format_number, format_with_ci, write_table
 from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display
 
@@ -249,4 +249,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

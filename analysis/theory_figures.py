@@ -37,7 +37,7 @@ import seaborn as sns  # noqa: E402
 
 from analysis import fit  # noqa: E402
 from analysis.aggregate import stratified_bootstrap_ci  # noqa: E402
-from analysis.cli import add_subcommand  # noqa: E402
+from analysis.cli import add_subcommand, run  # noqa: E402
 from analysis.plotting import save_figure  # noqa: E402
 from analysis.theory_tables import (  # noqa: E402
     BOUND_TERMS,
@@ -46,6 +46,7 @@ from analysis.theory_tables import (  # noqa: E402
     testbed_bound_terms,
     testbed_seed_table,
 )
+from mtrl_bench.errors import ConfigError  # noqa: E402
 from mtrl_bench.results import read_results  # noqa: E402
 
 TERM_LABELS = {
@@ -175,7 +176,7 @@ def _testbed_n_samples(paths: Sequence[str]) -> int:
         config = prov.get("config", {})
         if "n_samples" in config:
             return int(config["n_samples"])
-    raise ValueError("cannot find n_samples in the provenance of --runs: pass --n-samples")
+    raise ConfigError("cannot find n_samples in the provenance of --runs: pass --n-samples")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,4 +208,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -39,7 +39,9 @@ import pandas as pd
 from analysis import fit
 from analysis.aggregate import load_any, split_failed, stratified_bootstrap_ci
 from analysis.cli import add_subcommand
+from analysis.cli import run as run_cli
 from analysis.table_io import format_number, write_table
+from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments.testbed import COMPLEXITY_METRICS
 from mtrl_bench.theory.approx_error import ClassComplexities, approximation_error_bound
 from mtrl_bench.theory.avi import multitask_avi_bound
@@ -71,7 +73,7 @@ def fqi_bound_comparison(
     fqi = frame[frame["experiment"] == "fqi"] if "experiment" in frame.columns else frame
     needed = fqi[fqi["metric"].isin(["approx_error", "avi_diff"])]
     if needed.empty:
-        raise ValueError("no FQI rows with metrics approx_error and avi_diff: give MFQI results files")
+        raise ConfigError("no FQI rows with metrics approx_error and avi_diff: give MFQI results files")
     task_means = needed.groupby([*RUN_COLUMNS, "metric", "step"], as_index=False)["value"].mean()
     rows = []
     for (n_tasks, width, seed), run in task_means.groupby(RUN_COLUMNS):
@@ -86,7 +88,7 @@ def fqi_bound_comparison(
                      "propagated_error_term": bound.propagated_error_term, "tail_term": bound.tail_term,
                      "r_star": bound.r_star, "below_bound": measured <= bound.total})
     if not rows:
-        raise ValueError("no FQI run has both approx_error and avi_diff rows")
+        raise ConfigError("no FQI run has both approx_error and avi_diff rows")
     return pd.DataFrame(rows)
 
 
@@ -127,7 +129,7 @@ def testbed_seed_table(frame: pd.DataFrame, metric: str = TESTBED_ERROR_METRIC) 
     """
     rows = frame[(frame["experiment"] == "testbed") & (frame["metric"] == metric) & (frame["task"] != "all")]
     if rows.empty:
-        raise ValueError(f"no testbed rows with metric {metric!r}: give `mtrl-bench run testbed` results")
+        raise ConfigError(f"no testbed rows with metric {metric!r}: give `mtrl-bench run testbed` results")
     final = rows[rows["step"] == rows.groupby(["algorithm", "width"])["step"].transform("max")]
     return final.groupby(["algorithm", "width", "n_tasks", "seed"], as_index=False)["value"].mean()
 
@@ -145,7 +147,7 @@ def testbed_bound_terms(
     plug_ins = frame[(frame["experiment"] == "testbed") & (frame["task"] == "all")
                      & frame["metric"].isin(COMPLEXITY_METRICS)]
     if plug_ins.empty:
-        raise ValueError("no testbed complexity rows (task 'all'): run the testbed with --input-map task")
+        raise ConfigError("no testbed complexity rows (task 'all'): run the testbed with --input-map task")
     means = plug_ins.groupby(["width", "n_tasks", "metric"])["value"].mean().unstack("metric")
     rows = []
     for (width, n_tasks), values in means.iterrows():
@@ -201,4 +203,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

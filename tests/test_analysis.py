@@ -10,7 +10,7 @@ import pytest
 from rliable import metrics as rly_metrics
 from scipy import stats
 
-from analysis import aggregate, reference, vs_published
+from analysis import aggregate, cli, reference, vs_published
 from analysis import fqi_figures as figures
 from analysis import fqi_tables as tables
 from mtrl_bench.errors import ConfigError
@@ -348,3 +348,18 @@ def test_fqi_published_table_leaves_out_unreached_iterations_and_unpublished_tas
     assert tables.published_comparison(synthetic_rows(n_steps=3), reference.load("fqi")).empty
     paths = tables.make_all(rows, tmp_path, n_boot=20)
     assert "Welch p" in (tmp_path / "fqi_vs_published.md").read_text() and len(paths) == 9
+
+
+def test_bad_input_is_one_error_line_and_status_2(tmp_path, capsys):
+    missing = str(tmp_path / "missing.csv")
+    assert cli.run(tables.main, ["--runs", missing, "--outdir", str(tmp_path)]) == 2
+    not_a_table = tmp_path / "notes.csv"
+    not_a_table.write_text("just,some\nwords\n")
+    assert cli.run(figures.main, ["--runs", str(not_a_table), "--outdir", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert "missing.csv" in lines[0] and "notes.csv" in lines[1]
+    with pytest.raises(SystemExit):  # argparse refuses a level outside (0, 1) and a negative --n-boot
+        tables.main(["--runs", missing, "--outdir", str(tmp_path), "--ci", "1.5"])
+    with pytest.raises(SystemExit):
+        tables.main(["--runs", missing, "--outdir", str(tmp_path), "--n-boot", "-1"])
