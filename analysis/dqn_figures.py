@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import reference  # noqa: E402
 from analysis.aggregate import RUN_KEYS, stratified_bootstrap_ci  # noqa: E402
@@ -117,6 +118,7 @@ def plot_returns(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "
                     text = f"{ALGORITHM_LABELS.get(algorithm, algorithm)} {PUBLISHED_LABEL}"
                     _draw_published_line(ax, published, metric, algorithm, task, last, ci, text)
             ax.set_title(TASK_LABELS.get(task, task) + (f", width {width}" if len(widths) > 1 else ""), fontsize=10)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if i == len(widths) - 1:
                 ax.set_xlabel("epoch")
             if j == 0:
