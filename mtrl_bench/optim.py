@@ -28,6 +28,13 @@ class MemberAdam:
         self.steps = torch.zeros(n_members, dtype=torch.float64, device=device)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self._buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _scratch(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        key = id(p)
+        if key not in self._buffers:
+            self._buffers[key] = (torch.empty_like(p), torch.empty_like(p))
+        return self._buffers[key]
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -42,18 +49,24 @@ class MemberAdam:
         self.steps += active.to(self.steps.dtype)
         bias1 = 1 - beta1 ** self.steps
         bias2 = 1 - beta2 ** self.steps
+        # Every member is updated in place with one set of operations (the same arithmetic whatever the
+        # batch), then the stopped members' values are put back: they do not move.
+        stopped = None if bool(active.all()) else (~active).nonzero().flatten()
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
             if p.grad is None:
                 continue
             shape = (-1,) + (1,) * (p.dim() - 1)
-            on = active.view(shape)
             g = p.grad
             if self.weight_decay:
                 g = g.add(p, alpha=self.weight_decay)
-            m.copy_(torch.where(on, m * beta1 + (1 - beta1) * g, m))
-            v.copy_(torch.where(on, v * beta2 + (1 - beta2) * g * g, v))
+            saved = None if stopped is None else (p[stopped].clone(), m[stopped].clone(), v[stopped].clone())
+            one, two = self._scratch(p)  # reused buffers: no large allocation per step
+            m.mul_(beta1).add_(torch.mul(g, 1 - beta1, out=one))
+            v.mul_(beta2).add_(torch.mul(g, 1 - beta2, out=one).mul_(g))
             b1 = bias1.clamp(min=1e-30).to(p.dtype).view(shape)
             b2 = bias2.clamp(min=1e-30).to(p.dtype).view(shape)
             # torch.optim.Adam: p -= lr * (m / b1) / (sqrt(v / b2) + eps)  (written as in torch)
-            update = (m / b1) / ((v.sqrt() / b2.sqrt()) + self.eps) * self.lr
-            p.sub_(torch.where(on, update, torch.zeros_like(update)))
+            denom = torch.sqrt(v, out=one).div_(b2.sqrt()).add_(self.eps)
+            p.sub_(torch.div(m, b1, out=two).div_(denom).mul_(self.lr))
+            if saved is not None:
+                p[stopped], m[stopped], v[stopped] = saved
