@@ -10,17 +10,13 @@ configfile: "workflow/config/default.yaml"
 
 
 include: "workflow/rules/common.smk"
+# Experiment rule files use only common.smk and can be included in any order.
 include: "workflow/rules/fqi.smk"
-include: "workflow/rules/analysis.smk"
-include: "workflow/rules/theory.smk"
 include: "workflow/rules/dqn.smk"
+include: "workflow/rules/testbed.smk"
 
 
 rule all:
     input:
-        FQI_RUNS,
-        ANALYSIS_OUTPUTS,
-        THEORY_OUTPUTS,
-        DQN_RUNS,
-        DQN_ANALYSIS_OUTPUTS,
+        final_targets(),
     default_target: True

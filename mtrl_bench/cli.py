@@ -17,10 +17,9 @@ from mtrl_bench.errors import ConfigError
 # One module per experiment or tool; each adds its own sub-commands.
 COMMAND_MODULES = [
     "mtrl_bench.commands.qstar",
-    "mtrl_bench.commands.fqi",
-    "mtrl_bench.commands.dqn",
+    "mtrl_bench.commands.run",
+    "mtrl_bench.commands.bench",
     "mtrl_bench.commands.bound",
-    "mtrl_bench.commands.testbed",
 ]
 
 

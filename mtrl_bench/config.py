@@ -330,3 +330,25 @@ def json_schema(cls: type) -> dict[str, Any]:
         prop["description"] = f.metadata.get("help", "")
         props[f.name] = prop
     return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+def parse_scalars(value: Any) -> Any:
+    """Strings that spell a number, a boolean or null become that value, recursively.
+
+    Snakemake's ``--config 'fqi={params: {learning_rate: 0.1}}'`` delivers nested values as strings;
+    this reads them as YAML scalars (and ``1e-3``, which YAML 1.1 leaves a string, as a float).
+    """
+    if isinstance(value, Mapping):
+        return {key: parse_scalars(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [parse_scalars(item) for item in value]
+    if isinstance(value, str):
+        text = value.strip()
+        for parse in (int, float) if "_" not in text else ():
+            try:
+                return parse(text)
+            except ValueError:
+                pass
+        if text.lower() in ("true", "false", "null", "none", "~"):
+            return {"true": True, "false": False}.get(text.lower())
+    return value

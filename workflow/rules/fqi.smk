@@ -1,16 +1,16 @@
-# Multi-task FQI on Car-On-Hill: exact Q* per variant, then one job per task set x width x seed batch.
+# Multi-task FQI on the Car-On-Hill family (the paper's Sec. 5.1): exact Q* per variant, one run per
+# task set x sweep point x seed batch, then the all-runs table, figures, tables and the AVI bound.
 import random
 
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.family import get_family
 
-FQI = config["fqi"]
 
-
-def fqi_task_sets():
+def fqi_task_sets(section):
     """{set_id: [variant names]}: the paper's nested sets and, optionally, random subsets per T."""
     sets = {}
-    opts = FQI.get("task_sets", {})
-    for n in FQI["n_tasks"]:
+    opts = section["task_sets"]
+    for n in opts["n_tasks"]:
         if opts.get("nested", True):
             sets[f"T{n}_nested"] = [p.name for p in coh.nested_task_set(n)]
         rng = random.Random(opts.get("random_seed", 0) * 1000 + n)
@@ -19,52 +19,132 @@ def fqi_task_sets():
     return sets
 
 
-FQI_SETS = fqi_task_sets()
-FQI_RUNS = expand(f"{R}/runs/fqi/{{task_set}}_w{{width}}_s{{seeds}}.csv", task_set=sorted(FQI_SETS),
-                  width=FQI["widths"], seeds=seed_batches(FQI))
-FQI_VARIANTS = sorted({v for names in FQI_SETS.values() for v in names})
-MERGE = FQI.get("qstar_merge_resolution")
+if enabled("fqi"):
+    FQI = config["fqi"]
+    FQI_SETS = fqi_task_sets(FQI)
+    FQI_POINTS = sweep_points(FQI)
+    FQI_RUNS = expand(f"{R}/runs/fqi/{{task_set}}_{{point}}_s{{seeds}}.csv", task_set=sorted(FQI_SETS),
+                      point=sorted(FQI_POINTS), seeds=seed_batches(FQI))
+    FQI_MERGE = FQI.get("qstar_merge_resolution")
+    FQI_BOUND = FQI.get("bound", {})
+    _fqi_defaults = experiment_config("fqi", FQI, {})[2]
+    FQI_GAMMA = _fqi_defaults.gamma if _fqi_defaults.gamma is not None else get_family(_fqi_defaults.family).gamma
+    for _set, _variants in FQI_SETS.items():  # every job's config is checked before anything runs
+        for _point in FQI_POINTS.values():
+            experiment_config("fqi", FQI, _point, variants=_variants)
 
+    rule qstar:
+        output:
+            f"{R}/data/qstar/{{variant}}.csv",
+        log:
+            f"{R}/logs/qstar/{{variant}}.log",
+        params:
+            merge=f"--merge-resolution {FQI_MERGE[0]} {FQI_MERGE[1]}" if FQI_MERGE else "",
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        shell:
+            "mtrl-bench qstar --variant {wildcards.variant} {params.merge} --out {output} > {log} 2>&1"
 
-rule qstar:
-    output:
-        f"{R}/data/qstar/{{variant}}.csv",
-    log:
-        f"{R}/logs/qstar/{{variant}}.log",
-    params:
-        merge=f"--merge-resolution {MERGE[0]} {MERGE[1]}" if MERGE else "",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    shell:
-        "mtrl-bench qstar --variant {wildcards.variant} {params.merge} --out {output} > {log} 2>&1"
+    rule fqi_run:
+        input:
+            lambda wc: [f"{R}/data/qstar/{v}.csv" for v in FQI_SETS[wc.task_set]],
+        output:
+            f"{R}/runs/fqi/{{task_set}}_{{point}}_s{{seeds}}.csv",
+        log:
+            f"{R}/logs/fqi/{{task_set}}_{{point}}_s{{seeds}}.log",
+        wildcard_constraints:
+            point=one_of(FQI_POINTS),
+            task_set=r"T\d+_[a-z]+\d*",
+            seeds=r"\d+-\d+",
+        params:
+            args=lambda wc: run_args("fqi", FQI, FQI_POINTS[wc.point], variants=FQI_SETS[wc.task_set],
+                                     qstar_dir=f"{R}/data/qstar", data_dir=f"{R}/data/datasets"),
+            seeds=lambda wc: seed_list(wc.seeds),
+        threads: THREADS
+        resources:
+            **job_resources(FQI),
+        shell:
+            "mtrl-bench run fqi {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+            "--out {output} > {log} 2>&1"
 
+    rule fqi_aggregate:
+        input:
+            FQI_RUNS,
+        output:
+            f"{TAB}/all_runs_fqi.csv",
+        log:
+            f"{R}/logs/analysis/fqi_aggregate.log",
+        shell:
+            "python -m analysis.aggregate --runs {input} --out {output} > {log} 2>&1"
 
-rule fqi_run:
-    input:
-        lambda wc: [f"{R}/data/qstar/{v}.csv" for v in FQI_SETS[wc.task_set]],
-    output:
-        f"{R}/runs/fqi/{{task_set}}_w{{width}}_s{{seeds}}.csv",
-    log:
-        f"{R}/logs/fqi/{{task_set}}_w{{width}}_s{{seeds}}.log",
-    wildcard_constraints:
-        task_set=r"T\d+_\w+",
-        width=r"\d+",
-        seeds=r"\d+-\d+",
-    params:
-        variants=lambda wc: " ".join(FQI_SETS[wc.task_set]),
-        seeds=lambda wc: seed_list(wc.seeds),
-        cap="" if FQI["max_fit_steps"] is None else f"--max-fit-steps {FQI['max_fit_steps']}",
-        dataset=(f"--dataset-grid {FQI['dataset']['grid_size']} --p-plus {FQI['dataset']['p_plus']} "
-                 f"--dataset-seed {FQI['dataset']['seed']}"),
-    threads: THREADS
-    resources:
-        **job_resources(FQI),
-    shell:
-        "mtrl-bench run fqi --variants {params.variants} --width {wildcards.width} "
-        "--input-width {FQI[input_width]} --seeds {params.seeds} --iterations {FQI[iterations]} "
-        "{params.cap} --patience {FQI[patience]} --tolerance {FQI[tolerance]} "
-        "--learning-rate {FQI[learning_rate]} --holdout-fraction {FQI[holdout_fraction]} {params.dataset} "
-        "--data-dir {R}/data/datasets --qstar-dir {R}/data/qstar --device {DEVICE} --threads {threads} "
-        "--out {output} > {log} 2>&1"
+    rule fqi_figures:
+        input:
+            rules.fqi_aggregate.output,
+        output:
+            report(f"{FIG}/fqi_avi_diff_per_iteration.png", category="Multi-task FQI",
+                   caption="../report/fqi_avi_diff.rst"),
+            report(f"{FIG}/fqi_final_error_vs_T.png", category="Multi-task FQI",
+                   caption="../report/fqi_final_error.rst"),
+            report(f"{FIG}/fqi_J_per_iteration.png", category="Multi-task FQI", caption="../report/fqi_J.rst"),
+            f"{FIG}/fqi_avi_diff_per_iteration.pdf",
+            f"{FIG}/fqi_final_error_vs_T.pdf",
+            f"{FIG}/fqi_J_per_iteration.pdf",
+        log:
+            f"{R}/logs/analysis/fqi_figures.log",
+        shell:
+            "python -m analysis.fqi_figures --runs {input} --outdir {FIG} {BOOT} > {log} 2>&1"
+
+    rule fqi_tables:
+        input:
+            rules.fqi_aggregate.output,
+        output:
+            report(f"{TAB}/fit.csv", category="Multi-task FQI", caption="../report/fit_table.rst"),
+            report(f"{TAB}/final_error.csv", category="Multi-task FQI", caption="../report/final_error_table.rst"),
+            f"{TAB}/fit.md",
+            f"{TAB}/fit.tex",
+            f"{TAB}/final_error.md",
+            f"{TAB}/final_error.tex",
+            report(f"{TAB}/fqi_vs_published.csv", category="Multi-task FQI",
+                   caption="../report/fqi_vs_published.rst"),
+            f"{TAB}/fqi_vs_published.md",
+            f"{TAB}/fqi_vs_published.tex",
+        log:
+            f"{R}/logs/analysis/fqi_tables.log",
+        shell:
+            "python -m analysis.fqi_tables --runs {input} --outdir {TAB} {BOOT} > {log} 2>&1"
+
+    rule fqi_bound_table:
+        input:
+            FQI_RUNS,
+        output:
+            report(f"{TAB}/fqi_bound.csv", category="Theory", caption="../report/fqi_bound.rst"),
+            f"{TAB}/fqi_bound.md",
+            f"{TAB}/fqi_bound.tex",
+        log:
+            f"{R}/logs/analysis/fqi_bound_table.log",
+        params:
+            bound=f"--concentrability {FQI_BOUND.get('concentrability', 1.0)} --gamma {FQI_GAMMA} "
+                  f"--rmax {FQI_BOUND.get('rmax', 1.0)}",
+        shell:
+            "python -m analysis.theory_tables fqi-bound --runs {input} --outdir {TAB} {BOOT} {params.bound} "
+            "> {log} 2>&1"
+
+    rule fqi_bound_figure:
+        input:
+            FQI_RUNS,
+        output:
+            report(f"{FIG}/fqi_avi_bound_vs_T.png", category="Theory", caption="../report/fqi_bound.rst"),
+            f"{FIG}/fqi_avi_bound_vs_T.pdf",
+        log:
+            f"{R}/logs/analysis/fqi_bound_figure.log",
+        params:
+            bound=f"--concentrability {FQI_BOUND.get('concentrability', 1.0)} --gamma {FQI_GAMMA} "
+                  f"--rmax {FQI_BOUND.get('rmax', 1.0)}",
+        shell:
+            "python -m analysis.theory_figures fqi-bound --runs {input} --outdir {FIG} {BOOT} {params.bound} "
+            "> {log} 2>&1"
+
+    add_targets("fqi", FQI_RUNS + rules.fqi_figures.output + rules.fqi_tables.output
+                + rules.fqi_bound_table.output + rules.fqi_bound_figure.output)
