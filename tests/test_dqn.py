@@ -167,7 +167,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_cli_bench_prints_speed_figures(capsys):
-    code = cli_main(["bench", "dqn", "--tasks", "cartpole", "mountaincar", "--width", "8", "--input-width", "8",
+    code = cli_main(["bench", "dqn", "--tasks", "cartpole", "mountaincar", "--shared-width", "8", "--input-width", "8",
                      "--batch-size", "4", "--seed-counts", "1", "2", "--steps", "3", "--warmup", "1",
                      "--repeats", "1", "--device", "cpu"])
     assert code == 0
