@@ -246,10 +246,16 @@ def test_dm_control_tasks_have_no_suite_time_limit_and_a_fixed_observation_order
     assert ends == [False] * 999 + [True]
 
 
-def run_steps(env: ParallelTaskEnv, actions: np.ndarray) -> list[np.ndarray]:
+def run_steps(env: ParallelTaskEnv, actions: np.ndarray, split: bool = False) -> list[np.ndarray]:
+    """Reset, then step through ``actions``; ``split``: every other step as step_async + step_wait."""
     out = [env.reset()]
-    for step_actions in actions:
-        out += [*env.step(step_actions), env.obs, env.unstable]
+    for k, step_actions in enumerate(actions):
+        if split and k % 2:
+            env.step_async(step_actions)
+            result = env.step_wait()
+        else:
+            result = env.step(step_actions)
+        out += [*result, env.obs, env.unstable]
     return out
 
 
@@ -293,7 +299,13 @@ def test_worker_processes_give_the_same_numbers_as_in_process_stepping_and_shut_
     env = ParallelTaskEnv(tasks, [0, 1], workers=2)
     processes = list(env._processes)
     assert len(processes) == 2 and all(p.is_alive() for p in processes)
-    there = run_steps(env, actions)
+    there = run_steps(env, actions, split=True)
+    env.step_async(actions[0])
+    with pytest.raises(RuntimeError, match="in flight"):
+        env.step_async(actions[0])
+    env.step_wait()
+    with pytest.raises(RuntimeError, match="without a step_async"):
+        env.step_wait()
     env.close()
     env.close()
     assert all(not p.is_alive() for p in processes)

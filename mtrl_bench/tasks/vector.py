@@ -19,7 +19,9 @@
 * **Workers**: ``workers=0`` steps every instance here, one after the other; ``workers=W >= 1`` splits the
   S*T instances into W contiguous shards, each stepped by its own process, with actions and results
   in shared memory (one pipe message per worker and step). Both give identical numbers.
-  ``close()`` (or leaving a ``with`` block, or garbage collection) stops the workers.
+  ``step_async(actions)`` / ``step_wait()`` split a step so that the caller can work while the workers
+  step (``step`` is the two in a row). ``close()`` (or leaving a ``with`` block, or garbage collection)
+  stops the workers.
 """
 
 from __future__ import annotations
@@ -210,6 +212,7 @@ class ParallelTaskEnv:
         self._processes: list = []
         self._conns: list = []
         self._closed = False
+        self._pending: str | None = None  # the command whose replies are still to be read
         if self.workers == 0:
             arrays = {name: np.zeros(n * (sizes[w] if w else 1), dtype=dtype)
                       for name, (_, dtype, w) in _BUFFERS.items()}
@@ -240,7 +243,8 @@ class ParallelTaskEnv:
             child.close()
             self._processes.append(process)
             self._conns.append(parent)
-        self._wait("start")
+        self._pending = "start"
+        self._receive()
 
     @property
     def n_seeds(self) -> int:
@@ -265,15 +269,22 @@ class ParallelTaskEnv:
                 self.close()
                 raise RuntimeError(f"environment worker {w} failed during {command!r}:\n{detail}")
 
-    def _run(self, command: str) -> None:
+    def _send(self, command: str) -> None:
         if self._closed:
             raise RuntimeError("this ParallelTaskEnv is closed")
+        if self._pending is not None:
+            raise RuntimeError(f"call step_wait() before {command!r}: a step is in flight")
         if self._shard is not None:
             getattr(self._shard, command)()
-            return
-        for conn in self._conns:
-            conn.send(command)
-        self._wait(command)
+        else:
+            for conn in self._conns:
+                conn.send(command)
+        self._pending = command
+
+    def _receive(self) -> None:
+        command, self._pending = self._pending, None
+        if self._shard is None:
+            self._wait(command)
 
     def _grid(self, name: str) -> np.ndarray:
         view = self._buffers[name]
@@ -281,19 +292,34 @@ class ParallelTaskEnv:
 
     def reset(self) -> np.ndarray:
         """Start every episode (the first call seeds them); returns ``obs`` (S, T, obs_dim) float32."""
-        self._run("reset")
+        self._send("reset")
+        self._receive()
         self.obs = self._grid("obs")
         return self.obs.copy()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Advance all S x T instances by ``actions`` (S, T, action_dim) in [-1, 1] (padded dimensions are
         ignored); returns ``(next_obs, rewards, terminated, truncated)`` -- see the module doc."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Hand ``actions`` to the workers and return at once (with ``workers=0`` the step runs here and
+        now); the caller may work meanwhile (e.g. a learner update) and then calls :meth:`step_wait`."""
         actions = np.asarray(actions, dtype=np.float32)
         if actions.shape != (self.n_seeds, self.n_tasks, self.action_dim):
             raise ValueError(f"actions must have shape {(self.n_seeds, self.n_tasks, self.action_dim)}, "
                              f"got {actions.shape}")
+        if self._pending is not None:  # checked before the buffer below changes under a working worker
+            raise RuntimeError("call step_wait() before the next step_async(): a step is in flight")
         self._buffers["actions"][:] = actions.reshape(-1, self.action_dim)
-        self._run("step")
+        self._send("step")
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The results of the step handed over by :meth:`step_async`, as :meth:`step` returns them."""
+        if self._pending != "step":
+            raise RuntimeError("step_wait() without a step_async() before it")
+        self._receive()
         next_obs, rewards = self._grid("next_obs"), self._grid("rewards")
         terminated, truncated = self._grid("terminated"), self._grid("truncated")
         self.unstable = self._grid("unstable")
@@ -302,7 +328,7 @@ class ParallelTaskEnv:
             self.unstable_episodes += self.unstable
             for s, t in zip(*np.nonzero(self.unstable)):
                 warnings.warn(f"unstable simulation: seed {self.seeds[s]} on task {self.task_names[t]!r}; "
-                              "its episode was ended", continuous.UnstableSimulationWarning, stacklevel=2)
+                              "its episode was ended", continuous.UnstableSimulationWarning, stacklevel=3)
         return next_obs, rewards, terminated, truncated
 
     def close(self) -> None:
