@@ -1,11 +1,14 @@
-"""Exact Q* of Car-On-Hill: value set, Bellman optimality, agreement with a plain recursive search."""
+"""Exact Q* of Car-On-Hill: value set, Bellman optimality, the bounded search against the plain one."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mtrl_bench.errors import ConfigError
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
-from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, solve_q_star
+from mtrl_bench.tasks.car_on_hill import qstar
+from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, search, solve_q_star
 
 GAMMA = coh.GAMMA
 DEPTH = 10  # shallow enough for the plain search and for hypothesis to sample many states
@@ -49,23 +52,93 @@ def test_bellman_optimality_on_sampled_non_terminal_states(sample):
     assert np.isclose(q[0], reward + GAMMA * q_next.max(), rtol=0, atol=1e-12)
 
 
-def test_vectorised_search_equals_plain_recursive_search():
+@pytest.fixture(scope="module")
+def recursive_reference():
     rng = np.random.default_rng(3)
     params = coh.VARIANTS[8]
     states = np.stack([rng.uniform(-1, 1, 12), rng.uniform(-3, 3, 12)], 1)
     actions = rng.integers(0, 2, 12)
-    q, _ = solve_q_star(params, states, actions, max_depth=8)
-    reference = [plain_recursive_q(params, s, a, 8) for s, a in zip(states, actions)]
+    return params, states, actions, [plain_recursive_q(params, s, a, 8) for s, a in zip(states, actions)]
+
+
+@pytest.mark.parametrize("method", qstar.METHODS)
+def test_vectorised_search_equals_plain_recursive_search(recursive_reference, method):
+    params, states, actions, reference = recursive_reference
+    q, _ = solve_q_star(params, states, actions, max_depth=8, method=method)
     np.testing.assert_allclose(q, reference, atol=1e-14)
 
 
-def test_merged_search_equals_plain_search_on_paper_grid_pairs_with_short_paths():
+@pytest.fixture(scope="module")
+def plain_depth_14():
+    """The plain search on the paper grid of variants 0 and 12, capped at 14 steps (cheap: ~1 M nodes)."""
     states, actions = paper_test_grid()
-    q_plain, depth = solve_q_star(coh.VARIANTS[0], states, actions, max_depth=14)
-    q_merged, _ = solve_q_star(coh.VARIANTS[0], states, actions, max_depth=14, merge_resolution=(1e-2, 1e-2))
-    decided = depth != 0
-    assert decided.sum() > 50
-    np.testing.assert_array_equal(q_plain, q_merged)
+    return {i: search(coh.VARIANTS[i], states, actions, max_depth=14, method="plain") for i in (0, 12)}
+
+
+def test_merged_search_equals_plain_search_on_paper_grid_pairs_with_short_paths(plain_depth_14):
+    states, actions = paper_test_grid()
+    depth = plain_depth_14[0].depth
+    _, merged = solve_q_star(coh.VARIANTS[0], states, actions, max_depth=14, merge_resolution=(1e-2, 1e-2))
+    assert (depth != 0).sum() > 50
+    np.testing.assert_array_equal(depth, merged)
+
+
+@pytest.mark.parametrize("index", [0, 12])
+def test_bounded_search_equals_plain_search_with_a_depth_cap(plain_depth_14, index):
+    # The cap leaves pairs undecided (0) besides successes and failures: all three kinds must agree.
+    states, actions = paper_test_grid()
+    plain = plain_depth_14[index]
+    bounded = search(coh.VARIANTS[index], states, actions, max_depth=14)
+    assert {-1, 0, 1} <= set(np.sign(plain.depth)) and (plain.depth < -1).any()
+    np.testing.assert_array_equal(bounded.depth, plain.depth)
+    assert bounded.expanded < plain.expanded
+
+
+@pytest.mark.parametrize("index", [0, 15])
+def test_bound_boxes_hold_the_images_of_random_states_of_their_cells(index):
+    # The bound is a lower bound only if each cell's box holds the images of all the cell's states:
+    # sample states in random cells, half of them next to p = 0 where the hill's curvature jumps.
+    params, (n_p, n_v) = coh.VARIANTS[index], qstar.BOUND_CELLS
+    lower, upper = qstar._cell_image_boxes(params, qstar.BOUND_CELLS)
+    rng = np.random.default_rng(index)
+    n = 20_000
+    i = np.concatenate([rng.integers(0, n_p, n // 2), rng.integers(n_p // 2 - 2, n_p // 2 + 2, n // 2)])
+    j = rng.integers(0, n_v, n)
+    offset = rng.uniform(0, 1, (n, 2))
+    states = np.stack([-1 + (i + offset[:, 0]) * 2 / n_p, -3 + (j + offset[:, 1]) * 6 / n_v], axis=1)
+    for action in range(coh.N_ACTIONS):
+        images, _, _ = coh.step(states, np.full(n, action), params.mass, params.gravity, params.action)
+        assert (images >= lower[action, i, j]).all() and (images <= upper[action, i, j]).all()
+
+
+def test_bound_never_exceeds_the_steps_the_plain_search_needs(plain_depth_14):
+    # From a pair with success depth k, its first state needs k - 1 more steps: the bound must allow that.
+    states, actions = paper_test_grid()
+    for index, result in plain_depth_14.items():
+        params = coh.VARIANTS[index]
+        first, _, _ = coh.step(states, actions, params.mass, params.gravity, params.action)
+        won = result.depth > 1
+        bound = qstar._lookup(qstar.steps_to_success_bound(params), first[won])
+        assert (bound <= result.depth[won] - 1).all() and (bound >= 1).all()
+
+
+def test_bounded_search_holds_few_nodes_and_stops_at_its_budget():
+    # Variant 12 has the longest optimal paths; the plain search's frontier grew past 10^8 states there.
+    states, actions = paper_test_grid()
+    params = coh.VARIANTS[12]
+    result = search(params, states, actions, max_frontier=60_000)
+    assert result.peak_nodes <= 60_000 and result.expanded < 1_000_000
+    with pytest.raises(ConfigError, match="max_frontier"):
+        search(params, states, actions, max_frontier=result.peak_nodes // 2)
+
+
+def test_a_wrong_bound_is_detected(monkeypatch):
+    # A bound above the true number of steps would prune optimal paths; the search must notice.
+    too_high = np.full(qstar.BOUND_CELLS, 30, dtype=np.int64)
+    monkeypatch.setattr(qstar, "steps_to_success_bound", lambda params: too_high)
+    states, actions = paper_test_grid()
+    with pytest.raises(RuntimeError, match="lower bound"):
+        search(coh.VARIANTS[0], states, actions)
 
 
 def test_paper_grid_order_is_action_then_position_then_velocity():
