@@ -173,3 +173,38 @@ def test_bad_fit_options_are_config_errors():
         FitOptions(kernel="magic")
     with pytest.raises(ConfigError, match="sync_every"):
         FitOptions(sync_every=0)
+
+
+def test_authors_network_is_the_same_function_as_ours():
+    from mtrl_bench.bench.fqi import AuthorsNet
+
+    data = task_data(2, [40, 33])
+    net = make_net(1, 2)
+    theirs = AuthorsNet(2)
+    p = {k: v.detach()[0] for k, v in net.params.items()}
+    with torch.no_grad():
+        for t in range(2):
+            theirs.inputs[t].weight.copy_(p["input_weight"][t].T)
+            theirs.inputs[t].bias.copy_(p["input_bias"][t])
+            theirs.heads[t].weight.copy_(p["head_weight"][t].T)
+            theirs.heads[t].bias.copy_(p["head_bias"][t])
+        theirs.shared.weight.copy_(p["shared0_weight"].T)
+        theirs.shared.bias.copy_(p["shared0_bias"])
+        ours = net(data.states)[0]
+        q = theirs([data.states[0], data.states[1]])
+    for t in range(2):
+        assert_relative(q[t], ours[t], 1e-6)
+
+
+def test_paper_projection_counts_steps_and_rewards_repacking():
+    from mtrl_bench.bench.fqi import PAPER_PROFILE, SPREAD, _step_time_at, project_run
+
+    per_member = 1e-3
+    flat = {1: 0.5, 10: 0.5, 100: 0.5}  # a step costs the same whatever the batch
+    assert project_run(flat, repack=False) == pytest.approx(SPREAD[1] * sum(PAPER_PROFILE) * 0.5)
+    linear = {s: s * per_member for s in (1, 10, 100)}  # a step costs in proportion to the running members
+    assert _step_time_at(linear, 10) == pytest.approx(10 * per_member)
+    assert _step_time_at(linear, 31.6) == pytest.approx(31.6 * per_member, rel=1e-6)
+    packed, plain = project_run(linear, repack=True), project_run(linear, repack=False)
+    # Re-packing pays about the members' own steps (100 x the typical count), never less.
+    assert 100 * sum(PAPER_PROFILE) * per_member <= packed < 0.85 * plain

@@ -8,7 +8,6 @@ stopped or diverged member's parameters and Adam state no longer change.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,21 +247,48 @@ class _Packed:
         by_id = {id(p): i for i, p in enumerate(optimizer.params)}
         self.slots = [by_id[id(net.params[name])] for name in self.names]
         self.params = {name: net.params[name].detach()[index].clone() for name in self.names}
-        self.opt = copy.copy(optimizer)  # the same update rule and hyper-parameters, packed state
-        self.opt.params = [self.params[name] for name in self.names]
-        self.opt.steps = optimizer.steps[index].clone()
-        self.opt.exp_avg = [optimizer.exp_avg[slot][index].clone() for slot in self.slots]
-        self.opt.exp_avg_sq = [optimizer.exp_avg_sq[slot][index].clone() for slot in self.slots]
+        self.exp_avg = [optimizer.exp_avg[slot][index].clone() for slot in self.slots]
+        self.exp_avg_sq = [optimizer.exp_avg_sq[slot][index].clone() for slot in self.slots]
+        self.adam_steps = optimizer.steps[index].clone()
         self.targets = targets[index]
         self.state = rule.take(index)
 
+    @torch.no_grad()
+    def adam_step(self, grads: dict[str, torch.Tensor], active: torch.Tensor) -> None:
+        """MemberAdam's step, written without host synchronisation: inactive members are masked back.
+
+        The arithmetic of an active member is MemberAdam.step's, operation for operation (checked by
+        the tests against the step-by-step loop, which uses MemberAdam itself).
+        """
+        opt = self.optimizer
+        beta1, beta2 = opt.betas
+        decay = float(getattr(opt, "weight_decay", 0.0))
+        self.adam_steps += active.to(self.adam_steps.dtype)
+        bias1 = 1 - beta1 ** self.adam_steps
+        bias2 = 1 - beta2 ** self.adam_steps
+        for name, m, v in zip(self.names, self.exp_avg, self.exp_avg_sq):
+            p, g = self.params[name], grads[name]
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            on = active.view(shape)
+            if decay:
+                g = g.add(p, alpha=decay)
+            new_m = m * beta1 + g * (1 - beta1)
+            new_v = v * beta2 + g * (1 - beta2) * g
+            b1 = bias1.clamp(min=1e-30).to(p.dtype).view(shape)
+            b2 = bias2.clamp(min=1e-30).to(p.dtype).view(shape)
+            denom = new_v.sqrt() / b2.sqrt() + opt.eps
+            new_p = p - new_m / b1 / denom * opt.lr
+            m.copy_(torch.where(on, new_m, m))
+            v.copy_(torch.where(on, new_v, v))
+            p.copy_(torch.where(on, new_p, p))
+
     def write_back(self) -> None:
         with torch.no_grad():
-            for name, slot, m, v in zip(self.names, self.slots, self.opt.exp_avg, self.opt.exp_avg_sq):
+            for name, slot, m, v in zip(self.names, self.slots, self.exp_avg, self.exp_avg_sq):
                 self.net.params[name][self.index] = self.params[name]
                 self.optimizer.exp_avg[slot][self.index] = m
                 self.optimizer.exp_avg_sq[slot][self.index] = v
-            self.optimizer.steps[self.index] = self.opt.steps
+            self.optimizer.steps[self.index] = self.adam_steps
         self.rule.put(self.index, self.state)
 
 
@@ -318,9 +344,7 @@ def _fit_on_device(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTen
 
         def one_step(packed: _Packed = packed) -> None:
             loss, grads = kernel(packed.params, packed.targets)
-            for name, p in packed.params.items():
-                p.grad = grads[name]
-            packed.opt.step(packed.state.running & torch.isfinite(loss))
+            packed.adam_step(grads, packed.state.running & torch.isfinite(loss))
             packed.state.update(loss, patience, tolerance, max_steps)
 
         step = _graph_of(one_step) if use_graph else one_step

@@ -36,7 +36,7 @@ from mtrl_bench.nets import SharedMultiTaskNet
 
 # Rows (members x tasks x rows per task) per tile: large enough that the ~30 torch calls of a tile
 # cost little next to its arithmetic, small enough that its activations stay in a core's L2/L3.
-ROWS_PER_TILE = 16_384
+ROWS_PER_TILE = 8_192
 
 _FORWARD = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}
 

@@ -1,27 +1,42 @@
-"""``mtrl-bench bench fqi``: how fast MFQI runs, and how close the batched fit gets to the machine.
+"""``mtrl-bench bench fqi``: how fast the MFQI fit runs, against the machine and against the authors' way.
 
-(a) Time of one MFQI iteration per seed with S = 1, 10, 100 seeds batched, for T = 1 and T = 8.
-    An "iteration" here is the targets plus ``fit_steps`` full-batch Adam steps (the paper's rule
-    takes ~650 steps at the median iteration, tens of thousands in the first few).
-(b) The floating-point rate of the batched fit step, against the rate of a plain torch matrix
-    product chain of the same shapes (the same forward and backward matmuls in the same member
-    blocks, nothing else), measured in the same run: the machine's practical limit for them.
-(c) The total time of the exact Q* for all 16 variants, one process per core.
-(e) The batched Car-On-Hill step against scipy's odeint (the authors' integrator) in a loop, per state.
-(d) The projected wall time of the paper-scale sweep (T in {1,2,4,8}, 100 seeds, 50 iterations,
-    uncapped fit rule) from the measured step times.
+All in the same run, so the ratios hold even on a loaded machine:
+
+(a) the machine's yardstick: the single-thread sgemm rate on large square matrices (GFLOP/s);
+(b) the authors' way: one torch ``nn.Module`` per run (per-task Linear(2->30)+sigmoid, shared
+    Linear(30->30)+sigmoid, per-task Linear(30->2)+tanh), full-batch ``torch.optim.Adam`` on the
+    same rows, one run at a time: seconds per step and per training row;
+(c) ours, S = 1, 10, 100 seeds batched, per fit kernel (``autograd``, the reference step, and
+    ``fused``, :mod:`mtrl_bench.algos.fqi_fused`), timed through :func:`~mtrl_bench.algos.fqi_fit.fit`
+    itself: our FLOP rate as a share of (a), and the authors' time per row over ours ("x authors").
+    A step's FLOPs are counted per real (unpadded) row: 2 obs J + 6 J K + 6 K A multiply-add FLOPs
+    = 6,000 at 2-30-30-2 (forward 2,040; the weight gradients 1,980; the hidden gradients 1,980;
+    none for the inputs), see :func:`~mtrl_bench.algos.fqi_fused.step_flops_per_row`. Elementwise
+    work (activations, Adam) is not counted: it is overhead the rate has to carry.
+(d) the projected wall time of the paper sweep (T in 1, 2, 4, 8; 100 seeds per T in one job;
+    50 uncapped iterations) from the measured step times and the steps-per-iteration profile,
+    and the memory and time each paper job should ask for.
+(e) the batched Car-On-Hill step against scipy's odeint (the authors' integrator), per state.
+(q) optionally the exact Q* of all 16 variants, one process per core.
+
+Times are CPU seconds of this process on a CPU device (robust to other processes on a shared
+machine; torch runs one thread) and synchronised wall seconds on a GPU.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from mtrl_bench.algos.fqi import bellman_targets
-from mtrl_bench.algos.fqi_fit import TaskTensors, fit_blocks, fit_step
+from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit
+from mtrl_bench.algos.fqi_fused import step_flops_per_row
 from mtrl_bench.device import cpu_cores
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
@@ -29,11 +44,20 @@ from mtrl_bench.tasks.car_on_hill import dynamics as coh
 from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec, generate
 from mtrl_bench.tasks.car_on_hill.qstar import q_star_table
 
-# Steps of one uncapped paper run (T=1), measured with the authors' code and ours on 2 cores
-# (facts: ~340,000 full-batch steps over 50 iterations); batched seeds run until the slowest member
-# stops, which we account for with a factor on the median run.
-PAPER_STEPS_PER_RUN = 340_000
-SLOWEST_MEMBER_FACTOR = 1.5
+# The paper's fit rule, measured with the authors' code and ours (facts, section 1): iteration 1
+# takes 36,000-71,000 full-batch steps, the next iterations ~14,000, the median over 50 is ~650 and a
+# whole T=1 run ~340,000. A profile with those four figures: 53,500 once, 14,000 for iterations 2-20,
+# 650 for iterations 21-50 (339,000 in all). The same profile is assumed for every T.
+PAPER_PROFILE = (53_500,) + (14_000,) * 19 + (650,) * 30
+PAPER_TASKS = (1, 2, 4, 8)
+PAPER_SEEDS = 100
+# Members of a batch stop at different steps: assumed spread uniformly over 0.5-1.5x the iteration's
+# typical count (so the batch runs until 1.5x; with re-packing the running members thin out).
+SPREAD = (0.5, 1.5)
+REPACK_EVERY = 200
+# Bytes per row of the fused step's workspace at width 30: activations with a ones row (2 x 31),
+# pre-activations and gradients (4 x 30), head and loss terms (~10), float32.
+WORKSPACE_FLOATS_PER_ROW = 2 * 31 + 4 * 30 + 10
 
 
 def _task_data(n_tasks: int, device: torch.device) -> TaskTensors:
@@ -41,72 +65,214 @@ def _task_data(n_tasks: int, device: torch.device) -> TaskTensors:
     return TaskTensors.stack(sets, device, torch.float32)
 
 
-def _fit_flops(spec: NetSpec, rows: int) -> float:
-    """FLOPs of one forward + backward pass: 3 x (2 x multiply-adds of the three linear maps)."""
-    widths = [spec.obs_dim, spec.input_width, *spec.shared_widths, spec.n_actions_max]
-    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return 3 * 2 * macs * rows
-
-
-def time_fit_steps(n_seeds: int, data: TaskTensors, width: int, steps: int, device: torch.device) -> float:
-    """Seconds per full-batch Adam step (targets included once per iteration, amortised)."""
-    n_tasks = data.states.shape[0]
-    spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks, input_width=30, shared_widths=(width,))
-    net = SharedMultiTaskNet(spec, list(range(n_seeds)), device=device)
-    opt = MemberAdam(net.parameters())
-    targets = bellman_targets(net, data, coh.GAMMA)
-    share = data.weight.sum(-1) / data.weight.sum()
-    running = torch.ones(n_seeds, dtype=torch.bool, device=device)
-    blocks = fit_blocks(net, data)
-
-    return _seconds_per_call(lambda: fit_step(net, opt, data, targets, share, running, blocks), steps, device)
-
-
-def time_matmul_chain(n_seeds: int, data: TaskTensors, width: int, steps: int, device: torch.device) -> float:
-    """Seconds for the matrix products of one fit step alone, in the shapes the fit uses.
-
-    The same member blocks as :func:`mtrl_bench.algos.fqi.fit_blocks`; per block the three layers'
-    products (task input maps batched over members x tasks, the shared layer over members with all
-    tasks' rows, the heads over members x tasks), each forward and both backward products.
-    """
-    n_tasks, n_rows = data.states.shape[:2]
-    gen = torch.Generator().manual_seed(0)
-    spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks, input_width=30, shared_widths=(width,))
-    probe = SharedMultiTaskNet(spec, list(range(n_seeds)), device=device)
-    chains = []
-    for block in fit_blocks(probe, data):
-        members = block.stop - block.start
-        shapes = [(members * n_tasks, n_rows, 2, 30), (members, n_tasks * n_rows, 30, width),
-                  (members * n_tasks, n_rows, width, 2)]
-        for batch, rows, fan_in, fan_out in shapes:
-            x = torch.rand(batch, rows, fan_in, generator=gen).to(device)
-            w = torch.rand(batch, fan_in, fan_out, generator=gen).to(device)
-            g = torch.rand(batch, rows, fan_out, generator=gen).to(device)
-            chains.append((x, w, g))
-
-    def chain():
-        for x, w, g in chains:
-            torch.bmm(x, w)  # forward
-            torch.bmm(g, w.transpose(1, 2))  # gradient w.r.t. the input
-            torch.bmm(x.transpose(1, 2), g)  # gradient w.r.t. the weight
-
-    return _seconds_per_call(chain, steps, device)
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+    return time.process_time()
 
 
 def _seconds_per_call(call, calls: int, device: torch.device) -> float:
-    """Mean wall seconds of ``call()`` over ``calls`` calls after one warm-up call (GPU synchronised)."""
+    """Mean seconds of ``call()`` over ``calls`` calls after one warm-up call (see the module doc)."""
     call()
-    _sync(device)
-    start = time.perf_counter()
+    start = _clock(device)
     for _ in range(calls):
         call()
-    _sync(device)
-    return (time.perf_counter() - start) / calls
+    return (_clock(device) - start) / calls
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def sgemm_rate(device: torch.device, size: int = 2048, repeats: int = 3) -> float:
+    """GFLOP/s of the best of ``repeats`` float32 (size x size) @ (size x size) products."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(size, size, generator=gen).to(device) for _ in range(2))
+    out = torch.empty(size, size, device=device)
+    calls = 3 if device.type == "cpu" else 20
+    best = min(_seconds_per_call(lambda: torch.mm(a, b, out=out), calls, device) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+class AuthorsNet(nn.Module):
+    """One run of the authors' network: per-task input and head layers around one shared layer."""
+
+    def __init__(self, n_tasks: int, width: int = 30, n_actions: int = 2):
+        super().__init__()
+        self.inputs = nn.ModuleList(nn.Linear(2, width) for _ in range(n_tasks))
+        self.shared = nn.Linear(width, width)
+        self.heads = nn.ModuleList(nn.Linear(width, n_actions) for _ in range(n_tasks))
+
+    def forward(self, states: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [torch.tanh(head(torch.sigmoid(self.shared(torch.sigmoid(inp(x))))))
+                for x, inp, head in zip(states, self.inputs, self.heads)]
+
+
+def time_authors_step(data: TaskTensors, steps: int, device: torch.device, width: int = 30) -> float:
+    """Seconds per full-batch Adam step of one run the authors' way, on the same (unpadded) rows."""
+    n_tasks = data.states.shape[0]
+    lengths = data.weight.sum(-1).long().tolist()
+    states = [data.states[t, :n] for t, n in enumerate(lengths)]
+    actions = torch.cat([data.actions[t, :n] for t, n in enumerate(lengths)])
+    targets = torch.cat([data.rewards[t, :n] for t, n in enumerate(lengths)])
+    torch.manual_seed(0)
+    net = AuthorsNet(n_tasks, width).to(device)
+    optimizer = torch.optim.Adam(net.parameters())
+
+    def step():
+        optimizer.zero_grad()
+        q = torch.cat(net(states)).gather(1, actions[:, None]).squeeze(1)
+        torch.nn.functional.mse_loss(q, targets).backward()
+        optimizer.step()
+
+    return _seconds_per_call(step, steps, device)
+
+
+def time_fit_steps(n_seeds: int, data: TaskTensors, width: int, steps: int, device: torch.device,
+                   options: FitOptions | None) -> float:
+    """Seconds per step of S batched seeds, through :func:`fit` with ``options`` (patience never ends it)."""
+    n_tasks = data.states.shape[0]
+    spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks, input_width=30, shared_widths=(width,))
+    net = SharedMultiTaskNet(spec, list(range(n_seeds)), device=device)
+    optimizer = MemberAdam(net.parameters())
+    targets = bellman_targets(None, data, coh.GAMMA).expand(n_seeds, -1, -1)
+    active = torch.ones(n_seeds, dtype=torch.bool, device=device)
+    if options is not None:  # one host check per timed call, as the fit does every sync_every steps
+        options = FitOptions(kernel=options.kernel, sync_every=steps, cuda_graph=options.cuda_graph,
+                             rows_per_tile=options.rows_per_tile)
+
+    def call():
+        fit(net, optimizer, data, targets, active, patience=10**9, tolerance=0.0, max_steps=steps,
+            options=options)
+
+    return _seconds_per_call(call, 1, device) / steps
+
+
+@dataclass
+class Point:
+    """One (T, S, kernel) measurement."""
+
+    n_tasks: int
+    n_seeds: int
+    kernel: str
+    step_s: float  # seconds per step of the whole batch
+    real_rows: int  # unpadded rows of one seed (all tasks)
+    flops_per_row: int
+
+    @property
+    def row_s(self) -> float:
+        return self.step_s / (self.n_seeds * self.real_rows)
+
+    @property
+    def gflops(self) -> float:
+        return self.flops_per_row / self.row_s / 1e9
+
+
+def kernel_options(kernel: str, device: torch.device) -> FitOptions | None:
+    if kernel == "autograd":
+        return None  # the reference step-by-step loop
+    return FitOptions(kernel=kernel, cuda_graph=device.type == "cuda")
+
+
+def measure(device: torch.device, seeds: list[int], tasks: list[int], width: int, steps: int,
+            kernels: list[str], out=print) -> tuple[float, dict[int, float], list[Point]]:
+    """(a) sgemm GFLOP/s, (b) the authors' seconds per row for each T, (c) our points."""
+    peak = sgemm_rate(device)
+    authors: dict[int, float] = {}
+    points: list[Point] = []
+    for n_tasks in tasks:
+        data = _task_data(n_tasks, device)
+        real_rows = int(data.weight.sum())
+        authors[n_tasks] = time_authors_step(data, steps, device, width) / real_rows
+        spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks, shared_widths=(width,))
+        flops = step_flops_per_row(SharedMultiTaskNet(spec, [0]))
+        for n_seeds in seeds:
+            n_steps = max(2, steps // max(1, n_seeds // 10)) if device.type == "cpu" else steps
+            for kernel in kernels:
+                step_s = time_fit_steps(n_seeds, data, width, n_steps, device, kernel_options(kernel, device))
+                points.append(Point(n_tasks, n_seeds, kernel, step_s, real_rows, flops))
+                out(format_point(points[-1], peak, authors[n_tasks]))
+    return peak, authors, points
+
+
+def format_point(p: Point, peak: float, authors_row_s: float) -> str:
+    return (f"{p.n_tasks:>3} {p.n_seeds:>4} {p.kernel:>9} {p.real_rows:>6} {p.step_s * 1e3:>10.2f} "
+            f"{p.row_s * 1e9:>8.0f} {p.gflops:>8.1f} {p.gflops / peak:>7.0%} {authors_row_s / p.row_s:>9.2f}")
+
+
+POINT_HEADER = (f"{'T':>3} {'S':>4} {'kernel':>9} {'rows':>6} {'ms/step':>10} {'ns/row':>8} {'GFLOP/s':>8} "
+                f"{'of peak':>7} {'x authors':>9}")
+
+
+def _step_time_at(points: dict[int, float], running: float) -> float:
+    """Seconds per step with ``running`` members, interpolated log-log between measured batch sizes."""
+    sizes = sorted(points)
+    if running <= sizes[0]:
+        return points[sizes[0]]
+    if running >= sizes[-1]:
+        return points[sizes[-1]] * running / sizes[-1]
+    for lo, hi in zip(sizes[:-1], sizes[1:]):
+        if lo <= running <= hi:
+            f = math.log(running / lo) / math.log(hi / lo)
+            return math.exp((1 - f) * math.log(points[lo]) + f * math.log(points[hi]))
+    raise AssertionError("unreachable")
+
+
+def project_run(step_times: dict[int, float], n_seeds: int = PAPER_SEEDS, repack: bool = True) -> float:
+    """Seconds of one job (``n_seeds`` seeds of one task set) over the paper's 50 iterations.
+
+    ``step_times`` maps batch size -> seconds per step. Members stop uniformly over SPREAD x the
+    iteration's typical count; without re-packing every step costs the full batch's time.
+    """
+    total = 0.0
+    low, high = SPREAD
+    for typical in PAPER_PROFILE:
+        last = high * typical
+        if not repack:
+            total += last * _step_time_at(step_times, n_seeds)
+            continue
+        step = 0.0
+        while step < last:
+            chunk = min(REPACK_EVERY, last - step)
+            stopped = min(1.0, max(0.0, (step / typical - low) / (high - low)))
+            total += chunk * _step_time_at(step_times, max(1.0, n_seeds * (1 - stopped)))
+            step += chunk
+    return total
+
+
+def project_paper(points: list[Point], kernel: str, device: torch.device, workers: int, out=print) -> dict:
+    """(d): per-job and whole-sweep time of the paper sweep, and what each job should request."""
+    mine = [p for p in points if p.kernel == kernel]
+    by_task: dict[int, dict[int, float]] = {}
+    rows: dict[int, int] = {}
+    for p in mine:
+        by_task.setdefault(p.n_tasks, {})[p.n_seeds] = p.step_s
+        rows[p.n_tasks] = p.real_rows
+    if 1 not in by_task or 8 not in by_task or set(by_task[1]) != set(by_task[8]):
+        out(f"(d) needs the {kernel} kernel measured at T = 1 and 8 with the same seed counts")
+        return {}
+    report: dict = {"kernel": kernel, "device": str(device), "jobs": {}}
+    out(f"(d) the paper sweep (T in 1,2,4,8 x {PAPER_SEEDS} seeds, 50 uncapped iterations, "
+        f"{sum(PAPER_PROFILE):,} steps per run), {kernel} kernel on {device.type}; T = 2, 4 interpolated:")
+    for n_tasks in PAPER_TASKS:
+        f = (n_tasks - 1) / 7  # linear in T between the measured T = 1 and T = 8
+        times = {s: (1 - f) * by_task[1][s] + f * by_task[8][s] for s in by_task[1]}
+        rows_per_member = rows[1] + (rows[8] - rows[1]) * f
+        job_s = project_run(times, repack=True)
+        plain_s = project_run(times, repack=False)
+        tile_rows = PAPER_SEEDS * rows_per_member if device.type != "cpu" else FitOptions().rows_per_tile
+        memory_gb = (tile_rows * WORKSPACE_FLOATS_PER_ROW + 4 * PAPER_SEEDS * rows_per_member) * 4 / 1e9 + 1.0
+        report["jobs"][n_tasks] = {"seconds": job_s, "seconds_without_repacking": plain_s,
+                                   "memory_gb": memory_gb, "request_minutes": math.ceil(1.5 * job_s / 60),
+                                   "request_memory_gb": math.ceil(memory_gb)}
+        out(f"    T={n_tasks}: one job of {PAPER_SEEDS} seeds {job_s / 3600:7.2f} h with re-packing "
+            f"({plain_s / 3600:.2f} h without); ask for {math.ceil(1.5 * job_s / 60)} min, "
+            f"{math.ceil(memory_gb)} GB")
+    total = sum(j["seconds"] for j in report["jobs"].values())
+    parallel = max(j["seconds"] for j in report["jobs"].values())
+    report["sweep_seconds_one_worker"] = total
+    report["sweep_core_hours"] = total / 3600 if device.type == "cpu" else None
+    out(f"    whole sweep: {total / 3600:.2f} h on one {device.type} worker"
+        + (f" ({total / 3600:.1f} core-hours); " if device.type == "cpu" else "; ")
+        + f"{max(parallel, total / max(1, min(workers, len(PAPER_TASKS)))) / 3600:.2f} h with {workers} workers")
+    return report
 
 
 def _qstar_one(index: int) -> tuple[str, float]:
@@ -149,54 +315,41 @@ def bench_dynamics(n_states: int = 100_000, n_odeint: int = 300) -> tuple[float,
 
 
 def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, steps: int,
-        qstar: bool, workers: int, out=print) -> dict:
+        qstar: bool, workers: int, out=print, kernels: tuple[str, ...] = ("autograd", "fused"),
+        project: str | None = None, dynamics: bool = True) -> dict:
+    """The benchmark. ``project="paper"`` measures only what (d) needs (fused kernel, T = 1 and 8)."""
     torch.set_num_threads(1)
-    report: dict = {"device": str(device), "per_step": {}}
-    out(f"MFQI benchmark on {device} (torch {torch.__version__}, {torch.get_num_threads()} thread), "
-        f"shared width {width}, {steps} timed Adam steps per point")
-    out("(a) time per seed of one iteration of fit steps  |  (b) batched fit vs plain matmul chain")
-    out(f"{'T':>3} {'S':>4} {'rows/task':>9} {'s/step':>9} {'ms/step/seed':>13} {'speed-up/seed':>13} "
-        f"{'GFLOP/s fit':>12} {'GFLOP/s mm':>11} {'fit/mm':>7}")
-    for n_tasks in tasks:
-        data = _task_data(n_tasks, device)
-        base = None
-        for n_seeds in seeds:
-            n_steps = max(2, steps // max(1, n_seeds // 10)) if device.type == "cpu" else steps
-            per_step = time_fit_steps(n_seeds, data, width, n_steps, device)
-            mm = time_matmul_chain(n_seeds, data, width, n_steps, device)
-            spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks, shared_widths=(width,))
-            flops = _fit_flops(spec, n_seeds * n_tasks * data.states.shape[1])
-            per_seed = per_step / n_seeds
-            base = base or per_seed
-            report["per_step"][(n_tasks, n_seeds)] = per_step
-            out(f"{n_tasks:>3} {n_seeds:>4} {data.states.shape[1]:>9} {per_step:>9.4f} {per_seed * 1e3:>13.3f} "
-                f"{base / per_seed:>13.1f} {flops / per_step / 1e9:>12.2f} {flops / mm / 1e9:>11.2f} "
-                f"{mm / per_step:>7.0%}")
-    biggest = max(seeds)
-    if all((t, biggest) in report["per_step"] for t in (1, 8)):
-        # (d): per-step times for T = 2, 4 interpolated linearly in T between the measured T = 1 and 8.
-        t1, t8 = report["per_step"][(1, biggest)], report["per_step"][(8, biggest)]
-        per_t = {t: t1 + (t8 - t1) * (t - 1) / 7 for t in (1, 2, 4, 8)}
-        scale = 100 / biggest
-        total = sum(per_t.values()) * scale * PAPER_STEPS_PER_RUN * SLOWEST_MEMBER_FACTOR
-        report["paper_projection_s"] = total
-        out(f"(d) paper-scale sweep (T in 1,2,4,8; 100 seeds batched per T; 50 uncapped iterations ~ "
-            f"{PAPER_STEPS_PER_RUN:,} steps x {SLOWEST_MEMBER_FACTOR} for the slowest member): "
-            f"{total / 3600:.1f} h on one {device.type} worker, {total / 3600 / max(1, workers):.1f} h with "
-            f"{workers} workers")
-    batched, looped = bench_dynamics()
-    report["dynamics_speedup"] = looped / batched
-    out(f"(e) Car-On-Hill step: batched {batched * 1e6:.2f} us/state, odeint loop {looped * 1e6:.1f} us/state: "
-        f"{looped / batched:.0f}x faster per state")
+    if project == "paper":
+        tasks, kernels, qstar, dynamics = [1, 8], ("fused",), False, False
+    out(f"MFQI fit benchmark on {device} (torch {torch.__version__}, {torch.get_num_threads()} thread), "
+        f"width {width}, {steps} timed steps per point; "
+        + ("CPU seconds of this process" if device.type == "cpu" else "wall seconds"))
+    report: dict = {"device": str(device)}
+    out("(c) ours against (a) the sgemm peak and (b) the authors' way (one nn.Module run, torch Adam):")
+    out(POINT_HEADER)
+    peak, authors, points = measure(device, seeds, tasks, width, steps, list(kernels), out)
+    out(f"(a) sgemm {2048}^3, one thread: {peak:.1f} GFLOP/s")
+    flops = points[0].flops_per_row
+    for n_tasks, row_s in authors.items():
+        out(f"(b) authors' way, T={n_tasks}: {row_s * 1e9:.0f} ns per row, {flops / row_s / 1e9:.1f} GFLOP/s "
+            f"({flops / row_s / 1e9 / peak:.0%} of peak)")
+    report.update(sgemm_gflops=peak, authors_row_s=authors,
+                  points=[dict(vars(p), row_s=p.row_s, gflops=p.gflops) for p in points])
+    if 1 in tasks and 8 in tasks:
+        report["paper"] = {kernel: project_paper(points, kernel, device, workers, out) for kernel in kernels}
+    if dynamics:
+        batched, looped = bench_dynamics()
+        report["dynamics_speedup"] = looped / batched
+        out(f"(e) Car-On-Hill step: batched {batched * 1e6:.2f} us/state, odeint loop {looped * 1e6:.1f} us/state: "
+            f"{looped / batched:.0f}x faster per state")
     if qstar:
         total, per_variant = bench_qstar(workers)
         report["qstar_total_s"] = total
         slowest = max(per_variant, key=lambda x: x[1])
-        out(f"(c) exact Q* of all 16 variants on the paper grid: {total:.1f} s wall with {workers} processes "
+        out(f"(q) exact Q* of all 16 variants on the paper grid: {total:.1f} s wall with {workers} processes "
             f"(sum {sum(t for _, t in per_variant):.1f} s; slowest {slowest[0]} {slowest[1]:.1f} s)")
     return report
 
 
 def default_workers() -> int:
     return min(cpu_cores(), 16)
-
