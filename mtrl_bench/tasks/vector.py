@@ -11,7 +11,7 @@
   (terminated, truncated at the horizon, or unstable) is reset at once, and ``obs`` then holds the
   observations to act on next: the new episode's first observation where an episode ended, ``next_obs``
   elsewhere. ``unstable`` (S, T) bool marks steps ended by :class:`~mtrl_bench.tasks.continuous.StabilityGuard`
-  (their ``next_obs`` is the last finite observation and the reward 0: do not store them);
+  (their ``next_obs`` is the last finite observation and the reward 0: do not learn from them);
   ``unstable_episodes`` (S, T) counts them, and each issues an ``UnstableSimulationWarning`` here.
 * **Seeding**: the first ``reset()`` seeds instance (s, t) with :func:`env_seed` ``(seed, task name, key)``
   and nothing else; later resets continue each instance's own stream. A seed therefore gives the same
