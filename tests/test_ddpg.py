@@ -334,6 +334,9 @@ def test_critic_presets_and_bad_config():
     assert ddpg.critic_optimiser_settings(small_config()) == (1e-4, 0.0)
     assert ddpg.critic_optimiser_settings(small_config(critic_preset="paper")) == (1e-3, 1e-2)
     assert ddpg.critic_optimiser_settings(small_config(critic_preset="paper", critic_lr=5e-4)) == (5e-4, 1e-2)
+    learner = ddpg.build_learner(small_config(critic_preset="paper"), [0], factory(["Pendulum-v1"]))
+    assert (learner.critic_optimizer.lr, learner.critic_optimizer.weight_decay) == (1e-3, 1e-2)
+    assert (learner.actor_optimizer.lr, learner.actor_optimizer.weight_decay) == (1e-4, 0.0)
     with pytest.raises(ConfigError, match="critic_preset"):
         small_config(critic_preset="mine")
     with pytest.raises(ConfigError, match="warmup_steps"):
