@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	  [ -x $(VENV)/bin/python ] || python3 -m venv $(VENV); \
 	  $(VENV)/bin/python -c "import torch" >/dev/null 2>&1 || $(VENV)/bin/python -m pip install -q torch==2.13.0; \
 	fi
+	@# mujoco 4 comes as mujoco + mujoco-core + mujoco-studio sharing the mujoco/ package; pinning mujoco<4 over
+	@# it would leave mujoco-core's files behind, so such an environment is cleaned of all three first.
+	@if $(PY) -m pip show mujoco-core >/dev/null 2>&1; then $(PY) -m pip uninstall -q -y mujoco mujoco-core mujoco-studio; fi
 	$(PY) -m pip install -q -e ".[test,slurm]"
 	@mkdir -p $(VENV) && touch $(STAMP)
 
