@@ -11,7 +11,7 @@ splitting each step's time into
   when the stepper runs environments in parallel);
 * learner time (acting, storing, sampling, both updates, soft target updates), reported as an
   estimated matrix-product FLOP rate and as a ratio to a large single-thread sgemm timed in the same run
-  (``learner_vs_sgemm``; the update's matrices are small, so expect well under 1 on CPU).
+  (``learner_vs_sgemm``; on a GPU the baseline is a large sgemm on that GPU).
 
 The FLOP count is the matrix products only (padded sizes, as computed): per update and seed, with f_a
 and f_c the forward cost of the actor and critic per sample, 64 T samples x (4 f_a + 6 f_c) -- targets
@@ -50,18 +50,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def sgemm_gflops(size: int = 2048, repeats: int = 3) -> float:
-    """GFLOP/s of a (size x size) float32 matrix product on one CPU thread (best of ``repeats``)."""
+def sgemm_gflops(device: torch.device | str = "cpu", size: int | None = None, repeats: int = 3) -> float:
+    """GFLOP/s of a large float32 matrix product (best of ``repeats``): on one CPU thread (2048^2), or on
+    the GPU (8192^2) when ``device`` is CUDA."""
+    device = torch.device(device)
+    size = size or (8192 if device.type == "cuda" else 2048)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     try:
         gen = torch.Generator().manual_seed(0)
-        a, b = torch.rand(size, size, generator=gen), torch.rand(size, size, generator=gen)
+        a = torch.rand(size, size, generator=gen).to(device)
+        b = torch.rand(size, size, generator=gen).to(device)
         torch.mm(a, b)
         best = math.inf
         for _ in range(repeats):
+            _sync(device)
             start = time.perf_counter()
             torch.mm(a, b)
+            _sync(device)
             best = min(best, time.perf_counter() - start)
     finally:
         torch.set_num_threads(threads)
@@ -132,7 +139,7 @@ def measure(config: experiment.Config, make_env: ddpg.EnvFactory, bare_env: Call
             eval_s = _time_evaluation(learner, steps)
             old = best[n_seeds]
             best[n_seeds] = (min(old[0], env_s), min(old[1], learner_s), min(old[2], eval_s))
-    gflops_peak = sgemm_gflops()
+    gflops_peak = sgemm_gflops(device)
     bare = bare_env_steps_per_s(bare_env)
     rows = []
     for n_seeds, learner in learners.items():
@@ -171,7 +178,8 @@ def format_report(figures: dict) -> str:
     lines = [f"DDPG learner benchmark on {figures['device']} ({figures['threads']} torch threads, "
              f"{figures['env_workers']} environment workers), layers "
              f"{figures['widths'][0]}/{figures['widths'][1]}; times are fastest rounds and noisy on a shared machine",
-             f"baselines: single-thread sgemm {figures['sgemm_gflops']:.1f} GFLOP/s, one bare environment "
+             f"baselines: {'GPU' if figures['device'].startswith('cuda') else 'single-thread'} sgemm "
+             f"{figures['sgemm_gflops']:.1f} GFLOP/s, one bare environment "
              f"{figures['bare_env_steps_per_s']:.0f} steps/s",
              f"{'seeds':>5} {'tasks':>5} {'env ms/step':>12} {'learner ms/step':>16} {'env steps/s':>12} "
              f"{'env/bare':>9} {'learner GFLOP/s':>16} {'learner/sgemm':>14} {'eval ms/step':>13}"]
