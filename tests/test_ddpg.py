@@ -341,6 +341,8 @@ def test_critic_presets_and_bad_config():
         small_config(critic_preset="mine")
     with pytest.raises(ConfigError, match="warmup_steps"):
         small_config(warmup_steps=300)
+    with pytest.raises(ConfigError, match="not in group 'pendulum_mujoco'"):
+        small_config(tasks=["hopper_stand"])
     with pytest.raises(ConfigError, match="tau"):
         small_config(tau=0.0)
     with pytest.raises(ConfigError, match="actor_lr"):

@@ -66,6 +66,10 @@ class Config:
         object.__setattr__(self, "tasks", list(self.tasks))
         if len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"tasks repeat in {self.tasks}: give each task once")
+        group = _group_module().GROUPS[self.group]
+        unknown = [name for name in self.tasks if name not in group]
+        if unknown:
+            raise ConfigError(f"tasks {unknown} are not in group {self.group!r}; its tasks: {', '.join(group)}")
         if self.warmup_steps > self.replay_capacity:
             raise ConfigError(f"warmup_steps ({self.warmup_steps}) exceeds the replay capacity "
                               f"({self.replay_capacity})")
@@ -73,11 +77,7 @@ class Config:
 
 def task_names(config: Config) -> list[str]:
     """The tasks the run trains on: ``config.tasks``, or the whole group (in the paper's order)."""
-    group = _group_module().GROUPS[config.group]
-    unknown = [name for name in config.tasks if name not in group]
-    if unknown:
-        raise ConfigError(f"tasks {unknown} are not in group {config.group!r}; its tasks: {', '.join(group)}")
-    return list(config.tasks) if config.tasks else list(group)
+    return list(config.tasks) if config.tasks else list(_group_module().GROUPS[config.group])
 
 
 def single_env(config: Config) -> Callable[[], gym.Env]:
