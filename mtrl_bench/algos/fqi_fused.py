@@ -235,12 +235,13 @@ class FusedFitStep:
             .transpose(0, 1)
         below = w_head[:, :, :-1]
         for layer in range(self.n_shared, -1, -1):
-            torch.bmm(below.transpose(1, 2), grad, out=grad_buf[layer])
+            torch.bmm(below.transpose(1, 2).contiguous(), grad, out=grad_buf[layer])
             grad = _backward_out(acts[layer], grad_buf[layer], z[layer][:, :-1], grad_buf[layer])
             if layer == 0:
                 break
-            grads[layer][ms] += torch.bmm(grad, z[layer - 1].transpose(1, 2)) \
-                .view(n_tasks, n_members, *grads[layer].shape[1:]).sum(0)
+            # ([z; 1] @ grad^T)^T: measured a little faster than grad @ [z; 1]^T for these shapes.
+            grads[layer][ms] += torch.bmm(z[layer - 1], grad.transpose(1, 2)).transpose(1, 2) \
+                .reshape(n_tasks, n_members, *grads[layer].shape[1:]).sum(0)
             below = shared_w[layer - 1][:, :, :-1]
         # The input layer's gradient of a task, for all members at once: (B*J, R) @ (R, obs+1).
         grads[0][ms] += torch.bmm(grad.view(n_tasks, -1, rows), inputs.transpose(1, 2)) \
