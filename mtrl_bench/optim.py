@@ -6,6 +6,12 @@ first dimension of every parameter indexes members; ``step(active)`` updates onl
 and keeps a step count per member, so each member follows exactly the trajectory it would follow
 with torch's Adam if trained alone. ``weight_decay`` is torch Adam's L2 penalty (added to the
 gradient before the moments), 0 by default.
+
+Parameters can be frozen (:meth:`MemberAdam.freeze`): a frozen parameter, its moments and its step
+count do not change, whatever its gradient. A parameter that has ever been frozen gets its own step
+count per member (``param_steps``), so one that joins late starts with Adam's bias correction of a
+fresh optimiser (step 1), not that of the others' step count; parameters never frozen share
+``steps`` (same numbers as without freezing).
 """
 
 from __future__ import annotations
@@ -29,6 +35,33 @@ class MemberAdam:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self._buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        # Per parameter: its own step counts (S,) once it has been frozen, else None (= self.steps).
+        self.param_steps: list[torch.Tensor | None] = [None] * len(self.params)
+        self._frozen: set[int] = set()
+
+    def _indices(self, params: Iterable[torch.Tensor]) -> list[int]:
+        positions = {id(p): i for i, p in enumerate(self.params)}
+        indices = []
+        for p in params:
+            if id(p) not in positions:
+                raise ValueError("freeze/unfreeze: a parameter this optimiser does not hold")
+            indices.append(positions[id(p)])
+        return indices
+
+    def freeze(self, params: Iterable[torch.Tensor]) -> None:
+        """Stop updating ``params`` (and their moments and step counts) until :meth:`unfreeze`."""
+        for i in self._indices(params):
+            if self.param_steps[i] is None:
+                self.param_steps[i] = self.steps.clone()
+            self._frozen.add(i)
+
+    def unfreeze(self, params: Iterable[torch.Tensor]) -> None:
+        """Update ``params`` again from the next step; their bias correction continues their own count."""
+        for i in self._indices(params):
+            self._frozen.discard(i)
+
+    def is_frozen(self, param: torch.Tensor) -> bool:
+        return self._indices([param])[0] in self._frozen
 
     def _scratch(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         key = id(p)
@@ -52,9 +85,15 @@ class MemberAdam:
         # Every member is updated in place with one set of operations (the same arithmetic whatever the
         # batch), then the stopped members' values are put back: they do not move.
         stopped = None if bool(active.all()) else (~active).nonzero().flatten()
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            if p.grad is None:
+        for i, (p, m, v) in enumerate(zip(self.params, self.exp_avg, self.exp_avg_sq)):
+            if p.grad is None or i in self._frozen:
                 continue
+            own = self.param_steps[i]
+            if own is None:
+                b1_all, b2_all = bias1, bias2
+            else:  # a parameter that was frozen: its own count, its own bias correction
+                own += active.to(own.dtype)
+                b1_all, b2_all = 1 - beta1 ** own, 1 - beta2 ** own
             shape = (-1,) + (1,) * (p.dim() - 1)
             g = p.grad
             if self.weight_decay:
@@ -63,8 +102,8 @@ class MemberAdam:
             one, two = self._scratch(p)  # reused buffers: no large allocation per step
             m.mul_(beta1).add_(torch.mul(g, 1 - beta1, out=one))
             v.mul_(beta2).add_(torch.mul(g, 1 - beta2, out=one).mul_(g))
-            b1 = bias1.clamp(min=1e-30).to(p.dtype).view(shape)
-            b2 = bias2.clamp(min=1e-30).to(p.dtype).view(shape)
+            b1 = b1_all.clamp(min=1e-30).to(p.dtype).view(shape)
+            b2 = b2_all.clamp(min=1e-30).to(p.dtype).view(shape)
             # torch.optim.Adam: p -= lr * (m / b1) / (sqrt(v / b2) + eps)  (written as in torch)
             denom = torch.sqrt(v, out=one).div_(b2.sqrt()).add_(self.eps)
             p.sub_(torch.div(m, b1, out=two).div_(denom).mul_(self.lr))

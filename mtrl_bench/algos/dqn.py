@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mtrl_bench.checkpoints import CRITERIA
 from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
@@ -73,6 +74,10 @@ class DQNConfig:
     epsilon_end: float = param(0.01, "exploration rate after the decay", low=0, high=1)
     epsilon_decay_steps: int = param(5000, "learning steps of the linear epsilon decay", low=1)
     double: bool = param(False, "Double DQN targets")
+    save_shared: str = param("none", "write each seed's shared layers after the run (mtrl_bench.checkpoints): none, "
+                             "final, best (mean over tasks of min-max normalised scores) or best-sum (the authors' "
+                             "raw sum)", choices=CRITERIA)
+    checkpoint_dir: str | None = param(None, "folder of the shared-layer checkpoints (seed<s>.pt) of save_shared")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(self.tasks))
@@ -82,6 +87,8 @@ class DQNConfig:
                               f"({self.replay_capacity})")
         if self.epsilon_end > self.epsilon_start:
             raise ConfigError(f"epsilon_end ({self.epsilon_end}) must not exceed epsilon_start ({self.epsilon_start})")
+        if self.save_shared != "none" and not self.checkpoint_dir:
+            raise ConfigError(f"save_shared {self.save_shared} needs checkpoint_dir (the folder of the checkpoints)")
 
     @property
     def algorithm(self) -> str:

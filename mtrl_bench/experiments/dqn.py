@@ -26,6 +26,7 @@ import torch
 
 from mtrl_bench.algos import dqn
 from mtrl_bench.algos.dqn import DQNConfig
+from mtrl_bench.checkpoints import SharedLayerSaver
 from mtrl_bench.device import resolve_device
 from mtrl_bench.experiments.runner import Progress, RunResult, row
 
@@ -52,7 +53,13 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
                 result.rows += [row(**base, task=task, seed=seed, step=epoch, metric=name, value=values[s, t])
                                 for name, values in scores.items()]
 
-    record(0, dqn.evaluate(learner))
+    saver = None if config.save_shared == "none" else SharedLayerSaver(
+        config.save_shared, config.checkpoint_dir, config.algorithm, config.tasks, learner.seeds, {"q": learner.net},
+        config.epochs)
+    scores = dqn.evaluate(learner)
+    record(0, scores)
+    if saver is not None:
+        saver.observe(0, scores["return_discounted"], learner.active.cpu().numpy())
     dqn.fill_replay(learner, config.learning_starts)
     own_progress = progress is None
     progress = progress or Progress(EXPERIMENT, config.epochs)
@@ -63,9 +70,13 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
                 result.diverged(base, config.tasks, learner.seeds[s], epoch)
         scores = dqn.evaluate(learner)
         record(epoch, {**scores, "td_loss": td_loss})
+        if saver is not None:
+            saver.observe(epoch, scores["return_discounted"], learner.active.cpu().numpy())
         progress.update(f"epoch {epoch}", _score(config.tasks, scores, learner.active.cpu().numpy()))
     if own_progress:
         progress.close()
+    if saver is not None:
+        result.extra["checkpoints"] = [str(path) for path in saver.write()]
     for seed in learner.seeds:
         if seed not in result.failed_seeds:
             result.rows += [row(**base, task=task, seed=seed, step=config.epochs, metric="diverged", value=0)

@@ -1,0 +1,240 @@
+"""Transfer of shared layers to an unseen task: a fresh single-task DQN or DDPG learner starts from them.
+
+The source is a multi-task run on the other tasks that saved its shared layers (``save_shared`` and
+``checkpoint_dir`` of the ``dqn`` / ``ddpg`` experiments; :mod:`mtrl_bench.checkpoints`). A transfer run
+of seeds S trains a fresh single-task learner on ``target``, each seed s starting from the checkpoint of
+source seed s (so seeds stay independent)::
+
+    build the single-task learner (its own initialisation from seed s)
+    fill the replay memory (DQN: uniformly random actions; DDPG: the noisy untrained actor)
+    load the source's shared layers into the online network and, with load_into online_and_target
+        (default), the target network (the authors loaded the online network only: load_into online)
+    freeze them for the first `frozen_epochs` epochs (neither they nor their Adam moments move; they
+        join with Adam's bias correction of a fresh optimiser, :class:`mtrl_bench.optim.MemberAdam`)
+    evaluate                                                                             (epoch 0)
+    for epoch = 1 .. epochs: learn, evaluate (as the dqn / ddpg experiments)
+
+``frozen_epochs``: 0 = trained from the start, N = unfrozen after epoch N, >= epochs = frozen throughout.
+Rows are those of the single-task runs of the ``dqn`` / ``ddpg`` experiments (same metrics) with
+``experiment`` = ``dqn_transfer`` / ``ddpg_transfer``, ``variants`` = ``task`` = the target and
+``algorithm`` = ``transfer_unfreeze<N>`` (``transfer_frozen`` when frozen throughout; suffix ``_online``
+for load_into online): the names of the authors' published transfer results. The no-transfer baseline is
+the single-task run of the ``dqn`` / ``ddpg`` experiment with the same hyper-parameters and seeds (it
+differs only in the shared layers: the replay filling does not use the network and the evaluation has
+its own random streams, so its epoch-0 evaluation before filling equals one after).
+
+Hyper-parameters of the learner are the nested ``dqn`` / ``ddpg`` sections (the vocabulary of those
+experiments; their ``tasks`` are set to the target). Checkpoints are all read and checked against the
+learner before anything is computed: a missing, corrupt or mismatched one is a one-line ConfigError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrl_bench import checkpoints as ckpt
+from mtrl_bench.algos import ddpg as ddpg_algo
+from mtrl_bench.algos import dqn as dqn_algo
+from mtrl_bench.algos.dqn import DQNConfig
+from mtrl_bench.config import param
+from mtrl_bench.device import resolve_device
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.experiments import ddpg as ddpg_experiment
+from mtrl_bench.experiments.runner import Progress, RunResult, row
+from mtrl_bench.tasks.multitask import DQN_TASKS
+
+EXPERIMENT = "transfer"
+ALGORITHMS = ("dqn", "ddpg")
+LOAD_INTO = ("online_and_target", "online")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A transfer run: which learner, which target task, which source checkpoints, how long frozen."""
+
+    algorithm: str = param("dqn", "learner of the target task: dqn or ddpg", choices=ALGORITHMS)
+    target: str = param("acrobot", "the held-out task the shared layers are transferred to (a DQN task, or a task "
+                        "of ddpg.group)")
+    source_dir: str = param("", "folder of the source run's shared-layer checkpoints (seed<s>.pt; seed s loads "
+                            "source seed s)")
+    frozen_epochs: int = param(0, "epochs the loaded shared layers stay frozen (0: trained from the start; "
+                               ">= epochs: frozen throughout)", low=0)
+    load_into: str = param("online_and_target", "networks the shared layers are loaded into: online_and_target, or "
+                           "online (the authors' code; the target network gets them at its next update)",
+                           choices=LOAD_INTO)
+    dqn: DQNConfig = param(help="hyper-parameters of the DQN learner (the dqn experiment's; tasks = the target)",
+                           default_factory=DQNConfig)
+    ddpg: ddpg_experiment.Config = param(help="hyper-parameters of the DDPG learner (the ddpg experiment's; tasks = "
+                                         "the target)", default_factory=ddpg_experiment.Config)
+
+    def __post_init__(self) -> None:
+        if self.algorithm == "dqn":
+            if self.target not in DQN_TASKS:
+                raise ConfigError(f"target {self.target!r} is not a DQN task; choose one of {', '.join(DQN_TASKS)}")
+            if tuple(self.dqn.tasks) not in (tuple(DQN_TASKS), (self.target,)):
+                raise ConfigError(f"dqn.tasks is set by the target ({self.target}): leave it out")
+            if self.dqn.save_shared != "none":
+                raise ConfigError("dqn.save_shared: a transfer run does not save checkpoints; leave it out")
+            object.__setattr__(self, "dqn", dataclasses.replace(self.dqn, tasks=(self.target,)))
+        else:
+            if list(self.ddpg.tasks) not in ([], [self.target]):
+                raise ConfigError(f"ddpg.tasks is set by the target ({self.target}): leave it out")
+            object.__setattr__(self, "ddpg", dataclasses.replace(self.ddpg, tasks=[self.target]))
+
+    @property
+    def learner(self) -> Any:
+        """The nested config of the chosen learner."""
+        return self.dqn if self.algorithm == "dqn" else self.ddpg
+
+    @property
+    def epochs(self) -> int:
+        return self.learner.epochs
+
+    @property
+    def label(self) -> str:
+        """The rows' algorithm: transfer_unfreeze<N> or transfer_frozen, + _online when loaded into online only."""
+        name = "transfer_frozen" if self.frozen_epochs >= self.epochs else f"transfer_unfreeze{self.frozen_epochs}"
+        return name + ("_online" if self.load_into == "online" else "")
+
+
+@dataclass
+class _Adapter:
+    """What the loop needs of a learner (DQN or DDPG)."""
+
+    learner: Any
+    warm_up: Callable[[], None]
+    learn: Callable[[], dict[str, np.ndarray]]
+    evaluate: Callable[[], dict[str, np.ndarray]]
+    online: dict[str, torch.nn.Module]  # kind -> online network
+    targets: dict[str, torch.nn.Module]  # kind -> target network
+    optimizers: dict[str, Any]  # kind -> the optimiser of the online network
+    close: Callable[[], None] = lambda: None
+
+    def active(self) -> np.ndarray:
+        return self.learner.active.cpu().numpy()
+
+
+def _dqn_adapter(config: Config, seeds: Sequence[int], device: torch.device) -> _Adapter:
+    inner = config.dqn
+    learner = dqn_algo.build_learner(inner, seeds, device)
+
+    def learn() -> dict[str, np.ndarray]:
+        return {"td_loss": dqn_algo.learn(learner, inner.steps_per_epoch).cpu().numpy()}
+
+    return _Adapter(learner=learner, warm_up=lambda: dqn_algo.fill_replay(learner, inner.learning_starts),
+                    learn=learn, evaluate=lambda: dqn_algo.evaluate(learner), online={"q": learner.net},
+                    targets={"q": learner.target}, optimizers={"q": learner.optimizer})
+
+
+def _ddpg_adapter(config: Config, seeds: Sequence[int], device: torch.device,
+                  make_env: ddpg_algo.EnvFactory) -> _Adapter:
+    inner = config.ddpg
+    learner = ddpg_algo.build_learner(inner, seeds, make_env, device)
+
+    def learn() -> dict[str, np.ndarray]:
+        losses = ddpg_algo.learn(learner, inner.steps_per_epoch)
+        ddpg_algo.check_parameters(learner)
+        return {k: v.cpu().numpy() for k, v in losses.items()}
+
+    def close() -> None:
+        for env in (learner.env, learner.eval_env):
+            env.close()
+
+    return _Adapter(learner=learner, warm_up=lambda: ddpg_algo.warm_up(learner, inner.warmup_steps), learn=learn,
+                    evaluate=lambda: ddpg_algo.evaluate(learner),
+                    online={"actor": learner.actor, "critic": learner.critic},
+                    targets={"actor": learner.actor_target, "critic": learner.critic_target},
+                    optimizers={"actor": learner.actor_optimizer, "critic": learner.critic_optimizer}, close=close)
+
+
+def _shared_params(net: torch.nn.Module) -> list[torch.Tensor]:
+    return [net.params[name] for name in net.shared_parameter_names()]
+
+
+def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu", progress: Progress | None = None,
+        make_env: ddpg_algo.EnvFactory | None = None) -> RunResult:
+    """Train the target task for every seed at once from the source's shared layers; tidy rows.
+
+    ``make_env``: (DDPG only) the stepper factory of the target task alone; default the config's group.
+    """
+    device = resolve_device(device) if isinstance(device, str) else device
+    seeds = [int(s) for s in seeds]
+    if not config.source_dir:
+        raise ConfigError("source_dir is not set: give the folder of the source run's checkpoints")
+    sources = ckpt.load_checkpoints(config.source_dir, seeds)  # every file checked before any compute
+    for source in sources:
+        if config.target in source.metadata.get("source_tasks", []):
+            raise ConfigError(f"checkpoint {source.path} was trained on the target {config.target}: transfer is to "
+                              f"an unseen task; give the checkpoints of a source run without it")
+    if config.algorithm == "dqn":
+        adapter = _dqn_adapter(config, seeds, device)
+    else:
+        if make_env is None:
+            ddpg_experiment.task_names(config.ddpg)  # the target is a task of the group
+            make_env = ddpg_experiment.env_factory(config.ddpg)
+        adapter = _ddpg_adapter(config, seeds, device, make_env)
+    into = {kind: [net] + ([adapter.targets[kind]] if config.load_into == "online_and_target" else [])
+            for kind, net in adapter.online.items()}
+    try:
+        for source in sources:  # mismatched widths or activations: fail before the replay is filled
+            ckpt.check_compatible(source, adapter.online)
+        return _train(config, seeds, adapter, sources, into, progress)
+    finally:
+        adapter.close()
+
+
+def _train(config: Config, seeds: list[int], adapter: _Adapter, sources: list[ckpt.SharedLayers],
+           into: dict[str, list[torch.nn.Module]], progress: Progress | None) -> RunResult:
+    target, epochs = config.target, config.epochs
+    base = {"experiment": f"{config.algorithm}_transfer", "algorithm": config.label, "variants": target,
+            "n_tasks": 1, "width": config.learner.shared_width}
+    result = RunResult(extra={"transfer": {
+        "algorithm": config.label, "target": target, "source_dir": config.source_dir,
+        "sources": {str(s.seed): {k: s.metadata.get(k) for k in ("algorithm", "source_tasks", "epoch", "criterion",
+                                                                 "score", "git_commit")} for s in sources}}})
+
+    def record(epoch: int, values: dict[str, np.ndarray]) -> None:
+        active = adapter.active()
+        for s, seed in enumerate(seeds):
+            if seed in result.failed_seeds:
+                continue
+            if not active[s]:
+                result.diverged(base, [target], seed, epoch)
+                continue
+            result.rows += [row(**base, task=target, seed=seed, step=epoch, metric=name, value=float(v[s, 0]))
+                            for name, v in values.items()]
+
+    adapter.warm_up()
+    ckpt.load_into(sources, into)
+    shared = {kind: _shared_params(net) for kind, net in adapter.online.items()}
+    if config.frozen_epochs > 0:
+        for kind, params in shared.items():
+            adapter.optimizers[kind].freeze(params)
+    own_progress = progress is None
+    progress = progress or Progress(f"transfer {config.algorithm} -> {target} ({config.label})", epochs + 1)
+    try:
+        scores = adapter.evaluate()
+        record(0, scores)
+        progress.update("epoch 0", _score_text(scores))
+        for epoch in range(1, epochs + 1):
+            if epoch == config.frozen_epochs + 1:
+                for kind, params in shared.items():
+                    adapter.optimizers[kind].unfreeze(params)
+            losses = adapter.learn()
+            scores = adapter.evaluate()
+            record(epoch, {**scores, **losses})
+            progress.update(f"epoch {epoch}", _score_text(scores))
+    finally:
+        if own_progress:
+            progress.close()
+    return result
+
+
+def _score_text(scores: dict[str, np.ndarray]) -> str:
+    return f"return_discounted {float(np.mean(scores['return_discounted'])):.3g} (mean over seeds)"
