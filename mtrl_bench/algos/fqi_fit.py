@@ -118,6 +118,10 @@ class FitOptions:
         and no re-packing is the step-by-step loop; otherwise the stopping rule lives in device tensors.
     repack_every: every this many steps (rounded up to a multiple of ``sync_every``) the running
         members are gathered into a smaller batch, so stopped members stop costing arithmetic; 0 = never.
+        Bit-identical results need a batched product whose per-matrix result does not depend on the
+        batch size: true of this CPU build's MKL for the products used (tests/test_fqi_fit.py checks
+        it; the orientation grad @ [z; 1]^T of the weight gradients matters); a GPU library that picks
+        another algorithm for a smaller batch would give results equal to round-off instead.
     cuda_graph: capture one step (kernel, Adam, stopping rule) in a CUDA graph and replay it
         (fused kernel on a CUDA device only; ignored elsewhere).
     rows_per_tile: the fused kernel's tile size (rows of all members and tasks per tile).

@@ -239,9 +239,8 @@ class FusedFitStep:
             grad = _backward_out(acts[layer], grad_buf[layer], z[layer][:, :-1], grad_buf[layer])
             if layer == 0:
                 break
-            # ([z; 1] @ grad^T)^T: measured a little faster than grad @ [z; 1]^T for these shapes.
-            grads[layer][ms] += torch.bmm(z[layer - 1], grad.transpose(1, 2)).transpose(1, 2) \
-                .reshape(n_tasks, n_members, *grads[layer].shape[1:]).sum(0)
+            grads[layer][ms] += torch.bmm(grad, z[layer - 1].transpose(1, 2)) \
+                .view(n_tasks, n_members, *grads[layer].shape[1:]).sum(0)
             below = shared_w[layer - 1][:, :, :-1]
         # The input layer's gradient of a task, for all members at once: (B*J, R) @ (R, obs+1).
         grads[0][ms] += torch.bmm(grad.view(n_tasks, -1, rows), inputs.transpose(1, 2)) \
