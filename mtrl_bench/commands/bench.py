@@ -42,6 +42,21 @@ def register(groups: dict) -> None:
     d.add_argument("--threads", type=positive_int, default=cpu_cores(), help="torch threads (default: every core)")
     d.set_defaults(func=bench_dqn)
 
+    c = groups["bench"].add_parser("ddpg", help="MDDPG joint step: environment vs learner time, FLOP rate vs "
+                                                "sgemm peak, env rate vs one bare env, paper-scale projection")
+    c.add_argument("--group", default="pendulum_mujoco", help="task group (pendulum, pendulum_mujoco, walker)")
+    c.add_argument("--tasks", nargs="*", default=[], help="a subset of the group's tasks (default: all)")
+    c.add_argument("--seed-counts", type=positive_int, nargs="+", default=[1, 8, 40])
+    c.add_argument("--steps", type=positive_int, default=20, help="timed joint steps per round")
+    c.add_argument("--warmup", type=positive_int, default=3, help="untimed learning steps first")
+    c.add_argument("--repeats", type=positive_int, default=2, help="rounds; each seed count keeps its fastest")
+    c.add_argument("--input-width", type=positive_int, default=600)
+    c.add_argument("--shared-width", type=positive_int, default=500)
+    c.add_argument("--env-workers", type=int, default=0, help="environment worker processes (0: in-process)")
+    c.add_argument("--device", default="auto")
+    c.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    c.set_defaults(func=bench_ddpg)
+
 
 def bench_fqi(args: argparse.Namespace) -> int:
     from mtrl_bench.bench import fqi as fqi_bench
@@ -66,4 +81,15 @@ def bench_dqn(args: argparse.Namespace) -> int:
           f"batch {config.batch_size}/task, {describe_device(device)}, {args.steps} steps x {args.repeats} rounds",
           file=sys.stderr)
     print(format_table(rows))
+    return 0
+
+
+def bench_ddpg(args: argparse.Namespace) -> int:
+    from mtrl_bench.bench import ddpg as ddpg_bench
+
+    torch.set_num_threads(args.threads)
+    ddpg_bench.run(group=args.group, tasks=args.tasks, seed_counts=args.seed_counts, steps=args.steps,
+                   warmup=args.warmup, repeats=args.repeats, input_width=args.input_width,
+                   shared_width=args.shared_width, env_workers=args.env_workers,
+                   device=resolve_device(args.device))
     return 0
