@@ -7,7 +7,7 @@ mean over seeds at each epoch with its ``ci`` stratified-bootstrap band
 training. Failed (diverged) runs are left out and counted in a note. Beside each of our lines, the authors'
 published curve of the same algorithm and task (:mod:`analysis.reference`) is drawn dashed in the same
 colour with a hatched grey Student-t ``ci`` band, over the epochs our runs reached; with
-``study``'s ``unpublished_note``, a panel whose task they did not run says so. Saved as
+``unpublished_note``, a note at the bottom names the groups (or tasks) they did not run. Saved as
 ``<experiment>_<metric>_per_epoch.{pdf,png}`` (:func:`analysis.plotting.save_figure`); with no rows the
 figure says so, so a workflow that declares the file always gets it.
 
@@ -93,8 +93,8 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
 
     ``published``: the authors' summaries (:func:`analysis.reference.load`), drawn beside ours per algorithm
     and task up to our last epoch by ``draw`` (:func:`analysis.plotting.draw_published`); None draws ours
-    alone. ``unpublished_note``: with ``published``, write :data:`UNPUBLISHED_NOTE` in a panel whose task
-    has no published curve.
+    alone. ``unpublished_note``: with ``published``, name at the bottom (:data:`UNPUBLISHED_NOTE`) the
+    groups, or without groups the tasks, that have no published curve.
     """
     stem = f"{study.experiment}_{metric}_per_epoch"
     values, failed = curves(frame, metric) if not frame.empty else (pd.DataFrame(), pd.DataFrame())
@@ -108,6 +108,7 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
     rows, n_columns = _panels(study, bands)
     several_multi = bands.loc[bands["algorithm"] == study.multi, "n_tasks"].nunique() > 1
     line_colours = colours(study)
+    unpublished: list[str] = []
     fig, axes = plt.subplots(len(rows), n_columns, figsize=(3.2 * n_columns, 2.6 * len(rows)),
                              squeeze=False, sharex=True)
     for i, (group, width) in enumerate(rows):
@@ -131,15 +132,14 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
                 drawn = [_published_line(ax, study, published, metric, algorithm, task, last, ci,
                                          f"{study.label(algorithm)} {PUBLISHED_LABEL}", draw)
                          for algorithm in here["algorithm"].unique()]
-                if unpublished_note and not any(drawn):
-                    ax.text(0.98, 0.02, UNPUBLISHED_NOTE, transform=ax.transAxes, ha="right", va="bottom",
-                            fontsize=7, color="0.4")
+                if not any(drawn):
+                    unpublished.append(group or study.task_label(task))
             ax.set_title(study.task_label(task) + (f", width {width}" if several_widths else ""), fontsize=10)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if i == len(rows) - 1:
                 ax.set_xlabel("epoch")
             if j == 0:
-                ax.set_ylabel(study.metric_labels.get(metric, metric))
+                ax.set_ylabel((f"{group}\n" if group else "") + study.metric_labels.get(metric, metric))
             ax.legend(fontsize=6, frameon=False)
     n_failed = len(failed.drop_duplicates(RUN_KEYS)) if not failed.empty else 0
     title = f"{study.label(study.multi)} vs {name}: IQM over seeds, {ci:.0%} stratified-bootstrap band"
@@ -147,6 +147,9 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
         title += f"; dashed: published mean, {ci:.0%} t-band"
     fig.suptitle(title, fontsize=11)
     failed_note(fig, n_failed)
+    if unpublished_note and unpublished:
+        fig.text(0.01, 0.005, f"{UNPUBLISHED_NOTE}: {', '.join(dict.fromkeys(unpublished))}", ha="left",
+                 va="bottom", fontsize=8, color="0.4")
     fig.tight_layout()
     return save_figure(fig, outdir, stem)
 

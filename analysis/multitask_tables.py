@@ -211,9 +211,13 @@ def write_summary(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, 
                   final_epochs: int = 10, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> list[Path]:
     """Write ``<experiment>_summary.{csv,md,tex}`` under ``outdir``."""
     table = summary_table(study, frame, metric, final_epochs, n_boot, seed, ci)
+    values, _ = curves(frame, metric) if not frame.empty else (pd.DataFrame(columns=["step"]), None)
+    shortest = int(values.loc[values["step"] > 0].groupby([*RUN_KEYS, "task"])["step"].count().min()) \
+        if (values["step"] > 0).any() else final_epochs
+    window = f"{final_epochs} epochs" + (", all trained epochs of a run with fewer" if shortest < final_epochs else "")
     caption = (f"{study.label(study.multi)} vs single-task {study.label(study.single)}, {metric.replace('_', ' ')}: "
                f"area under the curve (trapezoidal, epochs 0..E, divided by E) and final value (mean of the last "
-               f"{final_epochs} epochs) per run; interquartile mean over seeds with {ci:.0%} stratified-bootstrap "
+               f"{window}) per run; interquartile mean over seeds with {ci:.0%} stratified-bootstrap "
                f"CIs ({n_boot} resamples); the difference resamples both algorithms' runs independently; failed "
                f"runs excluded.")
     display = summary_display(study, table, ci) if not table.empty else None

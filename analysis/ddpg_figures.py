@@ -1,0 +1,51 @@
+"""The paper's DDPG figure: per task, the score per epoch of MDDPG against single-task DDPG.
+
+Drawn by :mod:`analysis.multitask_figures` for :data:`analysis.ddpg_tables.STUDY`: one row of panels per task
+group and shared width, one panel per task; in each, the IQM over seeds of MDDPG and of DDPG per epoch
+(epoch 0 = after the replay warm-up, before learning) with ``ci`` stratified-bootstrap bands, and beside
+them the authors' published mean with its Student-t ``ci`` band (dashed, hatched) where they ran the task:
+the groups ``pendulum`` (PyBullet, the paper's appendix) and ``walker`` (dm_control, the main text). The
+group ``pendulum_mujoco`` is ours only: a note at the bottom says it has no published counterpart. Rows
+are labelled with their group. Both scores count the
+unfinished last evaluation episode. Failed (diverged) runs are left out and counted in a note. Saved as
+``ddpg_<metric>_per_epoch.{pdf,png}``; with no DDPG rows the figure says so.
+
+CLI (:mod:`analysis.cli`)::
+
+    python -m analysis.ddpg_figures --runs results/tables/all_runs_ddpg.csv --outdir results/figures \\
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import multitask_figures as mf
+from analysis.cli import run
+from analysis.ddpg_tables import STUDY
+from analysis.plotting import draw_published
+
+
+def plot_returns(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
+                 n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95,
+                 published: pd.DataFrame | None = None) -> list[Path]:
+    """Draw the figure from DDPG rows (:func:`analysis.multitask_tables.load_runs`); return its paths.
+
+    ``published``: :func:`analysis.reference.load` ``("ddpg")``, drawn beside ours where the task matches
+    (a note names the groups without); None draws ours alone.
+    """
+    return mf.plot_returns(STUDY, frame, outdir, metric, n_boot, rng, ci, published, draw=draw_published,
+                           unpublished_note=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return mf.main(STUDY, "python -m analysis.ddpg_figures", argv, draw=draw_published, unpublished_note=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))
