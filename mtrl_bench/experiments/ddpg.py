@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from mtrl_bench.algos import ddpg
+from mtrl_bench.checkpoints import CRITERIA, SharedLayerSaver
 from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments.runner import Progress, RunResult, row
@@ -61,6 +62,10 @@ class Config:
     ou_dt: float = param(0.01, "OU noise time step", low=0.0, low_open=True)
     env_workers: int = param(0, "worker processes stepping the environments (0: in this process); the numbers "
                              "do not depend on it", low=0)
+    save_shared: str = param("none", "write each seed's actor and critic shared layers after the run "
+                             "(mtrl_bench.checkpoints): none, final, best (mean over tasks of min-max normalised "
+                             "scores) or best-sum (the authors' raw sum)", choices=CRITERIA)
+    checkpoint_dir: str | None = param(None, "folder of the shared-layer checkpoints (seed<s>.pt) of save_shared")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", list(self.tasks))
@@ -73,6 +78,8 @@ class Config:
         if self.warmup_steps > self.replay_capacity:
             raise ConfigError(f"warmup_steps ({self.warmup_steps}) exceeds the replay capacity "
                               f"({self.replay_capacity})")
+        if self.save_shared != "none" and not self.checkpoint_dir:
+            raise ConfigError(f"save_shared {self.save_shared} needs checkpoint_dir (the folder of the checkpoints)")
 
 
 def task_names(config: Config) -> list[str]:
@@ -140,20 +147,29 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
                                 for name, v in values.items()]
 
     try:
+        saver = None if config.save_shared == "none" else SharedLayerSaver(
+            config.save_shared, config.checkpoint_dir, base["algorithm"], tasks, learner.seeds,
+            {"actor": learner.actor, "critic": learner.critic}, config.epochs)
         ddpg.warm_up(learner, config.warmup_steps)
         scores = ddpg.evaluate(learner)
         record(0, scores)
+        if saver is not None:
+            saver.observe(0, scores["return_discounted"], learner.active.cpu().numpy())
         progress.update("epoch 0", _score_text(scores))
         for epoch in range(1, config.epochs + 1):
             losses = ddpg.learn(learner, config.steps_per_epoch)
             ddpg.check_parameters(learner)
             scores = ddpg.evaluate(learner)
             record(epoch, {**scores, **{k: v.cpu().numpy() for k, v in losses.items()}})
+            if saver is not None:
+                saver.observe(epoch, scores["return_discounted"], learner.active.cpu().numpy())
             progress.update(f"epoch {epoch}", _score_text(scores))
     finally:
         progress.close()
         for env in (learner.env, learner.eval_env):
             env.close()
+    if saver is not None:
+        result.extra["checkpoints"] = [str(path) for path in saver.write()]
     timers = learner.timers
     result.extra["seconds"] = {"environment": timers.env_s, "learner": timers.learner_s, "joint_steps": timers.steps}
     unstable = getattr(learner.env, "unstable_episodes", None)
