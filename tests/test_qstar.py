@@ -154,3 +154,76 @@ def test_start_state_needs_nineteen_steps_at_best():
     # optimal paths of 20-25 steps at most on their grid); starting with +a costs one more step.
     q, depth = solve_q_star(coh.VARIANTS[0], np.array([coh.START_STATE] * 2), np.array([0, 1]), max_depth=25)
     assert depth.tolist() == [19, 20] and np.isclose(q.max(), GAMMA**18)
+
+
+# The plain (breadth-first) search's signed depths on the paper grid, all 16 variants x 200 pairs, as
+# computed at commit c694986 (before the bounded search existed; 387 s and up to ~10 GB per variant).
+# One character per pair: _DEPTH_CODE.index(char) - 30 (so "U" is 0, "V" is +1, "T" is -1).
+_DEPTH_CODE = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+PLAIN_SEARCH_DEPTHS = {
+    0: "TTTTTffeTTTSSilrqhdTSRiknpoooeTQjklmmnpdTTkklmnpcZTTSlmnobYYTSRnoodZYXTRMppfaYXWTQophaXWWVTOrrbVVVVV"
+       "TTTTgeeSTTTShjmlgdTTRikoqpopdbQjklmnnpdaTjkllnoeaZTSlmnoeZYTSRnnogaYXTRMopfaYXWTQopgaXWWVTOrqbXVVVVT",
+    1: "TTTTTffeTTTSShjqqhdTSRijmooooeTQjjklmnodTTkklmnobZTTSlmnobYYTSRnnodZYXTRMopeaYXWTQoohaXWWVTOqqbVVVVV"
+       "TTTTffeSTTTShikjgdTTRiknpoopdbQjklmmnodaTjkklnoeaZTSlmmneZYTSRnnofZYXTRmnoeZYXWTQopgaXWWVTOpqbWVVVVT",
+    2: "TTTTTefeTTTSShjnmgdTSRijlnnnoeTQjjklmnodTTjkllnobZTTSlmnobYYTSRnnodZYXTRnopeZYXWTQoogaXWWVTOqqbVVVVV"
+       "TTTTffeSTTTShijifdTTRijmoookdbjjjlmmnodaTjkklmoeZZTSllmneZYTSRmnoeZYXTRmnoeZYXWTQopfaXWWVTOpkaWVVVVT",
+    3: "TTTTTefeTTTSShikkgdTSRijlnnnoeTQjjklmnodTTjkklnobZTTSlmnobYYTSRmnodZYXTRmnoeZYXWTQoogaXWWVTOqqbVVVVV"
+       "TTTTffeSTTTSghihfcTTRijmonnicbijjklmnodaTjjklmndZZTSllmndZYTSRmnoeZYXTRmnndZYXWTPopeZXWWVTOpiaWVVVVT",
+    4: "TTTTTfeeTTTSSgghgecTSRhijlmmldTQiijklmncTTjjklmnbZTTSklmnbYYTSRmmncZYXTRmmndZYXWTQnneaXWWVTnoibVVVVV"
+       "TTTTfedSTTTSgggfdcTTihikmmnfcbhijjklmkcaTijjlmmcZZTSkllmcZYTSRlmncZYXTRmmncZXXWTnnocZXWWVTooeZWVVVVT",
+    5: "TTTTTffeTTTSSghihfdTSRhikmmnodTQjjkllnncTTjjklmnbZTTSlmmnbYYTSRmnndZYXTRmnodZYXWTQoofaXWWVTOplbVVVVV"
+       "TTTTfeeSTTTSgghgecTTRhilmnngcaijjklmnncaTjjklmndZZTSklmncZYTSRmmndZYXTRmmncZYXWTPoodZXWWVToofaWVVVVT",
+    6: "TTTTTefeTTTSShikjgdTSRijlmnnodTQjjklmnndTTjkklnobZTTSlmnobYYTSRmnodZYXTRmnoeZYXWTQoogaXWWVTOpqbVVVVV"
+       "TTTTffeSTTTSghihfcTTRijmnnnhcbijjklmnocaTjjklmndZZTSllmndZYTSRmnoeZYXTRmmndZYXWTPopeZXWWVToohaWVVVVT",
+    7: "TTTTTefeTTTSShjongdTSRijlnnooeTQjjklmnodTTjkllnobZTTSlmnobYYTSRnnodZYXTRnopeaYXWTQoogaXWWVTOqqbVVVVV"
+       "TTTTffeSTTTShijifdTTRijnpooldbQjjlmmnodaTjkklmoeaZTSllmneZYTSRmnofZYXTRmnoeZYXWTQopfaXWWVTOplbWVVVVT",
+    8: "TTTTTefeTTTSShijjfdTSRijkmnnodTQjjklmnndTTjjklnobZTTSlmnobYYTSRmnodZYXTRmnoeZYXWTQoofaXWWVTOpqbVVVVV"
+       "TTTTffeSTTTSghihecTTRijlnnnhcbijjklmnocaTjjklmndaZTSllmndZYTSRmnndZYXTRmmndZYXWTPooeZXWWVToogaWVVVVT",
+    9: "TTTTTefeTTTSShjmlgdTSRijlnnnoeTQjjklmnodTTjkklmobZTTSlmnobYYTSRmnodZYXTRnopeZYXWTQoogaXWWVTOqqbVVVVV"
+       "TTTTffeSTTTShijifdTTRijmooojdbjjjklmnodaTjjklmneZZTSllmndZYTSRmnoeZYXTRmnoeZYXWTQopfaXWWVTOpjaWVVVVT",
+    10: "TTTTTffeTTTSShkrqhdTSRijmooooeTQjjlmmnodTTkklmnobZTTSlmnobYYTSRnnodZYXTRMopeaYXWTQoohaXWWVTOqqbVVVVV"
+       "TTTTgfeSTTTShilkgdTTRikopoopdbQjklmmnodaTjkklnoeaZTSlmmneZYTSRnnofZYXTRmnoeaYXWTQopgaXWWVTOpqbWVVVVT",
+    11: "TTTTTfgeTTTSSimrqidTSRiknqoopeTQkklmnnpdTTkklmnpcZTTSlmnpbYYTSRnopeZYXTRMppfaYXWTQopiaXWWVTOrrbVVVVV"
+       "TTTTfeeSTTTShjpogdTTRikpqpopdbQjklmnopdaTjklmnofaZTSlmnofZYTSRnnohaYXTRQopfaYXWTQophaXWWVTOrqbXVVVVT",
+    12: "TTTTTfeeTTTSSjtsrkeTSRjlrrppqfTQjllnnopdTTklmnnpcZTTSmnopbYTTSRnopeZYXTRQpqgaYXWTQKqlaXWWVTPrscVVVVV"
+       "TTTTfefSTTTSilsrjeTTRjltrqppebQjlmnnoqeaTPklmophaZTSmmnohZYTSRnoonaYXTRQppiaYXWTQLpqaYWWVTPrscXVVVVT",
+    13: "TTTTTfgeTTTSSipsrjeTSRjkprpopeTQjklmnopdTTklmnnpcZTTSmnopbYYTSRnopeZYXTRQppfaYXWTQopkaXWWVTPrrcVVVVV"
+       "TTTTfefSTTTSiksqidTTRjlsrpppebQjklnnopeaTPklmnogaZTSlmnogZYTSRnnojaYXTRQpphaYXWTQopkaYWWVTPrrcXVVVVT",
+    14: "TTTTTfgeTTTSSimrqidTSRjkoqpopeTQjklmnopdTTkllmnpcZTTSmnopbYYTSRnopeZYXTRMppfaYXWTQopjaXWWVTOrrcVVVVV"
+       "TTTTfeeSTTTShjsrhdTTRikqqpopdbQjklmnopeaTkklmnofaZTSlmnofZYTSRnnohaYXTRQopgaYXWTQopiaXWWVTOrrbXVVVVT",
+    15: "TTTTTfgeTTTSSilrqhdTSRiknpoopeTQkklmnnpdTTkklmnpcZTTSlmnpbYYTSRnoodZYXTRMppfaYXWTQopiaXWWVTOrrbVVVVV"
+       "TTTTfeeSTTTShjnmgdTTRikpqpopdbQjklmnopdaTjklmnofaZTSlmnofZYTSRnnogaYXTRMopfaYXWTQophaXWWVTOrqbXVVVVT",
+}
+
+
+def plain_search_depths(index):
+    return np.array([_DEPTH_CODE.index(c) - 30 for c in PLAIN_SEARCH_DEPTHS[index]], dtype=np.int64)
+
+
+def check_against_plain_search(index):
+    params = coh.VARIANTS[index]
+    table = qstar.q_star_table(params)
+    expected = plain_search_depths(index)
+    np.testing.assert_array_equal(table["depth"], expected)
+    # The values are a function of the depths; also pin that function (bit for bit).
+    expected_q = np.where(expected == 0, 0.0, np.sign(expected) * GAMMA ** (np.abs(expected) - 1.0))
+    np.testing.assert_array_equal(table["q_star"], expected_q)
+
+
+@pytest.mark.parametrize("index", [4, 12])
+def test_default_search_gives_the_plain_search_values_on_the_paper_grid(index):
+    # Variant 12 has the longest optimal paths (25 steps) and was the plain search's largest case.
+    check_against_plain_search(index)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(16))
+def test_default_search_gives_the_plain_search_values_on_every_variant(index):
+    check_against_plain_search(index)
+
+
+def test_stored_plain_search_depths_match_the_facts():
+    # FACTS: ~11 values at +1 and ~34-35 at -1 per variant; optimal paths at most ~25 steps.
+    depths = np.stack([plain_search_depths(i) for i in range(16)])
+    assert ((depths == 1).sum(1) == 11).all() and np.isin((depths == -1).sum(1), [34, 35]).all()
+    assert depths.max() == 25 and (depths != 0).all()

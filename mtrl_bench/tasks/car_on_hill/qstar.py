@@ -334,6 +334,9 @@ def _cell_image_boxes(params: coh.CarOnHillParams, cells: tuple[int, int]) -> tu
         # Each cell's 3 x 3 lattice points (corners, edge midpoints, centre): windows of stride 2.
         windows = sliding_window_view(images.reshape(2 * n_p + 1, 2 * n_v + 1, 2), (3, 3), axis=(0, 1))[::2, ::2]
         low, high = windows.min(axis=(-2, -1)), windows.max(axis=(-2, -1))
+        # A non-finite image (only for extreme parameters) leaves the cell's box unbounded: still a bound.
+        bad = ~(np.isfinite(low) & np.isfinite(high)).all(axis=-1, keepdims=True)
+        low, high = np.where(bad, -np.inf, low), np.where(bad, np.inf, high)
         widen = _BOX_WIDENING * (high - low) / 2 + _BOX_MARGIN
         lower.append(low - widen)
         upper.append(high + widen)
