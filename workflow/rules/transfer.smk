@@ -4,7 +4,8 @@
 # on the held-out task start from them, frozen for the first N epochs (mtrl-bench run transfer). The
 # no-transfer curve is the learner experiment's own single-task run of the held-out task, reused, not
 # rerun: the transfer jobs take that section's params, sweep points and seeds, so seed s of a transfer
-# run loads source seed s and is compared with single-task seed s. Config section:
+# run loads source seed s and is compared with single-task seed s. A swept DDPG `group` gives each sweep
+# point its own pool of tasks (held_out names tasks of any of them). Config section:
 #   transfer:
 #     final_epochs: 10                     # epochs averaged for the tables' "final" (clipped to those run)
 #     dqn:                                 # (and/or ddpg:) uses the `dqn` section's params, sweep and seeds
@@ -18,9 +19,10 @@ if enabled("transfer"):
     TR_LEARNERS = {"dqn": "mdqn", "ddpg": "mddpg"}  # learner -> the source run's algorithm name
 
 
-    def _transfer_tasks(learner, section):
-        """The learner experiment's tasks (the leave-one-out pool), in its order."""
-        built = experiment_config(learner, section, {})[2]
+    def _transfer_tasks(learner, section, point):
+        """The learner experiment's tasks at a sweep point (the leave-one-out pool), in its order; a swept
+        DDPG `group` gives each point its own pool."""
+        built = experiment_config(learner, section, point)[2]
         if learner == "dqn":
             return list(built.tasks)
         from mtrl_bench.experiments.ddpg import task_names
@@ -29,19 +31,21 @@ if enabled("transfer"):
 
 
     def _transfer_case(learner, case):
-        """Held-out tasks, frozen-epoch labels -> N, and the learner section, checked once."""
+        """(held-out task, sweep point) pairs, frozen-epoch labels -> N, and the learner section, checked once."""
         if not enabled(learner):
             raise ValueError(f"config error: transfer.{learner} needs the `{learner}` section (its params, sweep and "
                              f"seeds; its single-task runs are the no-transfer curves)")
         section = config[learner]
-        tasks = _transfer_tasks(learner, section)
-        held = case.get("held_out", "all")
-        held = list(tasks) if held == "all" else list(held)
-        for task in held:
-            if task not in tasks:
+        points = sweep_points(section)
+        pools = {label: _transfer_tasks(learner, section, point) for label, point in points.items()}
+        wanted = case.get("held_out", "all")
+        pairs = [(task, label) for label, pool in pools.items() for task in pool if wanted == "all" or task in wanted]
+        everywhere = sorted({task for pool in pools.values() for task in pool})
+        for task in ([] if wanted == "all" else wanted):
+            if task not in everywhere:
                 raise ValueError(f"config error: transfer.{learner}.held_out: {task!r} is not one of the {learner} "
-                                 f"tasks {tasks}")
-        if len(tasks) < 2:
+                                 f"tasks {everywhere}")
+        if min(len(pool) for pool in pools.values()) < 2:
             raise ValueError(f"config error: transfer.{learner} needs at least two {learner} tasks")
         epochs = experiment_config(learner, section, {})[2].epochs
         frozen = {}
@@ -53,8 +57,8 @@ if enabled("transfer"):
             else:
                 raise ValueError(f"config error: transfer.{learner}.frozen_epochs: {value!r} must be an integer in "
                                  f"0..{epochs - 1} (the {learner} runs last {epochs} epochs) or `all`")
-        return {"section": section, "tasks": tasks, "held": held, "frozen": frozen,
-                "points": sweep_points(section), "save": case.get("save_shared", "best"),
+        return {"section": section, "pools": pools, "pairs": pairs, "held": sorted({t for t, _ in pairs}),
+                "frozen": frozen, "points": points, "save": case.get("save_shared", "best"),
                 "into": case.get("load_into", "online_and_target"), "resources": case.get("resources", {})}
 
 
@@ -63,7 +67,8 @@ if enabled("transfer"):
 
 
     def transfer_baseline(learner, task, point, seeds):
-        """The single-task run of the learner's own experiment: the no-transfer curve (dqn.smk's file names)."""
+        """The single-task run of the learner's own experiment, the no-transfer curve: dqn.smk's file names
+        (<learner>_<task>_<point>_s<seeds>.csv); ddpg.smk must name its single-task runs the same way."""
         return f"{R}/runs/{learner}/{learner}_{task}_{point}_s{seeds}.csv"
 
 
@@ -82,18 +87,17 @@ if enabled("transfer"):
 
 
     def source_args(learner, case, held, point, checkpoint_dir):
-        sources = [task for task in case["tasks"] if task != held]
+        sources = [task for task in case["pools"][point] if task != held]
         return run_args(learner, case["section"], case["points"][point], tasks=sources, save_shared=case["save"],
                         checkpoint_dir=checkpoint_dir)
 
 
     for _learner, _case in TR_CASES.items():
         # Check every job's config now (a bad value fails the dry run, naming the key).
-        for _held in _case["held"]:
-            for _point in _case["points"]:
-                source_args(_learner, _case, _held, _point, "checkpoints")
-                for _frozen in _case["frozen"]:
-                    transfer_args(_learner, _case, _held, _point, _frozen, "checkpoints")
+        for _held, _point in _case["pairs"]:
+            source_args(_learner, _case, _held, _point, "checkpoints")
+            for _frozen in _case["frozen"]:
+                transfer_args(_learner, _case, _held, _point, _frozen, "checkpoints")
 
         _ck = f"{R}/checkpoints/{_learner}/{{held}}_{{point}}_s{{seeds}}"
         _constraints = {"held": one_of(_case["held"]), "point": one_of(_case["points"]), "seeds": r"\d+-\d+"}
@@ -144,11 +148,10 @@ if enabled("transfer"):
                 "--out {output} > {log} 2>&1"
 
         _batches = seed_batches(_case["section"])
-        _runs = expand(f"{R}/runs/transfer/{_learner}/{{held}}_{{point}}_{{frozen}}_s{{seeds}}.csv",
-                       held=_case["held"], point=sorted(_case["points"]), frozen=sorted(_case["frozen"]),
-                       seeds=_batches)
-        _baselines = [transfer_baseline(_learner, held, point, seeds) for held in _case["held"]
-                      for point in sorted(_case["points"]) for seeds in _batches]
+        _runs = [f"{R}/runs/transfer/{_learner}/{held}_{point}_{frozen}_s{seeds}.csv" for held, point in _case["pairs"]
+                 for frozen in sorted(_case["frozen"]) for seeds in _batches]
+        _baselines = [transfer_baseline(_learner, held, point, seeds) for held, point in _case["pairs"]
+                      for seeds in _batches]
 
         rule:
             name:
