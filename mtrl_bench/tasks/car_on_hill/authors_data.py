@@ -1,0 +1,193 @@
+"""Read the authors' published Car-On-Hill transition files into :class:`.datasets.Transitions`.
+
+**Format.** One file per variant: a pickled Python list of transitions, one episode after another,
+each a 6-tuple (or list) ``(state, action, reward, next_state, absorbing, last)``:
+
+* ``state``, ``next_state``: 2 finite numbers (position, velocity), e.g. a numpy array of shape (2,);
+* ``action``: 0 (-a) or 1 (+a), a number or an array holding one number;
+* ``reward``: a finite number; ``absorbing``, ``last``: booleans (or 0/1) -- ``last`` marks the last
+  transition of an episode (absorbing or cut at the horizon); the file's last transition must have it.
+
+Episode indices are counted from ``last`` (0, 1, ...; a row after a ``last`` row starts the next
+episode).
+
+**Directory layout.** A dataset directory holds ``<variant name>.pkl`` per variant, with the paper's
+variant names ``"%.3f_%.3f" % (mass, force)`` (e.g. ``1.000_4.000.pkl`` for variant 0; see
+:attr:`.dynamics.CarOnHillParams.name`): :func:`variant_path` names it, :func:`load_variant` reads it.
+
+**Security.** Unpickling can run arbitrary code, so only read files you trust. This reader uses a
+restricted unpickler that loads only plain Python containers and numbers and numpy's array, dtype
+and scalar reconstruction; any other global a file refers to is refused with a ConfigError (so a
+malicious file cannot name, say, ``os.system``), but numpy's reconstruction code still runs on the
+file's bytes -- trust the source.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.tasks.car_on_hill import dynamics as coh
+from mtrl_bench.tasks.car_on_hill.datasets import Transitions
+
+SUFFIX = ".pkl"
+TUPLE_FIELDS = ("state", "action", "reward", "next_state", "absorbing", "last")
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """The numpy globals an array pickle may name, under numpy 1.x and 2.x module paths."""
+    try:
+        from numpy._core import multiarray  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    allowed: dict[tuple[str, str], object] = {}
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = multiarray._reconstruct
+        allowed[(module, "scalar")] = multiarray.scalar
+    allowed[("numpy", "ndarray")] = np.ndarray
+    allowed[("numpy", "dtype")] = np.dtype
+    allowed[("numpy.core.numeric", "_frombuffer")] = _frombuffer
+    allowed[("numpy._core.numeric", "_frombuffer")] = _frombuffer
+    return allowed
+
+
+def _frombuffer(buffer, dtype, shape, order):
+    """numpy's pickle helper for protocol 5 arrays, re-implemented without its other globals."""
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+
+
+class _Refused(pickle.UnpicklingError):
+    """A global the restricted unpickler does not load."""
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode`` as protocols 0-2 use it to store bytes (latin-1 text only)."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise _Refused(f"refers to _codecs.encode with encoding {encoding!r}, which this reader "
+                                     "does not load")
+    return text.encode("latin-1")
+
+
+_BUILTINS = {"tuple": tuple, "list": list, "float": float, "int": int, "bool": bool, "complex": complex,
+             "bytes": bytes, "bytearray": bytearray, "str": str}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Loads builtins containers/numbers and numpy arrays only; refuses every other global."""
+
+    _numpy = _numpy_globals()
+
+    def find_class(self, module: str, name: str):
+        if module in ("builtins", "__builtin__") and name in _BUILTINS:
+            return _BUILTINS[name]
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
+        if (module, name) in self._numpy:
+            return self._numpy[(module, name)]
+        raise _Refused(f"refers to {module}.{name}, which this reader does not load "
+                                     "(only Python numbers/containers and numpy arrays)")
+
+
+def variant_path(directory: str | Path, params: coh.CarOnHillParams) -> Path:
+    """``<directory>/<variant name>.pkl``, e.g. ``1.000_4.000.pkl`` for variant 0."""
+    return Path(directory) / f"{params.name}{SUFFIX}"
+
+
+def load_variant(directory: str | Path, params: coh.CarOnHillParams) -> Transitions:
+    """The authors' transitions of ``params`` from ``directory`` (see the module docstring)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"authors' dataset directory {directory} does not exist")
+    return read_transitions(variant_path(directory, params))
+
+
+def _load(path: Path):
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read authors' dataset file {path}: {err.strerror}") from err
+    try:
+        return _RestrictedUnpickler(io.BytesIO(raw)).load()
+    except _Refused as err:
+        raise ConfigError(f"{path} {err}") from err
+    except Exception as err:  # truncated or garbled bytes raise many types
+        raise ConfigError(f"{path} is not a readable pickle ({type(err).__name__}: {err})") from err
+
+
+def _vector(value, path: Path, i: int, field: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{path}: transition {i}: {field} is not numeric ({value!r:.60})") from err
+    if array.shape != (2,):
+        raise ConfigError(f"{path}: transition {i}: {field} must hold 2 numbers (position, velocity), "
+                          f"got {array.size}")
+    return array
+
+
+def _scalar(value, path: Path, i: int, field: str) -> float:
+    try:
+        array = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{path}: transition {i}: {field} is not a number ({value!r:.60})") from err
+    if array.size != 1:
+        raise ConfigError(f"{path}: transition {i}: {field} must be one number, got {array.size}")
+    return float(array[0])
+
+
+def read_transitions(path: str | Path) -> Transitions:
+    """Read one authors' file (a pickled list of 6-tuples, see the module docstring), checked.
+
+    Returns Transitions with states/next_states (N, 2) float64, actions (N,) int64, rewards (N,)
+    float64, absorbing (N,) bool and episode (N,) int64 counted from ``last``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"authors' dataset file {path} does not exist")
+    items = _load(path)
+    if not isinstance(items, list):
+        raise ConfigError(f"{path} must hold a list of transitions, got {type(items).__name__}")
+    if not items:
+        raise ConfigError(f"{path} holds an empty list of transitions")
+    n = len(items)
+    states, next_states = np.empty((n, 2)), np.empty((n, 2))
+    actions, rewards, absorbing, last = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != len(TUPLE_FIELDS):
+            got = f"length {len(item)}" if isinstance(item, (tuple, list)) else type(item).__name__
+            raise ConfigError(f"{path}: transition {i} must be a tuple {TUPLE_FIELDS}, got {got}")
+        states[i] = _vector(item[0], path, i, "state")
+        actions[i] = _scalar(item[1], path, i, "action")
+        rewards[i] = _scalar(item[2], path, i, "reward")
+        next_states[i] = _vector(item[3], path, i, "next_state")
+        absorbing[i] = _scalar(item[4], path, i, "absorbing")
+        last[i] = _scalar(item[5], path, i, "last")
+    for name, values in (("state", states), ("next_state", next_states), ("reward", rewards)):
+        bad = np.nonzero(~np.isfinite(values).reshape(n, -1).all(axis=1))[0]
+        if len(bad):
+            raise ConfigError(f"{path}: transition {bad[0]}: {name} is not finite")
+    for name, values, allowed in (("action", actions, "0 or 1"), ("absorbing", absorbing, "a boolean"),
+                                  ("last", last, "a boolean")):
+        bad = np.nonzero((values != 0) & (values != 1))[0]
+        if len(bad):
+            raise ConfigError(f"{path}: transition {bad[0]}: {name} must be {allowed}, got {values[bad[0]]:g}")
+    absorbing_b, last_b = absorbing.astype(bool), last.astype(bool)
+    bad = np.nonzero(absorbing_b & ~last_b)[0]
+    if len(bad):
+        raise ConfigError(f"{path}: transition {bad[0]} is absorbing but not marked last")
+    if not last_b[-1]:
+        raise ConfigError(f"{path}: the final transition is not marked last (truncated file?)")
+    episode = np.concatenate([[0], np.cumsum(last_b[:-1])]).astype(np.int64)
+    return Transitions(states, actions.astype(np.int64), rewards, next_states, absorbing_b, episode)
+
+
+def to_tuples(data: Transitions) -> list[tuple]:
+    """``data`` in the authors' format (the inverse of :func:`read_transitions`): a list of
+    ``(state (2,) array, action int, reward float, next_state (2,) array, absorbing bool, last bool)``."""
+    last = np.append(data.episode[1:] != data.episode[:-1], True)
+    return [(data.states[i].copy(), int(data.actions[i]), float(data.rewards[i]), data.next_states[i].copy(),
+             bool(data.absorbing[i]), bool(last[i])) for i in range(len(data))]
