@@ -18,7 +18,10 @@ variants, and in tests/test_qstar.py).
 
 ``method="plain"``: breadth-first over every surviving sequence of every pair at once (the authors'
 search, vectorised). A pair's frontier is dropped once it succeeds: BFS finds the smallest k first.
-The frontier grows ~1.7x per step; on variant 12 it held ~10 GB and ran ~14 minutes.
+The frontier grows ~1.7x per step; on variant 12 it held ~10 GB and ran ~14 minutes. Splitting the
+pairs into groups does not bound that (20 pairs at a time still took 5.6 GB: a single pair with a long
+optimal path has millions of surviving sequences), and depth-first or iterative deepening would bound
+the memory but expand the same tree, so the time would stay.
 
 ``method="bounded"`` (default): best-first (A*) with a lower bound h(s) on the number of steps any
 sequence needs from s to leave at the top. A success through a node at depth d comes no earlier than
@@ -87,7 +90,9 @@ class SearchResult:
     """Signed depths (N,) int64 (+k success, -k failure, 0 undecided) and the search's size.
 
     ``expanded``: states stepped through the dynamics (2 per expanded node); ``peak_nodes``: the
-    largest number of search nodes (16-byte states plus owner and depth) held at once.
+    largest number of search nodes (16-byte states plus owner and depth) held at once: the plain
+    search's frontier, or the bounded search's queue (the batch being stepped adds at most
+    ``_EXPAND_CHUNK`` nodes to it).
     """
 
     depth: np.ndarray
@@ -110,7 +115,8 @@ def solve_q_star(
     Args:
         states: (N, 2) positions and velocities. actions: (N,) in {0, 1}.
         max_frontier: the largest number of search nodes held at once (memory bound: ~32 bytes
-            each); exceeding it raises ConfigError.
+            each, see :class:`SearchResult`); exceeding it raises ConfigError. The bounded search
+            holds <40,000 on the paper's grid; the plain one up to ~10^8 (variant 12).
         merge_resolution: merge frontier states per cell of this size (not exact; plain search only).
         method: "bounded" (best-first with a lower bound, default) or "plain" (breadth-first); both
             give identical values, see the module docstring.
