@@ -34,7 +34,7 @@ def workflow_rule_names() -> set[str]:
     names: set[str] = set()
     for f in files:
         if f.is_file():
-            names |= set(re.findall(r"^rule\s+(\w+)\s*:", f.read_text(), flags=re.M))
+            names |= set(re.findall(r"^\s*rule\s+(\w+)\s*:", f.read_text(), flags=re.M))
     return names
 
 
