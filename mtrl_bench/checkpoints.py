@@ -28,7 +28,8 @@ Which epoch is saved (``save_shared``):
   its units, so no task's scale dominates; unlike ranks, it keeps how much better one epoch is than
   another. With learning curves that start at their minimum it is the "epoch 0 to best" normalisation.
 
-Ties go to the earliest epoch. Trained epochs only (1..E) are candidates when E >= 1. Keeping every
+Ties go to the earliest epoch. Trained epochs only (1..E) are candidates when E >= 1 (a seed that diverged
+during epoch 1 saves its epoch 0, so that every seed has a checkpoint). Keeping every
 epoch's parameters is not needed: both criteria increase with every task's score, so the chosen epoch
 is never one whose scores another epoch matches or beats on every task; :class:`SnapshotKeeper` keeps
 only the other epochs (the Pareto front, a handful over 100 epochs).
@@ -260,6 +261,7 @@ class SnapshotKeeper:
     epochs: list[int] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
     kept: dict[int, tuple[np.ndarray, dict[str, torch.Tensor]]] = field(default_factory=dict)
+    fallback: tuple[int, np.ndarray, dict[str, torch.Tensor]] | None = None  # the first non-candidate epoch
 
     def observe(self, epoch: int, scores: np.ndarray, tensors: Any, candidate: bool = True) -> None:
         """Record ``scores`` (T,) of ``epoch``; ``tensors``: a dict, or a callable giving it (called only
@@ -268,6 +270,8 @@ class SnapshotKeeper:
         self.epochs.append(int(epoch))
         self.scores.append(scores)
         if not candidate:
+            if self.fallback is None:
+                self.fallback = (int(epoch), scores, tensors() if callable(tensors) else tensors)
             return
         if self.mode == "final":
             self.kept = {int(epoch): (scores, tensors() if callable(tensors) else tensors)}
@@ -279,9 +283,11 @@ class SnapshotKeeper:
         self.kept[int(epoch)] = (scores, tensors() if callable(tensors) else tensors)
 
     def choose(self) -> tuple[int, np.ndarray, dict[str, torch.Tensor]]:
-        """(epoch, scores (T,), tensors) of the chosen snapshot."""
+        """(epoch, scores (T,), tensors) of the chosen snapshot (the non-candidate epoch when no other)."""
         if not self.kept:
-            raise ValueError("no snapshot was kept")
+            if self.fallback is None:
+                raise ValueError("no snapshot was kept")
+            return self.fallback
         epochs = sorted(self.kept)
         index = select_epoch(epochs, np.stack([self.kept[e][0] for e in epochs]), self.mode,
                              reference=np.stack(self.scores))
@@ -328,7 +334,7 @@ class SharedLayerSaver:
         commit, arch = git_commit(), {kind: architecture(net) for kind, net in self.nets.items()}
         paths = []
         for seed, keeper in zip(self.seeds, self.keepers):
-            if not keeper.kept:
+            if not keeper.kept and keeper.fallback is None:
                 continue
             epoch, scores, tensors = keeper.choose()
             metadata = {"algorithm": self.algorithm, "source_tasks": self.tasks, "seed": seed, "epoch": epoch,

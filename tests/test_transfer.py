@@ -383,3 +383,21 @@ def test_ddpg_transfer_starts_from_the_checkpoint_and_freezes_as_asked(ddpg_sour
 
 def ddpg_algo_learner(config, make_env):
     return ddpg_algo.build_learner(config.ddpg, [0, 1], make_env, "cpu")
+
+
+def test_a_seed_that_diverged_in_the_first_epoch_still_gets_a_checkpoint_of_epoch_0(tmp_path):
+    net = _net([0, 1])
+    saver = ckpt.SharedLayerSaver("best", tmp_path, "mdqn", ["a", "b"], [0, 1], {"q": net}, epochs=3)
+    initial = ckpt.member_tensors({"q": net}, 1)
+    saver.observe(0, np.zeros((2, 2)), np.array([True, True]))
+    with torch.no_grad():
+        net.params["shared0_weight"].add_(1.0)
+    for epoch in (1, 2, 3):
+        saver.observe(epoch, np.full((2, 2), float(epoch)), np.array([True, False]))
+    paths = saver.write()
+    assert [p.name for p in paths] == ["seed0.pt", "seed1.pt"]
+    first, second = (ckpt.load_checkpoint(p) for p in paths)
+    assert first.metadata["epoch"] == 3 and second.metadata["epoch"] == 0
+    assert all(torch.equal(second.tensors[k], initial[k]) for k in initial)
+    with pytest.raises(ConfigError, match="checkpoint_dir"):
+        ckpt.SharedLayerSaver("best", None, "mdqn", ["a"], [0], {"q": net}, epochs=1)
