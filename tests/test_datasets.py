@@ -204,6 +204,15 @@ def test_stats_command_prints_the_table_and_refuses_bad_flags(capsys):
 
 # -- the authors' files --------------------------------------------------------------------------
 
+def test_stats_command_reads_an_authors_directory(tmp_path, capsys, greedy_sets):
+    (tmp_path / "0.800_4.000.pkl").write_bytes(pickle.dumps(authors_data.to_tuples(greedy_sets[4])))
+    assert dataset_stats.main(["--variants", "4", "--authors-dir", str(tmp_path)]) == 0
+    row = dataset_stats.episode_stats(greedy_sets[4])
+    assert f"| 4 | 0.800_4.000 | {row['transitions']:,.0f} |" in capsys.readouterr().out
+    assert dataset_stats.main(["--variants", "0", "--authors-dir", str(tmp_path)]) == 2
+    assert "1.000_4.000.pkl does not exist" in capsys.readouterr().err
+
+
 def test_authors_file_round_trip_and_directory_layout(tmp_path, greedy_sets):
     data = greedy_sets[8]
     params = coh.VARIANTS[8]
