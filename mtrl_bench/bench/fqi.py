@@ -20,7 +20,8 @@ All in the same run, so the ratios hold even on a loaded machine:
 (q) optionally the exact Q* of all 16 variants, one process per core.
 
 Times are CPU seconds of this process on a CPU device (robust to other processes on a shared
-machine; torch runs one thread) and synchronised wall seconds on a GPU.
+machine; torch runs one thread) and synchronised wall seconds on a GPU; each figure is the fastest
+of REPEATS timed rounds after a warm-up.
 """
 
 from __future__ import annotations
@@ -72,13 +73,20 @@ def _clock(device: torch.device) -> float:
     return time.process_time()
 
 
-def _seconds_per_call(call, calls: int, device: torch.device) -> float:
-    """Mean seconds of ``call()`` over ``calls`` calls after one warm-up call (see the module doc)."""
+# Timed rounds per figure; each figure is its fastest round (the least disturbed on a shared machine).
+REPEATS = 3
+
+
+def _seconds_per_call(call, calls: int, device: torch.device, repeats: int = REPEATS) -> float:
+    """Mean seconds of ``call()`` over ``calls`` calls after one warm-up call, fastest of ``repeats`` rounds."""
     call()
-    start = _clock(device)
-    for _ in range(calls):
-        call()
-    return (_clock(device) - start) / calls
+    best = math.inf
+    for _ in range(repeats):
+        start = _clock(device)
+        for _ in range(calls):
+            call()
+        best = min(best, (_clock(device) - start) / calls)
+    return best
 
 
 def sgemm_rate(device: torch.device, size: int = 2048, repeats: int = 3) -> float:
@@ -87,8 +95,7 @@ def sgemm_rate(device: torch.device, size: int = 2048, repeats: int = 3) -> floa
     a, b = (torch.rand(size, size, generator=gen).to(device) for _ in range(2))
     out = torch.empty(size, size, device=device)
     calls = 3 if device.type == "cpu" else 20
-    best = min(_seconds_per_call(lambda: torch.mm(a, b, out=out), calls, device) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
+    return 2 * size**3 / _seconds_per_call(lambda: torch.mm(a, b, out=out), calls, device, repeats) / 1e9
 
 
 class AuthorsNet(nn.Module):
