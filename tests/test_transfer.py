@@ -479,3 +479,18 @@ def test_transfer_analysis_command_lines_write_their_files(tmp_path):
     assert transfer_figures.main(["--runs", str(runs), "--outdir", str(tmp_path), "--learner", "ddpg"]) == 0
     assert transfer_tables.main(["--runs", str(runs), "--outdir", str(tmp_path), "--learner", "ddpg"]) == 0
     assert (tmp_path / "transfer_ddpg_summary.md").read_text().strip().endswith("(no rows)")
+
+
+def test_loading_into_another_activation_or_network_kind_is_a_one_line_error(tmp_path):
+    source = _net([0])
+    path = ckpt.save_checkpoint(tmp_path / "seed0.pt", ckpt.member_tensors({"q": source}, 0),
+                                {"seed": 0, "architecture": {"q": ckpt.architecture(source)}})
+    spec = dataclasses.replace(source.spec, shared_activations=("tanh", "sigmoid"))
+    other = SharedMultiTaskNet(spec, [0])
+    with pytest.raises(ConfigError) as err:
+        ckpt.load_into([ckpt.load_checkpoint(path)], {"q": [other]})
+    text = str(err.value)
+    assert "\n" not in text and "activations relu/sigmoid" in text and "activations tanh/sigmoid" in text
+    assert torch.equal(other.params["shared0_weight"], SharedMultiTaskNet(spec, [0]).params["shared0_weight"])
+    with pytest.raises(ConfigError, match="no 'actor' shared layers"):
+        ckpt.check_compatible(ckpt.load_checkpoint(path), {"actor": other})
