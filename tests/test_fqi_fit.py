@@ -208,3 +208,24 @@ def test_paper_projection_counts_steps_and_rewards_repacking():
     packed, plain = project_run(linear, repack=True), project_run(linear, repack=False)
     # Re-packing pays about the members' own steps (100 x the typical count), never less.
     assert 100 * sum(PAPER_PROFILE) * per_member <= packed < 0.85 * plain
+
+
+def test_device_loop_asks_the_host_only_every_sync_every_steps(monkeypatch):
+    asked = []
+    original = torch.Tensor.__bool__
+
+    def counting(self):
+        asked.append(1)
+        return original(self)
+
+    data = task_data(2, [60, 45])
+    net = make_net(3, 2, input_width=8, shared_widths=(8,))
+    optimizer = MemberAdam(net.parameters())
+    targets = targets_for(net, data)
+    active = torch.ones(3, dtype=torch.bool)
+    monkeypatch.setattr(torch.Tensor, "__bool__", counting)
+    steps, _ = fit(net, optimizer, data, targets, active, patience=10**6, tolerance=0.0, max_steps=100,
+                   options=FitOptions(kernel="fused", sync_every=25))
+    monkeypatch.undo()
+    assert steps.tolist() == [100, 100, 100]
+    assert len(asked) <= 100 // 25 + 1  # one check per 25 steps (and the last, which finds none running)
