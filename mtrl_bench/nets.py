@@ -404,3 +404,136 @@ class DDPGCritic(_MemberNet):
         state = _shared_linear(self.features(obs, members), p["shared0_weight"], p["shared0_bias"])
         z = torch.sigmoid(state + _per_task_linear(actions, p["action_weight"], None))
         return _per_task_linear(z, p["head_weight"], p["head_bias"])[..., 0]
+
+
+# -- shared-depth ablation: any split of the hidden layers into shared and task-specific -----------
+
+SPLIT_ALIASES = {"none": "tt", "paper": "ts", "all": "ss"}
+"""Named splits of two hidden layers: none = T independent networks, paper = task-specific input map
+then a shared layer (the paper's split), all = every hidden layer shared (only the heads per task)."""
+
+
+def parse_split(split: str) -> tuple[bool, ...]:
+    """Which hidden layers are shared, from a split name (:data:`SPLIT_ALIASES`) or a string of 't'
+    (task-specific) and 's' (shared) per hidden layer, input side first: "ts" -> (False, True)."""
+    text = SPLIT_ALIASES.get(str(split).strip().lower(), str(split).strip().lower())
+    if not text or set(text) - {"t", "s"}:
+        raise ConfigError(f"unknown layer split {split!r}: give one of {sorted(SPLIT_ALIASES)} or a string of "
+                          "'t' (task-specific) and 's' (shared) per hidden layer, e.g. 'tss'")
+    return tuple(letter == "s" for letter in text)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """One member of a :class:`SplitMultiTaskNet`: T tasks, hidden layers of ``widths`` units, layer i
+    shared by the T tasks when ``shared[i]``, else one copy per task; a task-specific linear head of
+    ``out_dim`` outputs."""
+
+    n_tasks: int
+    in_dim: int
+    out_dim: int
+    widths: tuple[int, ...]
+    shared: tuple[bool, ...]
+    activation: str = "sigmoid"
+    output_activation: str = "identity"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "shared", tuple(bool(s) for s in self.shared))
+        if self.n_tasks < 1 or self.in_dim < 1 or self.out_dim < 1:
+            raise ConfigError(f"n_tasks, in_dim and out_dim must be >= 1, got {self.n_tasks}, {self.in_dim}, "
+                              f"{self.out_dim}")
+        if not self.widths or min(self.widths) < 1 or len(self.widths) != len(self.shared):
+            raise ConfigError(f"give one positive width per hidden layer: widths={list(self.widths)}, "
+                              f"{len(self.shared)} layers")
+        for name in (self.activation, self.output_activation):
+            if name not in ACTIVATIONS:
+                raise ConfigError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
+
+    def layer_sizes(self) -> list[tuple[int, int, bool]]:
+        """(fan_in, fan_out, shared) of every layer, the head last (never shared)."""
+        sizes = [self.in_dim, *self.widths]
+        return [(sizes[i], sizes[i + 1], self.shared[i]) for i in range(len(self.widths))] + [
+            (sizes[-1], self.out_dim, False)]
+
+    def n_parameters(self) -> int:
+        """Weights and biases of one member (all T tasks): a shared layer counts once, a task layer T times."""
+        return sum((fan_in + 1) * fan_out * (1 if shared else self.n_tasks)
+                   for fan_in, fan_out, shared in self.layer_sizes())
+
+
+def width_for_budget(n_tasks: int, in_dim: int, out_dim: int, shared: Sequence[bool], budget: int) -> int:
+    """The common hidden width J whose :class:`SplitSpec` has the parameter count closest to ``budget``
+    (the smaller J on a tie), so that splits are compared at a fixed total number of parameters."""
+    def count(width: int) -> int:
+        return SplitSpec(n_tasks, in_dim, out_dim, (width,) * len(shared), tuple(shared)).n_parameters()
+
+    if budget < 1:
+        raise ConfigError(f"the parameter budget must be >= 1, got {budget}")
+    high = 1
+    while count(high) < budget:
+        high *= 2
+    low = max(1, high // 2)
+    while high - low > 1:  # count is increasing in the width: bisect for the last width below the budget
+        middle = (low + high) // 2
+        low, high = (middle, high) if count(middle) < budget else (low, middle)
+    return min((low, high), key=lambda w: (abs(count(w) - budget), w))
+
+
+class SplitMultiTaskNet(nn.Module):
+    """S members x T tasks with any split of the hidden layers into shared and task-specific ones.
+
+    Parameters (leading member dimension S): ``layer{i}_weight`` (S, fan_in, fan_out) and
+    ``layer{i}_bias`` (S, fan_out) for a shared layer, (S, T, fan_in, fan_out) and (S, T, fan_out) for a
+    task-specific one; ``head_weight`` (S, T, width, out_dim), ``head_bias`` (S, T, out_dim). With no
+    shared layer the T tasks never meet: the net is T independent networks (task t's output depends
+    on task t's parameters only, and its gradient on task t's loss only). Member s is drawn from a
+    generator seeded with ``seeds[s]`` (every layer in order, a task layer's T copies at once, Xavier
+    with gain sqrt 2, heads with gain 1), or given as ``initial``.
+    """
+
+    def __init__(self, spec: SplitSpec, seeds: Sequence[int], device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32, initial: dict[str, torch.Tensor] | None = None):
+        super().__init__()
+        if len(seeds) == 0:
+            raise ConfigError("give at least one seed")
+        self.spec, self.seeds = spec, [int(s) for s in seeds]
+        if initial is None:
+            members = [self.init_member(spec, torch.Generator().manual_seed(seed)) for seed in self.seeds]
+            initial = {name: torch.stack([m[name] for m in members]) for name in members[0]}
+        shapes = {name: (len(self.seeds), *value.shape)
+                  for name, value in self.init_member(spec, torch.Generator().manual_seed(0)).items()}
+        if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
+            raise ValueError(f"initial parameters must have the shapes {shapes}")
+        self.params = nn.ParameterDict(
+            {name: nn.Parameter(value.to(device=device, dtype=dtype)) for name, value in initial.items()})
+
+    @staticmethod
+    def init_member(spec: SplitSpec, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """One member's parameters (float64, CPU) drawn from ``generator``; shapes without the S dimension."""
+        out: dict[str, torch.Tensor] = {}
+        layers = spec.layer_sizes()
+        for i, (fan_in, fan_out, shared) in enumerate(layers):
+            name = "head" if i == len(layers) - 1 else f"layer{i}"
+            gain = 1.0 if name == "head" else HIDDEN_GAIN
+            weight, bias = init_linear_layers(generator, 1 if shared else spec.n_tasks, fan_in, fan_out, gain)
+            out[f"{name}_weight"], out[f"{name}_bias"] = (weight[0], bias[0]) if shared else (weight, bias)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs (S, T, B, out_dim) for inputs (S, T, B, in_dim) (task t's rows go through task t's layers)."""
+        spec, p = self.spec, self.params
+        n_members, n_tasks, batch, _ = x.shape
+        z = x
+        for i, (_, fan_out, shared) in enumerate(spec.layer_sizes()):
+            name = "head" if i == len(spec.widths) else f"layer{i}"
+            weight, bias = p[f"{name}_weight"], p[f"{name}_bias"]
+            if shared:  # one S-batch over all tasks' rows
+                z = torch.baddbmm(bias[:, None, :], z.reshape(n_members, n_tasks * batch, -1), weight)
+            else:  # one (S T)-batch
+                z = torch.baddbmm(bias.reshape(n_members * n_tasks, 1, -1),
+                                  z.reshape(n_members * n_tasks, batch, -1),
+                                  weight.reshape(n_members * n_tasks, *weight.shape[2:]))
+            z = ACTIVATIONS[spec.output_activation if name == "head" else spec.activation](z)
+            z = z.reshape(n_members, n_tasks, batch, fan_out)
+        return z

@@ -22,7 +22,7 @@ from mtrl_bench.errors import ConfigError
 from mtrl_bench.results import check_writable, provenance, write_results
 
 # Experiments with a `run` command, by module name under mtrl_bench.experiments.
-EXPERIMENTS = ["fqi", "dqn", "testbed", "ddpg", "transfer"]
+EXPERIMENTS = ["fqi", "dqn", "testbed", "ddpg", "transfer", "similarity", "coh_similarity", "depth", "imbalance"]
 
 
 def experiment_module(name: str) -> ModuleType | None:

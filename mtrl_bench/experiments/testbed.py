@@ -10,6 +10,19 @@ same pool of T_max tasks and the same samples: the pool is split into T_max / T 
 consecutive tasks, and each group is learnt by its own network, so task difficulty is not
 confounded with T.
 
+Two knobs for the ablations (:mod:`mtrl_bench.experiments.similarity`, :mod:`.imbalance`); their defaults
+leave the teacher and the data above unchanged:
+
+* ``dissimilarity`` delta in [0, 1] (default none = the teacher above): task t's clean target becomes
+  sqrt(1 - delta) <beta_0, phi*(x)> + sqrt(delta) <gamma_t, phi_t(x)>, a part common to every task (the
+  first head of the pool on the shared representation) plus a private part on the task's own random
+  representation phi_t(x) = tanh(M_t x + c_t) (M_t, c_t, gamma_t drawn as M, c, beta, from a separate
+  stream). delta = 0 gives identical tasks, delta = 1 unrelated ones; the two parts have the same
+  variance, so the targets' scale does not move with delta.
+* ``small_task_fraction`` rho in (0, 1] (default 1): task 0 of the pool trains on only the first
+  max(1, round(rho n)) of its n samples (the others keep n); a group's loss is then the mean squared
+  error over the union of its tasks' training samples. rho = 1 is the unchanged testbed.
+
 Learner: the paper's architecture Q_t = f_t(h(w_t(x))) of :class:`mtrl_bench.nets.SharedMultiTaskNet`
 with input-map width J = shared width = ``width``, hidden activation ``activation`` and a linear
 head of one output, trained by full-batch Adam (:class:`mtrl_bench.optim.MemberAdam`) on the mean
@@ -71,7 +84,7 @@ EXPERIMENT = "testbed"
 INPUT_MAPS = {"task": "erm-task-input-maps", "shared": "erm-shared-input-map"}
 """Input-map variants and the ``algorithm`` label of their rows: per-task w_t (the paper) or one w."""
 TASK_SET = "partition"
-_DATA_STREAM, _INIT_STREAM, _COMPLEXITY_STREAM = 0, 1, 2
+_DATA_STREAM, _INIT_STREAM, _COMPLEXITY_STREAM, _PRIVATE_STREAM = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,11 @@ class SyntheticRegressionConfig:
     complexity_draws: int = param(200, "Monte Carlo draws for the Gaussian complexities", low=2)
     input_map: str = param("task", "task: one input map per task (the paper); shared: one per group of tasks",
                            choices=tuple(INPUT_MAPS))
+    dissimilarity: float | None = param(None, "share of each task's target NOT common to all tasks, in [0, 1]: "
+                                        "0 identical tasks, 1 unrelated ones (none: the testbed's teacher, a "
+                                        "shared representation with own heads)", low=0, high=1)
+    small_task_fraction: float = param(1.0, "task 0 trains on this fraction rho of the n samples the others get",
+                                       low=0, low_open=True, high=1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_counts", tuple(self.task_counts))
@@ -111,6 +129,11 @@ class SyntheticRegressionConfig:
     def task_pool(self) -> int:
         """The number of tasks every T is evaluated on: the largest T."""
         return max(self.task_counts)
+
+    @property
+    def small_task_samples(self) -> int:
+        """Training samples of task 0: max(1, round(rho n)) (n when rho = 1)."""
+        return max(1, int(round(self.small_task_fraction * self.n_samples)))
 
 
 Config = SyntheticRegressionConfig
@@ -140,20 +163,59 @@ def make_tasks(config: SyntheticRegressionConfig, seeds: Sequence[int]) -> Synth
 
 def _seed_tasks(config: SyntheticRegressionConfig, seed: int) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(stream_seed(seed, _DATA_STREAM))
-    d, k, t_max = config.input_dim, config.teacher_features, config.task_pool
-    mixing = torch.randn(k, d, generator=generator, dtype=torch.float64) * (2.0 / math.sqrt(d))
-    offset = torch.randn(k, generator=generator, dtype=torch.float64) * 0.5
-    heads = torch.randn(t_max, k, generator=generator, dtype=torch.float64) / math.sqrt(k)
+    target = teacher(config, seed, generator)
 
     def sample(n_points: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        inputs = torch.randn(t_max, n_points, d, generator=generator, dtype=torch.float64)
-        clean = torch.einsum("tmk,tk->tm", torch.tanh(inputs @ mixing.T + offset), heads)
-        noisy = clean + config.noise_std * torch.randn(t_max, n_points, generator=generator, dtype=torch.float64)
+        inputs = torch.randn(config.task_pool, n_points, config.input_dim, generator=generator, dtype=torch.float64)
+        clean = target(inputs)
+        noisy = clean + config.noise_std * torch.randn(config.task_pool, n_points, generator=generator,
+                                                       dtype=torch.float64)
         return inputs.float(), noisy.float(), clean.float()
 
     train_inputs, train_targets, _ = sample(config.n_samples)
     test_inputs, test_targets, test_clean = sample(config.n_test)
     return train_inputs, train_targets, test_inputs, test_targets, test_clean
+
+
+def _representation(generator: torch.Generator, n_maps: int, d: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_maps`` random teacher representations: M (n_maps, k, d) ~ N(0, 4/d), c (n_maps, k) ~ N(0, 1/4)."""
+    mixing = torch.randn(n_maps, k, d, generator=generator, dtype=torch.float64) * (2.0 / math.sqrt(d))
+    offset = torch.randn(n_maps, k, generator=generator, dtype=torch.float64) * 0.5
+    return mixing, offset
+
+
+def teacher(config: SyntheticRegressionConfig, seed: int, generator: torch.Generator | None = None):
+    """Seed ``seed``'s clean target functions: inputs (T_max, m, input_dim) float64 -> targets (T_max, m).
+
+    ``generator``: the seed's data stream (the teacher is drawn from it first, then the samples);
+    a fresh one when None (the same teacher). See the module docstring for ``dissimilarity``.
+    """
+    if generator is None:
+        generator = torch.Generator().manual_seed(stream_seed(seed, _DATA_STREAM))
+    d, k, t_max = config.input_dim, config.teacher_features, config.task_pool
+    mixing, offset = (x[0] for x in _representation(generator, 1, d, k))
+    heads = torch.randn(t_max, k, generator=generator, dtype=torch.float64) / math.sqrt(k)
+    if config.dissimilarity is None:
+        return lambda inputs: torch.einsum("tmk,tk->tm", torch.tanh(inputs @ mixing.T + offset), heads)
+    private = torch.Generator().manual_seed(stream_seed(seed, _PRIVATE_STREAM))
+    own_mixing, own_offset = _representation(private, t_max, d, k)
+    own_heads = torch.randn(t_max, k, generator=private, dtype=torch.float64) / math.sqrt(k)
+    common_weight, own_weight = math.sqrt(1.0 - config.dissimilarity), math.sqrt(config.dissimilarity)
+
+    def target(inputs: torch.Tensor) -> torch.Tensor:
+        common = torch.tanh(inputs @ mixing.T + offset) @ heads[0]
+        own = torch.einsum("tmk,tk->tm", torch.tanh(inputs @ own_mixing.transpose(1, 2) + own_offset[:, None]),
+                           own_heads)
+        return common_weight * common + own_weight * own
+
+    return target
+
+
+def training_mask(config: SyntheticRegressionConfig) -> torch.Tensor:
+    """(T_max, n) bool: which training samples each pool task learns from (all but task 0's tail)."""
+    mask = torch.ones(config.task_pool, config.n_samples, dtype=torch.bool)
+    mask[0, config.small_task_samples:] = False
+    return mask
 
 
 class GroupLearners:
@@ -179,6 +241,9 @@ class GroupLearners:
                                       initial=initial)
         self.optimizer = MemberAdam(self.net.parameters(), lr=config.learning_rate)
         self.active = torch.ones(self.n_seeds, dtype=torch.bool, device=device)  # seeds still learning
+        # (T_max, n) sample weights of an imbalanced pool (task 0 has fewer samples); None when balanced.
+        self.sample_mask = (None if config.small_task_fraction == 1.0
+                            else training_mask(config).to(device=device, dtype=torch.float32))
 
     def _initial(self, config: SyntheticRegressionConfig, seed: int, n_tasks: int, width: int
                  ) -> dict[str, torch.Tensor]:
@@ -223,11 +288,17 @@ class GroupLearners:
         """One full-batch Adam step of every learner of an active seed: each group's loss is the mean
         squared error over its T n samples. Returns which seeds' losses were finite (S,) bool."""
         self.optimizer.zero_grad()
-        per_task = ((self.predict(inputs) - targets) ** 2).mean(dim=-1)  # (S, T_max)
+        if self.sample_mask is None:
+            per_task = ((self.predict(inputs) - targets) ** 2).mean(dim=-1)  # (S, T_max)
+            scale = 1.0 / self.n_tasks
+        else:  # the mean over the union of the group's samples: task t weighs n_t / sum of its group's n
+            per_task = (((self.predict(inputs) - targets) ** 2) * self.sample_mask).sum(dim=-1)
+            group_samples = self.sample_mask.sum(dim=-1).reshape(self.n_groups, self.n_tasks).sum(dim=-1)
+            scale = 1.0 / group_samples.repeat_interleave(self.n_tasks)  # (T_max,)
         per_seed = per_task.sum(dim=-1)
         finite = torch.isfinite(per_seed)
         self.active &= finite
-        weighted = torch.where(self.active[:, None], per_task / self.n_tasks, torch.zeros_like(per_task))
+        weighted = torch.where(self.active[:, None], per_task * scale, torch.zeros_like(per_task))
         weighted.sum().backward()
         self.optimizer.step(self.active.repeat_interleave(self.n_groups))
         return finite
@@ -291,7 +362,11 @@ def _record_errors(config: SyntheticRegressionConfig, seeds: list[int], group: G
                    width: int, data: tuple[torch.Tensor, ...], result: RunResult) -> float:
     """Rows of the errors of one T's learners at ``epoch``; returns the mean test mse of the active seeds."""
     train_x, train_y, test_x, test_y, test_clean = data
-    train_mse = ((group.predict(train_x) - train_y) ** 2).mean(dim=-1)
+    if group.sample_mask is None:
+        train_mse = ((group.predict(train_x) - train_y) ** 2).mean(dim=-1)
+    else:  # over the samples each task learnt from
+        mask = group.sample_mask
+        train_mse = (((group.predict(train_x) - train_y) ** 2) * mask).sum(dim=-1) / mask.sum(dim=-1)
     test_pred = group.predict(test_x)
     test_mse = ((test_pred - test_y) ** 2).mean(dim=-1)
     noiseless = ((test_pred - test_clean) ** 2).mean(dim=-1)

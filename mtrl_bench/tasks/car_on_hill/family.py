@@ -1,6 +1,8 @@
 """The Car-On-Hill variants as a task family for FQI (see :mod:`mtrl_bench.tasks.family`).
 
 * tasks: the 16 variants, by index (``"3"``) or name (``"1.000_4.375"``); canonical names are recorded;
+  any other (mass, action[, gravity]) is a task too, by its name ``"%.3f_%.3f" % (m, a)`` with
+  ``"_g%.3f" % g`` appended when g != 9.81 (:func:`variant`), e.g. ``"1.000_6.000_g7.000"``;
 * training transitions: :func:`.datasets.load_or_generate` (the dataset spec passes through);
 * truth: exact Q* on the paper's 10 x 10 x 2 test grid (:mod:`.qstar`), read from
   ``<qstar_dir>/<variant>.csv`` or computed and cached there;
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,20 +25,40 @@ from mtrl_bench.tasks.car_on_hill import dynamics as coh
 from mtrl_bench.tasks.car_on_hill.datasets import Transitions, load_or_generate
 from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, q_star_table, read_q_star_csv, write_q_star_csv
 
+_NAME = re.compile(r"^(\d+(?:\.\d+)?)_(\d+(?:\.\d+)?)(?:_g(\d+(?:\.\d+)?))?$")
+
+
+def variant(key: str | int) -> coh.CarOnHillParams:
+    """A paper variant by index or name (:func:`.dynamics.variant`), or any other task by its name
+    ``"<mass>_<action>"`` / ``"<mass>_<action>_g<gravity>"`` (3 decimals, the name round-trips)."""
+    try:
+        return coh.variant(key)
+    except ConfigError:
+        match = _NAME.match(str(key).strip())
+        if match is None:
+            raise
+        mass, action, gravity = match.groups()
+        params = coh.CarOnHillParams(mass=float(mass), action=float(action),
+                                     gravity=9.81 if gravity is None else float(gravity))
+        if params.name != str(key).strip():
+            raise ConfigError(f"Car-On-Hill task name {key!r} is not canonical: write it as {params.name!r} "
+                              "(3 decimals; gravity only when it is not 9.81)") from None
+        return params
+
 
 def load_q_star(variants: Sequence[str], qstar_dir: str | Path | None) -> dict[str, np.ndarray]:
     """Variant name -> Q* (200,) on the paper's test grid, read from ``qstar_dir``/<name>.csv or
     computed (and then written there); ``variants`` by name or index."""
     tables = {}
     for key in variants:
-        name = coh.variant(key).name
+        name = variant(key).name
         path = Path(qstar_dir) / f"{name}.csv" if qstar_dir else None
         if path is not None and path.is_file():
             tables[name] = read_q_star_csv(path)
             continue
         print(f"car_on_hill: computing exact Q* for {name}" + (f" (cached at {path})" if path else ""),
               file=sys.stderr)
-        table = q_star_table(coh.variant(name))
+        table = q_star_table(variant(name))
         if path is not None:
             write_q_star_csv(path, table)
         tables[name] = table["q_star"]
@@ -74,13 +97,13 @@ class CarOnHillFamily:
     def task_names(self, keys: Sequence[str]) -> list[str]:
         if not keys:
             raise ConfigError("give at least one Car-On-Hill variant (variants)")
-        names = [coh.variant(key).name for key in keys]
+        names = [variant(key).name for key in keys]
         if len(set(names)) != len(names):
             raise ConfigError(f"variants repeat a task: {list(keys)}")
         return names
 
     def transitions(self, task: str, dataset, data_dir: str | None) -> Transitions:
-        return load_or_generate(coh.variant(task), dataset, data_dir)
+        return load_or_generate(variant(task), dataset, data_dir)
 
     def holdout_seed(self, dataset, task_index: int) -> int:
         return dataset.seed * 1000 + task_index
@@ -91,10 +114,10 @@ class CarOnHillFamily:
         n_tasks = len(tasks)
         return family.TestTruth(states=np.repeat(states[None], n_tasks, axis=0),
                                 actions=np.repeat(actions[None], n_tasks, axis=0),
-                                q_star=np.stack([q_star[coh.variant(key).name] for key in tasks]))
+                                q_star=np.stack([q_star[variant(key).name] for key in tasks]))
 
     def greedy_return(self, policy: family.Policy, n_members: int, tasks: Sequence[str], gamma: float) -> np.ndarray:
-        return greedy_return(policy, n_members, [coh.variant(name) for name in tasks], gamma)
+        return greedy_return(policy, n_members, [variant(name) for name in tasks], gamma)
 
 
 family.register(CarOnHillFamily.name, CarOnHillFamily)

@@ -1,0 +1,59 @@
+"""Task imbalance on the synthetic testbed: one task gets a fraction rho of the others' data.
+
+Not in the paper (issue 14). For every ``fractions`` value rho the testbed
+(:mod:`mtrl_bench.experiments.testbed`) is run with ``small_task_fraction = rho``: task 0 of the pool
+trains on max(1, round(rho n)) samples, every other task on n; a group's loss is the mean squared
+error over the union of its tasks' samples (as the paper's MFQI loss over all transitions). T = 1
+is single-task learning, so task 0's error at T = 1 is the small task learnt alone from its rho n
+samples, and at T > 1 the small task learnt beside T - 1 full-size ones (the same samples, paired
+by seed). The teacher is the testbed's (or the one of ``dissimilarity`` when it is set).
+
+Rows: the testbed's with ``experiment = "imbalance"`` and ``variants = "rho=<rho>"``; the small task
+is ``task == "0"``. Analysis: :mod:`analysis.ablation_tables` / :mod:`analysis.ablation_figures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mtrl_bench.config import param
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.experiments import testbed
+from mtrl_bench.experiments.runner import Progress, RunResult
+from mtrl_bench.experiments.similarity import sweep
+
+EXPERIMENT = "imbalance"
+LABEL = "rho"
+SMALL_TASK = "0"
+
+
+def label(value: float) -> str:
+    """The ``variants`` label of one sweep value, e.g. ``"rho=0.05"``."""
+    return f"{LABEL}={value:g}"
+
+
+@dataclass(frozen=True)
+class Config(testbed.SyntheticRegressionConfig):
+    """The testbed's fields plus the small task's data fractions to sweep."""
+
+    fractions: tuple[float, ...] = param((0.05, 0.1, 0.25, 0.5, 1.0), "fractions rho of the others' samples that "
+                                         "task 0 trains on", low=0, low_open=True, high=1, nonempty=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "fractions", tuple(self.fractions))
+        if len(set(self.fractions)) != len(self.fractions):
+            raise ConfigError(f"fractions has repeated values: {list(self.fractions)}")
+        if self.small_task_fraction != 1.0:
+            raise ConfigError("give the sweep in fractions and leave small_task_fraction at 1")
+        if 1 not in self.task_counts:
+            raise ConfigError(f"task_counts must include 1 (the single-task baseline), got {list(self.task_counts)}")
+
+
+def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu",
+        progress: Progress | None = None) -> RunResult:
+    """One testbed run per fraction (see the module docstring)."""
+    return sweep(config, "small_task_fraction", config.fractions, EXPERIMENT, label, seeds, device, progress)

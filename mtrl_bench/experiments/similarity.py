@@ -1,0 +1,83 @@
+"""Task-similarity sweep on the synthetic testbed: multi- vs single-task error against dissimilarity.
+
+Not in the paper (issue 14: where sharing stops helping). For every ``dissimilarities`` value delta
+the testbed (:mod:`mtrl_bench.experiments.testbed`) is run with its teacher's ``dissimilarity`` set
+to delta: each task's target is sqrt(1 - delta) x (a part common to all tasks) + sqrt(delta) x (a
+part of its own), so delta = 0 gives identical tasks and delta = 1 unrelated ones, with the truth
+(and hence the excess risk) known. Every T of ``task_counts`` is learnt on the same pool of tasks and
+samples, so T = 1 (single-task learning) and T > 1 (the tasks of a group share the representation)
+are paired task by task and seed by seed: the multi-task gain at T is
+excess_risk(T = 1) - excess_risk(T), per task and seed.
+
+Rows: the testbed's (errors per task, plug-in complexities per run, see there) with
+``experiment = "similarity"`` and ``variants = "dissimilarity=<delta>"``. Each delta's teacher,
+samples and initial networks come from the same seed streams, so the sweep is paired across delta
+too. Analysis: :mod:`analysis.ablation_tables` (gain and the breaking point: the smallest delta where
+the gain's CI contains 0) and :mod:`analysis.ablation_figures`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mtrl_bench.config import param
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.experiments import testbed
+from mtrl_bench.experiments.runner import Progress, RunResult
+
+EXPERIMENT = "similarity"
+LABEL = "dissimilarity"
+
+
+def label(value: float) -> str:
+    """The ``variants`` label of one sweep value, e.g. ``"dissimilarity=0.25"``."""
+    return f"{LABEL}={value:g}"
+
+
+@dataclass(frozen=True)
+class Config(testbed.SyntheticRegressionConfig):
+    """The testbed's fields (its teacher, learner and training) plus the dissimilarities to sweep."""
+
+    dissimilarities: tuple[float, ...] = param((0.0, 0.25, 0.5, 0.75, 1.0), "teacher dissimilarities delta to "
+                                               "sweep: 0 identical tasks, 1 unrelated", low=0, high=1,
+                                               nonempty=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "dissimilarities", tuple(self.dissimilarities))
+        if len(set(self.dissimilarities)) != len(self.dissimilarities):
+            raise ConfigError(f"dissimilarities has repeated values: {list(self.dissimilarities)}")
+        if self.dissimilarity is not None:
+            raise ConfigError("give the sweep in dissimilarities and leave dissimilarity unset")
+        if 1 not in self.task_counts:
+            raise ConfigError(f"task_counts must include 1 (the single-task baseline), got {list(self.task_counts)}")
+
+
+def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu",
+        progress: Progress | None = None) -> RunResult:
+    """One testbed run per dissimilarity (see the module docstring)."""
+    return sweep(config, "dissimilarity", config.dissimilarities, EXPERIMENT, label, seeds, device, progress)
+
+
+def sweep(config: testbed.SyntheticRegressionConfig, field: str, values: Sequence[float], experiment: str,
+          labeller, seeds: Sequence[int], device: torch.device | str, progress: Progress | None) -> RunResult:
+    """Run the testbed once per value of its field ``field``; rows relabelled ``experiment`` and
+    ``variants = labeller(value)``. ``config`` may be a subclass: only the testbed's fields are used."""
+    own = {f.name: getattr(config, f.name) for f in dataclasses.fields(testbed.SyntheticRegressionConfig)}
+    own_progress = progress is None
+    progress = progress or Progress(experiment, len(values) * len(config.widths) * config.epochs)
+    result = RunResult(extra={"noise_variance": config.noise_std**2})
+    for value in values:
+        part = testbed.run(testbed.SyntheticRegressionConfig(**{**own, field: value}), seeds, device, progress)
+        for row in part.rows:
+            row["experiment"], row["variants"] = experiment, labeller(value)
+        result.rows += part.rows
+        for seed, step in part.failed_seeds.items():
+            result.failed_seeds.setdefault(seed, step)
+    if own_progress:
+        progress.close()
+    return result
