@@ -109,6 +109,7 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
     several_multi = bands.loc[bands["algorithm"] == study.multi, "n_tasks"].nunique() > 1
     line_colours = colours(study)
     unpublished: list[str] = []
+    drew_published = False
     fig, axes = plt.subplots(len(rows), n_columns, figsize=(3.2 * n_columns, 2.6 * len(rows)),
                              squeeze=False, sharex=True)
     for i, (group, width) in enumerate(rows):
@@ -132,6 +133,7 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
                 drawn = [_published_line(ax, study, published, metric, algorithm, task, last, ci,
                                          f"{study.label(algorithm)} {PUBLISHED_LABEL}", draw)
                          for algorithm in here["algorithm"].unique()]
+                drew_published |= any(drawn)
                 if not any(drawn):
                     unpublished.append(group or study.task_label(task))
             ax.set_title(study.task_label(task) + (f", width {width}" if several_widths else ""), fontsize=10)
@@ -143,7 +145,7 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
             ax.legend(fontsize=6, frameon=False)
     n_failed = len(failed.drop_duplicates(RUN_KEYS)) if not failed.empty else 0
     title = f"{study.label(study.multi)} vs {name}: IQM over seeds, {ci:.0%} stratified-bootstrap band"
-    if published is not None:
+    if drew_published:
         title += f"; dashed: published mean, {ci:.0%} t-band"
     fig.suptitle(title, fontsize=11)
     failed_note(fig, n_failed)

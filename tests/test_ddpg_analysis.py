@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import ddpg_figures, ddpg_tables, multitask_tables, reference
+from analysis import ddpg_figures, ddpg_tables, multitask_figures, multitask_tables, reference
 from analysis.aggregate import load_runs
 from analysis.vs_published import welch_from_stats
 from mtrl_bench.tasks.continuous import GROUPS
@@ -109,6 +109,24 @@ def test_figure_draws_published_curves_only_beside_the_tasks_they_ran(tmp_path, 
     assert all(p.stat().st_size > 1000 for p in paths)
     empty = ddpg_figures.plot_returns(pd.DataFrame(columns=["experiment", "metric", "failed"]), tmp_path / "e")
     assert all(p.exists() for p in empty)
+
+
+def test_figure_says_which_groups_have_no_published_counterpart(tmp_path, monkeypatch):
+    texts = []
+    original = multitask_figures.save_figure
+
+    def spy(fig, outdir, stem):
+        texts.append((fig._suptitle.get_text(), [t.get_text() for t in fig.texts if t is not fig._suptitle]))
+        return original(fig, outdir, stem)
+
+    monkeypatch.setattr(multitask_figures, "save_figure", spy)
+    published = reference.load("ddpg")
+    ddpg_figures.plot_returns(constructed(n_epochs=3, n_seeds=2), tmp_path / "both", n_boot=10, published=published)
+    only_ours = constructed(n_epochs=3, n_seeds=2, groups=("pendulum_mujoco",))
+    ddpg_figures.plot_returns(only_ours, tmp_path / "mujoco", n_boot=10, published=published)
+    (both_title, both_notes), (mujoco_title, mujoco_notes) = texts
+    assert "dashed: published mean" in both_title and both_notes == ["no published counterpart: pendulum_mujoco"]
+    assert "published" not in mujoco_title and mujoco_notes == ["no published counterpart: pendulum_mujoco"]
 
 
 def test_cli_on_a_real_tiny_run(tmp_path):
