@@ -13,6 +13,8 @@ include: "workflow/rules/common.smk"
 # Experiment rule files use only common.smk and can be included in any order.
 include: "workflow/rules/fqi.smk"
 include: "workflow/rules/dqn.smk"
+include: "workflow/rules/ddpg.smk"
+include: "workflow/rules/transfer.smk"
 include: "workflow/rules/testbed.smk"
 
 

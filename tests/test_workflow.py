@@ -40,6 +40,9 @@ def test_paper_config_sweeps_the_papers_grid(tmp_path):
     # T in {1,2,4,8,16} x widths {5,10,30,80} x one batch of 100 seeds, and Q* for all 16 variants.
     assert "T16_nested_w80_s0-99.csv" in out
     assert out.count("rule fqi_run:") == 20 and out.count("rule qstar:") == 16
+    # DDPG: MDDPG and three DDPGs on each of the paper's two groups (the default's MuJoCo group dropped).
+    assert out.count("rule ddpg_run:") == 8 and "mddpg_walker_w500_s0-39.csv" in out
+    assert "ddpg_bullet_inverted_pendulum_w500_s0-39.csv" in out and "pendulum_mujoco" not in out
 
 
 @pytest.mark.parametrize("override, message", [
@@ -49,6 +52,9 @@ def test_paper_config_sweeps_the_papers_grid(tmp_path):
     ({"dqn": {"params": {"tasks": ["pong"]}}}, "pong"),
     ({"fqi": {"seeds": {"first": 0, "count": 0}}}, "count"),
     ({"device": "tpu"}, "device"),
+    ({"ddpg": {"groups": {"atari": []}}}, "atari"),
+    ({"ddpg": {"groups": {"pendulum_mujoco": ["hopper_stand"]}}}, "hopper_stand"),
+    ({"transfer": {"dqn": {"held_out": ["pong"]}}}, "pong"),
     ({"fqi": {"unknown_key": 1}}, "unknown_key"),
 ])
 def test_bad_configs_are_refused_naming_the_key(tmp_path, override, message):
@@ -106,6 +112,15 @@ def test_tiny_sweep_produces_every_figure_and_table_and_resumes(tmp_path):
     assert sorted(p.name for p in (results / "runs" / "dqn").glob("*.csv")) == [
         "dqn_car_on_hill_w8_s0-1.csv", "dqn_cartpole_w8_s0-1.csv", "mdqn_w8_s0-1.csv"]
     assert len(list((results / "runs" / "fqi").glob("*.csv"))) == 4
+    # MDDPG on the two tiny pendulum tasks plus one single-task DDPG per task; the DQN transfer case.
+    assert sorted(p.name for p in (results / "runs" / "ddpg").glob("*.csv")) == [
+        "ddpg_mujoco_inverted_double_pendulum_w4_s0-1.csv", "ddpg_mujoco_inverted_pendulum_w4_s0-1.csv",
+        "mddpg_pendulum_mujoco_w4_s0-1.csv"]
+    for name in ("ddpg_return_discounted_per_epoch.png", "transfer_dqn_return_discounted_per_epoch.png"):
+        assert (results / "figures" / name).stat().st_size > 1000
+    for name in ("ddpg_summary", "ddpg_vs_published", "transfer_dqn_summary", "transfer_dqn_vs_published",
+                 "fqi_vs_published", "dqn_vs_published"):
+        assert (results / "tables" / f"{name}.md").stat().st_size > 0
     assert_same_numbers_as_reference(results)
     # Nothing left to do after a complete run; deleting one run file re-runs only that job (+ analysis).
     again = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", "workflow/config/test_tiny.yaml")

@@ -14,7 +14,7 @@ SORT = ["experiment", "algorithm", "variants", "task", "width", "seed", "step", 
 
 
 def collect(results_dir: Path) -> pd.DataFrame:
-    frames = [read_results(p)[0] for p in sorted(results_dir.glob("runs/*/*.csv"))]
+    frames = [read_results(p)[0] for p in sorted(results_dir.glob("runs/**/*.csv"))]
     return pd.concat(frames).sort_values(SORT).reset_index(drop=True)
 
 

@@ -2,7 +2,7 @@
 # appendix): per group, MDDPG on the group's tasks and one DDPG per task, over sweep points (e.g. the
 # shared width) and seed batches, then one figure and two tables over every group.
 # The section's `groups` maps a task group (mtrl_bench.tasks.continuous.GROUPS) to the tasks to run,
-# [] = all of them; `params` are the fields of mtrl_bench.experiments.ddpg.Config (group and tasks are
+# [] = all of them, null = not this group; `params` are the fields of mtrl_bench.experiments.ddpg.Config (group and tasks are
 # set per job here).
 if enabled("ddpg"):
     from mtrl_bench.experiments import ddpg as _ddpg_experiment
@@ -12,6 +12,8 @@ if enabled("ddpg"):
     # (task names are unique across groups). A group of one task has no MDDPG job.
     DDPG_JOBS = {}
     for _group, _tasks in DDPG["groups"].items():
+        if _tasks is None:  # null switches off a group inherited from another config file
+            continue
         try:
             _names = _ddpg_experiment.task_names(experiment_config("ddpg", DDPG, {}, group=_group, tasks=_tasks)[2])
         except ConfigError as err:

@@ -22,12 +22,26 @@ if enabled("transfer"):
     def _transfer_tasks(learner, section, point):
         """The learner experiment's tasks at a sweep point (the leave-one-out pool), in its order; a swept
         DDPG `group` gives each point its own pool."""
-        built = experiment_config(learner, section, point)[2]
         if learner == "dqn":
-            return list(built.tasks)
+            return list(experiment_config(learner, section, point)[2].tasks)
         from mtrl_bench.experiments.ddpg import task_names
 
-        return task_names(built)
+        pool = []
+        for group, tasks in section["groups"].items():
+            if tasks is None:
+                continue
+            names = task_names(experiment_config(learner, section, point, group=group, tasks=tasks)[2])
+            TR_GROUP_OF.update({name: group for name in names})
+            pool += names
+        return pool
+
+
+    TR_GROUP_OF = {}  # DDPG task -> its group in the ddpg section (the source trains the rest of that group)
+
+
+    def _learner_fields(learner, held):
+        """Per-run fields that come from the held-out task: a DDPG task's group."""
+        return {"group": TR_GROUP_OF[held]} if learner == "ddpg" else {}
 
 
     def _transfer_case(learner, case):
@@ -45,7 +59,8 @@ if enabled("transfer"):
             if task not in everywhere:
                 raise ValueError(f"config error: transfer.{learner}.held_out: {task!r} is not one of the {learner} "
                                  f"tasks {everywhere}")
-        if min(len(pool) for pool in pools.values()) < 2:
+        if min(len(pool) for pool in pools.values()) < 2 or any(
+                sum(TR_GROUP_OF.get(t) == TR_GROUP_OF.get(held) for t in pools[label]) < 2 for held, label in pairs):
             raise ValueError(f"config error: transfer.{learner} needs at least two {learner} tasks")
         epochs = experiment_config(learner, section, {})[2].epochs
         frozen = {}
@@ -76,6 +91,7 @@ if enabled("transfer"):
         """The mapping of one transfer run (transfer.Config's vocabulary): the learner's params without tasks."""
         inner = hyper.merge(case["section"].get("params", {}), case["points"][point])
         inner = {k: v for k, v in inner.items() if k not in ("tasks", "save_shared", "checkpoint_dir")}
+        inner.update(_learner_fields(learner, held))
         return {"algorithm": learner, "target": held, "source_dir": source_dir, "frozen_epochs": case["frozen"][frozen],
                 "load_into": case["into"], learner: inner}
 
@@ -87,9 +103,11 @@ if enabled("transfer"):
 
 
     def source_args(learner, case, held, point, checkpoint_dir):
-        sources = [task for task in case["pools"][point] if task != held]
+        fields = _learner_fields(learner, held)
+        sources = [task for task in case["pools"][point]
+                   if task != held and TR_GROUP_OF.get(task) == fields.get("group")]
         return run_args(learner, case["section"], case["points"][point], tasks=sources, save_shared=case["save"],
-                        checkpoint_dir=checkpoint_dir)
+                        checkpoint_dir=checkpoint_dir, **fields)
 
 
     for _learner, _case in TR_CASES.items():
