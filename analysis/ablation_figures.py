@@ -6,8 +6,8 @@
   ``similarity`` also draws ``ablation_similarity_theory``: the measured excess risk against T beside
   Theorem 3's terms, one panel per dissimilarity.
 * ``depth``: excess risk against T per hidden-layer split with its a + b/sqrt(T) fit.
-* ``imbalance``: excess risk against rho of the small task (left) and of the others (right), single-
-  task (black) and multi-task per T.
+* ``imbalance``: excess risk against rho of the small task (left; single-task in black) and of the
+  tasks learnt beside it (right; single-task dashed), multi-task per T.
 
 CLI (:mod:`analysis.cli`; each writes ``<stem>.png`` and ``.pdf`` in ``--outdir``)::
 
@@ -136,17 +136,22 @@ def plot_imbalance(table: pd.DataFrame, outdir: str | Path, stem: str = "ablatio
         for column, group in enumerate(("small", "others")):
             ax = axes[row][column]
             part = table[(table["algorithm"] == algorithm) & (table["width"] == width) & (table["group"] == group)]
-            single = part[part["n_tasks"] == counts[0]].sort_values("rho")
-            _band(ax, single["rho"], single["single"], single["single_lo"], single["single_hi"], "k", "single-task",
-                  marker="s")
+            if group == "small":  # task 0 alone: the same for every T
+                single = part[part["n_tasks"] == counts[0]].sort_values("rho")
+                _band(ax, single["rho"], single["single"], single["single_lo"], single["single_hi"], "k",
+                      "single-task", marker="s")
             for colour, n_tasks in zip(colours, counts, strict=True):
                 curve = part[part["n_tasks"] == n_tasks].sort_values("rho")
                 _band(ax, curve["rho"], curve["multi"], curve["multi_lo"], curve["multi_hi"], colour,
                       f"multi-task, T = {n_tasks}")
+                if group == "others":  # tasks 1..T-1 alone, dashed in the T's colour
+                    ax.plot(curve["rho"], curve["single"], ls="--", marker="s", ms=3, color=colour,
+                            label=f"single-task, the same {n_tasks - 1} tasks")
             ax.set_xscale("log")
             ax.set_xlabel("rho (small task's share of the others' samples)")
             ax.set_ylabel("excess risk")
-            ax.set_title(f"{'small task (task 0)' if group == 'small' else 'the other tasks'}: {algorithm}, "
+            name = "small task (task 0)" if group == "small" else "tasks 1..T-1 beside it"
+            ax.set_title(f"{name}: {algorithm}, "
                          f"width {width}", fontsize=8)
             ax.legend(fontsize=6)
     fig.tight_layout()

@@ -17,7 +17,7 @@ Pure functions on tidy tables plus a small CLI. Readings, stated once:
   reaches 0 counts as beyond the swept range: +inf; a curve that starts at or below 0 crosses at the
   first value). NaN/inf are reported as such: "no breaking point within the swept range".
 * **Imbalance**: the small task is task "0"; ``group`` small = task 0, others = the mean over the
-  other tasks of the same learners.
+  other tasks learnt beside it (tasks 1..T-1 of its group; the pool's other groups never see it).
 
 CLI (:mod:`analysis.cli`; each writes ``<stem>.csv``, ``.md`` and ``.tex`` in ``--outdir``)::
 
@@ -81,7 +81,8 @@ def paired_gains(errors: pd.DataFrame, tasks: str = "all") -> pd.DataFrame:
 
     ``errors``: from :func:`final_errors`. The single-task error of a task is its n_tasks == 1 row with
     the same variants and seed, of any algorithm label (FQI's single-task runs are "fqi"); the
-    multi-task learner keeps its algorithm (and width). ``tasks``: all, small (task "0") or others.
+    multi-task learner keeps its algorithm (and width). ``tasks``: all, small (task "0") or others (tasks
+    1..T-1, the small task's group mates in the testbed's partition of the pool).
     Columns: algorithm, width, variants, [sweep,] n_tasks, seed, single, multi, gain.
     """
     if tasks == "small":
@@ -98,6 +99,8 @@ def paired_gains(errors: pd.DataFrame, tasks: str = "all") -> pd.DataFrame:
         join = ["algorithm", "width", *join]
     single = single.groupby(join, as_index=False)["value"].mean().rename(columns={"value": "single"})
     paired = multi.merge(single, on=join, how="inner").rename(columns={"value": "multi"})
+    if tasks == "others":
+        paired = paired[paired["task"].astype(int) < paired["n_tasks"]]
     if paired.empty:
         raise ConfigError("no multi-task task has a single-task run of the same task and seed")
     by = ["algorithm", "width", "variants", *(["sweep"] if "sweep" in paired else []), "n_tasks", "seed"]
