@@ -82,9 +82,14 @@ def plot_similarity_theory(bound: pd.DataFrame, outdir: str | Path, stem: str = 
                            ) -> list[Path]:
     """Measured excess risk vs T beside Theorem 3's terms, one panel per (dissimilarity, width)."""
     panels = bound[["dissimilarity", "width"]].drop_duplicates().sort_values(["width", "dissimilarity"]).to_numpy()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False, sharey=True)
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.0 * rows), squeeze=False, sharey=True)
+    axes = axes.ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     colours = plt.get_cmap("tab10")(np.arange(len(BOUND_TERMS)))
-    for ax, (dissimilarity, width) in zip(axes[0], panels, strict=True):
+    for ax, (dissimilarity, width) in zip(axes, panels):
         part = bound[(bound["dissimilarity"] == dissimilarity) & (bound["width"] == width)].sort_values("n_tasks")
         ax.plot(part["n_tasks"], part["measured_excess_risk"], "o-", color="k", label="measured excess risk")
         for colour, term in zip(colours, BOUND_TERMS, strict=True):
@@ -94,8 +99,8 @@ def plot_similarity_theory(bound: pd.DataFrame, outdir: str | Path, stem: str = 
         ax.set_yscale("log")
         ax.set_title(f"dissimilarity {dissimilarity:g}, width {int(width)}", fontsize=8)
         ax.set_xlabel("number of tasks T")
-    axes[0][0].set_ylabel("squared target units")
-    axes[0][-1].legend(fontsize=5, loc="upper right")
+        ax.set_ylabel("squared target units")
+    axes[0].legend(fontsize=5, loc="upper right")
     fig.suptitle("Theorem 3's terms (c_i = 1; shape in T, not level) beside the measured excess risk", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, outdir, stem)
