@@ -81,6 +81,15 @@ class ChainFamily:
         nxt, rewards, absorbing = step(task, states, actions)
         return Rows(observe(states), actions, rewards, observe(nxt), absorbing, np.arange(len(states)))
 
+    def held_out_transitions(self, task: str, dataset, data_dir) -> Rows:
+        # Deterministic chain, every pair visited: an independent draw is another copy of each pair.
+        rows = self.transitions(task, dataset, data_dir)
+        keep = np.arange(0, len(rows), COPIES)
+        return rows.subset(keep)
+
+    def read_transitions(self, task: str, directory: str) -> Rows:
+        raise ConfigError("the chain family has no dataset files: leave dataset_dir unset")
+
     def holdout_seed(self, dataset, task_index: int) -> int:
         return task_index
 
@@ -164,3 +173,20 @@ def test_the_config_names_a_known_family_and_its_tasks():
         cfg.build(fqi.Config, {**SETTINGS, "family": "grid"})
     with pytest.raises(ConfigError, match="chain tasks are left and right"):
         cfg.build(fqi.Config, {**SETTINGS, "family": "chain", "variants": ["up"]})
+
+
+def test_the_held_out_set_path_runs_on_any_family():
+    config = cfg.build(fqi.Config, {**SETTINGS, "family": "chain", "approx_error_data": "held_out_set"})
+    result = fqi.run(config, [0], "cpu")
+    rows = pd.DataFrame(result.rows)
+    final = rows[(rows.metric == "approx_error") & (rows.step == config.iterations)].value
+    assert (final < 1e-2).all()  # deterministic chain: the held-out pairs are the training pairs' kind
+    n_rows = 2 * COPIES * (N_STATES - 1)
+    assert result.extra["train_rows"] == {"right": n_rows, "left": n_rows}
+    assert result.extra["held_out_rows"] == {"right": n_rows // COPIES, "left": n_rows // COPIES}
+
+
+def test_a_family_without_files_refuses_a_dataset_dir(tmp_path):
+    config = cfg.build(fqi.Config, {**SETTINGS, "family": "chain", "dataset_dir": str(tmp_path)})
+    with pytest.raises(ConfigError, match="no dataset files"):
+        fqi.run(config, [0], "cpu")

@@ -192,3 +192,105 @@ def test_member_blocks_do_not_change_the_fit(zero_q_star_dir, monkeypatch):
     assert len(fqi_fit.member_blocks(5, 1000, fqi_fit.ROWS_PER_BLOCK)) == 5
     blocked = run_rows(config, [0, 1, 2, 3, 4])
     np.testing.assert_allclose(blocked.value.to_numpy(), whole.value.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+# -- issue 12: train on every transition, approx_error on an independent held-out set, the authors' files --
+
+EPS_DATA = {"policy": "epsilon_greedy", "grid_size": 7, "seed": 0}
+
+
+def test_held_out_set_trains_on_every_transition_and_measures_on_independent_data(zero_q_star_dir, tmp_path):
+    config = small_config(zero_q_star_dir, dataset=EPS_DATA, approx_error_data="held_out_set", data_dir=str(tmp_path))
+    train, held, record = experiment.task_data(config, CarOnHillFamily(), config.variants)
+    for t, name in enumerate(config.variants):
+        full = load_or_generate(coh_family.variant(name), config.dataset, None)
+        assert len(train[t]) == len(full)  # no row withheld from the fit
+        np.testing.assert_array_equal(train[t].states, full.states)
+        # Same behaviour policy and start states, other random draws: not the training rows.
+        assert set(np.unique(held[t].episode)) == set(np.unique(full.episode)) == set(range(49))
+        assert len(held[t]) != len(full) or not np.array_equal(held[t].actions, full.actions)
+        assert abs(held[t].actions.mean() - full.actions.mean()) < 0.1
+        assert record["train_rows"][name] == len(full) and record["held_out_rows"][name] == len(held[t])
+    assert record["approx_error_data"].startswith("held_out_set")
+    result = experiment.run(config, [0], "cpu")
+    assert result.extra["train_rows"] == record["train_rows"]
+
+
+def test_split_withholds_episodes_from_the_fit(zero_q_star_dir):
+    config = small_config(zero_q_star_dir, approx_error_data="split", holdout_fraction=0.2)
+    train, held, _ = experiment.task_data(config, CarOnHillFamily(), config.variants)
+    for t in range(2):
+        assert not set(np.unique(train[t].episode)) & set(np.unique(held[t].episode))
+        assert len(np.unique(held[t].episode)) == round(0.2 * 49)
+
+
+def write_authors_file(folder, params, spec):
+    import pickle
+
+    from mtrl_bench.tasks.car_on_hill import authors_data
+
+    data = generate(params, spec)
+    with open(authors_data.variant_path(folder, params), "wb") as handle:
+        pickle.dump(authors_data.to_tuples(data), handle)
+    return data
+
+
+def test_dataset_dir_trains_on_the_authors_files(zero_q_star_dir, tmp_path):
+    spec = DatasetSpec(**EPS_DATA)
+    for index in (0, 4):
+        write_authors_file(tmp_path, coh.VARIANTS[index], spec)
+    common = dict(dataset=EPS_DATA, approx_error_data="held_out_set", iterations=2, max_fit_steps=20)
+    from_files = experiment.run(small_config(zero_q_star_dir, dataset_dir=str(tmp_path), **common), [0], "cpu")
+    generated = experiment.run(small_config(zero_q_star_dir, **common), [0], "cpu")
+    # The file holds exactly the generated transitions: the same fit, the same numbers.
+    np.testing.assert_array_equal(pd.DataFrame(from_files.rows).value, pd.DataFrame(generated.rows).value)
+    assert from_files.extra["training_data"] == f"files in {tmp_path}"
+    assert from_files.extra["train_rows"] == generated.extra["train_rows"]
+
+
+def test_dataset_dir_with_a_missing_file_is_one_line_naming_it(zero_q_star_dir, tmp_path):
+    write_authors_file(tmp_path, coh.VARIANTS[0], DatasetSpec(**EPS_DATA))
+    config = small_config(zero_q_star_dir, dataset_dir=str(tmp_path), dataset=EPS_DATA,
+                          approx_error_data="held_out_set")
+    with pytest.raises(ConfigError, match=r"0\.800_4\.000\.pkl") as err:
+        experiment.run(config, [0], "cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_dataset_dir_with_coin_held_out_data_is_refused(zero_q_star_dir, tmp_path):
+    with pytest.raises(ConfigError, match="dataset.policy: epsilon_greedy"):
+        small_config(zero_q_star_dir, dataset_dir=str(tmp_path), approx_error_data="held_out_set")
+    small_config(zero_q_star_dir, dataset_dir=str(tmp_path), approx_error_data="split")  # their episodes, split
+
+
+def test_fit_options_reach_the_fit(zero_q_star_dir, monkeypatch):
+    seen = []
+    original = fqi.fit
+
+    def spy(*args, **kw):
+        seen.append(args[-1])
+        return original(*args, **kw)
+
+    monkeypatch.setattr(fqi, "fit", spy)
+    config = small_config(zero_q_star_dir, iterations=2, max_fit_steps=40, fit_kernel="fused", fit_sync_every=8,
+                          fit_repack_every=16)
+    fused = run_rows(config, [0, 1])
+    assert seen and all(o == fqi_fit.FitOptions(kernel="fused", sync_every=8, repack_every=16) for o in seen)
+    reference = run_rows(small_config(zero_q_star_dir, iterations=2, max_fit_steps=40), [0, 1])
+    np.testing.assert_allclose(fused.value.to_numpy(), reference.value.to_numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_authors_q_star_convention_and_its_metric(zero_q_star_dir, tmp_path):
+    q = np.array([-1.0, -0.95, -0.9025, 0.0, 0.5, 1.0])
+    np.testing.assert_allclose(coh_family.authors_q_star(q, 0.95), [-1.0, -0.9025, -0.857375, 0.0, 0.5, 1.0])
+    for index in (0, 4):
+        write_q_star(tmp_path, coh.VARIANTS[index], np.linspace(-1, 1, 200))
+    calls = []
+    rows = pd.DataFrame(experiment.run(small_config(tmp_path, record_authors_qstar=True), [0], "cpu",
+                                       on_iteration=lambda k, r: calls.append((k, len(r.rows)))).rows)
+    assert "avi_diff_authors_qstar" in set(rows.metric)
+    exact = rows[rows.metric == "avi_diff"].value.to_numpy()
+    authors = rows[rows.metric == "avi_diff_authors_qstar"].value.to_numpy()
+    assert not np.array_equal(exact, authors) and np.all(np.abs(exact - authors) < 0.05)
+    assert [k for k, _ in calls] == [1, 2, 3] and calls[-1][1] == len(rows)
+    assert "avi_diff_authors_qstar" not in set(run_rows(small_config(tmp_path), [0]).metric)

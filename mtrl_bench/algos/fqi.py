@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtrl_bench.algos.fqi_fit import TaskTensors, fit, weighted_mse
+from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit, weighted_mse
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.tasks.family import Policy, TransitionData
@@ -56,12 +56,15 @@ def bellman_targets(net: SharedMultiTaskNet | None, data: TaskTensors, gamma: fl
 @dataclass(frozen=True)
 class FitRule:
     """When a fit stops: ``patience`` steps without an improvement of more than ``tolerance`` (loss
-    units), or ``max_steps`` Adam steps (None: no cap). ``learning_rate`` is Adam's step size."""
+    units), or ``max_steps`` Adam steps (None: no cap). ``learning_rate`` is Adam's step size;
+    ``options`` says how the steps run (:class:`~mtrl_bench.algos.fqi_fit.FitOptions`; never what they
+    compute; the default is the reference step-by-step loop)."""
 
     learning_rate: float
     patience: int
     tolerance: float
     max_steps: int | None
+    options: FitOptions = FitOptions()
 
 
 @dataclass
@@ -105,7 +108,7 @@ class FQILearner:
         train_targets = bellman_targets(self.previous, self.train, self.gamma).expand(n_members, -1, -1)
         held_targets = bellman_targets(self.previous, self.held, self.gamma).expand(n_members, -1, -1)
         steps, diverged = fit(self.net, self.optimizer, self.train, train_targets, self.active,
-                              self.rule.patience, self.rule.tolerance, self.rule.max_steps)
+                              self.rule.patience, self.rule.tolerance, self.rule.max_steps, self.rule.options)
         with torch.no_grad():
             finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in self.net.parameters()]).all(0)
             diverged |= self.active & ~finite

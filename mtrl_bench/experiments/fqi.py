@@ -1,15 +1,31 @@
 """Multi-task FQI on a task family (Car-On-Hill variants by default), all seeds in one batch.
 
 The runner around :class:`mtrl_bench.algos.fqi.FQILearner`: it asks the task family
-(:mod:`mtrl_bench.tasks.family`) for each task's transitions, holds out a fraction of whole episodes
-per task, runs ``iterations`` FQI iterations and records, per iteration k, task and seed:
+(:mod:`mtrl_bench.tasks.family`) for each task's training transitions (generated, or read from
+``dataset_dir``: for Car-On-Hill the authors' published files ``<variant name>.pkl``) and for the
+held-out transitions on which ``approx_error`` is measured (``approx_error_data``):
+
+* ``held_out_set``: the fit sees every training transition (as in the paper); the held-out data are an
+  independent dataset drawn with the same behaviour policy and parameters (``dataset``) from another
+  random stream. With ``dataset_dir`` that is generated data of ``dataset``'s policy -- the authors
+  published no second set -- so ``dataset.policy`` must then be ``epsilon_greedy``, their kind of data;
+* ``split``: a ``holdout_fraction`` of each task's episodes is withheld from the fit (the old default).
+
+It runs ``iterations`` FQI iterations and records, per iteration k, task and seed:
 
 * ``avi_diff``: mean |Q*(s, a) - Q_k(s, a)| over the family's test pairs (only for a family with a
   truth; for Car-On-Hill the paper's 200 pairs);
+* ``avi_diff_authors_qstar`` (only with ``record_authors_qstar`` and a family that knows the convention):
+  the same against Q* as the published reference stored it (Car-On-Hill: the authors' failure values
+  one step too deep, :func:`mtrl_bench.tasks.car_on_hill.family.authors_q_star`);
 * ``approx_error``: mean squared error of Q_k against the iteration's targets on the held-out
-  transitions (the eps_k of the bounds: ||Q_k - T* Q_{k-1}||^2 estimated on unseen data);
+  transitions (the eps_k of the bounds: ||Q_k - T* Q_{k-1}||^2 estimated on data the fit never saw);
 * ``J``: the family's discounted return of the greedy policy of Q_k;
 * ``fit_steps``: the Adam steps the fit took.
+
+The ``fit_*`` fields choose how the fit's Adam steps run (:class:`mtrl_bench.algos.fqi_fit.FitOptions`),
+never what they compute. The provenance (``RunResult.extra``) names the training and held-out data
+and their row counts per task.
 
 A seed whose loss or parameters become non-finite at iteration k stops there: one ``diverged``
 row per task with value k, no further rows (:meth:`RunResult.diverged`); the other seeds go on.
@@ -18,22 +34,24 @@ row per task with value k, no further rows (:meth:`RunResult.diverged`); the oth
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from mtrl_bench.algos.fqi import FitRule, FQILearner, split_holdout
+from mtrl_bench.algos.fqi_fit import FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
 from mtrl_bench.config import param
 from mtrl_bench.device import resolve_device
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments.runner import Progress, RunResult, row
 from mtrl_bench.nets import NetSpec
 from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec
-from mtrl_bench.tasks.family import get_family
+from mtrl_bench.tasks.family import TaskFamily, TransitionData, get_family
 
 EXPERIMENT = "fqi"
+APPROX_ERROR_DATA = ("held_out_set", "split")
 
 
 @dataclass(frozen=True)
@@ -52,44 +70,103 @@ class Config:
                              "(squared return units)", low=0)
     max_fit_steps: int | None = param(None, "cap on Adam steps per iteration (none: the paper's "
                                       "uncapped patience rule)", low=1)
-    holdout_fraction: float = param(0.1, "fraction of each task's episodes held out to measure "
+    approx_error_data: str = param("split", "where approx_error (the bounds' eps_k) is measured: "
+                                   "'held_out_set' = an independent dataset of the same behaviour policy, the fit "
+                                   "sees every training transition (the paper); 'split' = holdout_fraction of each "
+                                   "task's episodes, withheld from the fit", choices=APPROX_ERROR_DATA)
+    holdout_fraction: float = param(0.1, "split: fraction of each task's episodes held out to measure "
                                     "approx_error, in (0, 1)", low=0, low_open=True, high=1)
     gamma: float | None = param(None, "discount factor (none: the family's, Car-On-Hill 0.95)", low=0, high=1)
+    record_authors_qstar: bool = param(False, "also record avi_diff_authors_qstar: avi_diff against Q* in the "
+                                       "authors' stored convention (Car-On-Hill: failure values -1 < Q* < 0 one step "
+                                       "too deep)")
     dataset: DatasetSpec = param(help="how each task's transitions are generated (the dataset cache key)",
                                  default_factory=DatasetSpec)
+    dataset_dir: str | None = param(None, "folder of the authors' transition files <variant name>.pkl (read only "
+                                    "files you trust); when set, FQI trains on them instead of generated data")
     data_dir: str | None = param("results/data/datasets", "dataset cache folder (none: generate, do not cache)")
     qstar_dir: str | None = param("results/data/qstar", "folder of the family's Q* tables "
                                   "(<variant>.csv); missing ones are computed and cached there")
+    fit_kernel: str = param("autograd", "fit step arithmetic: autograd (the reference) or fused (hand-derived "
+                            "gradients, equal to float32 round-off, faster)", choices=FIT_KERNELS)
+    fit_sync_every: int = param(1, "fit steps between host checks of the stopping rule (1 with autograd and no "
+                                "re-packing = the step-by-step loop)", low=1)
+    fit_repack_every: int = param(0, "fit steps between re-packings of the still running seeds into a smaller "
+                                  "batch (0 = never)", low=0)
+    fit_cuda_graph: bool = param(False, "replay each fit step as a CUDA graph (fused kernel on a CUDA device only)")
+    fit_rows_per_tile: int = param(ROWS_PER_TILE_DEFAULT, "fused kernel on a CPU: rows per tile", low=1)
 
     def __post_init__(self) -> None:
         if self.holdout_fraction >= 1.0:
             raise ConfigError(f"holdout_fraction must be < 1, got {self.holdout_fraction}")
+        if self.approx_error_data not in APPROX_ERROR_DATA:
+            raise ConfigError(f"approx_error_data must be one of {list(APPROX_ERROR_DATA)}, got "
+                              f"{self.approx_error_data!r}")
+        if (self.dataset_dir is not None and self.approx_error_data == "held_out_set"
+                and getattr(self.dataset, "policy", "epsilon_greedy") != "epsilon_greedy"):
+            raise ConfigError("with dataset_dir, approx_error is measured on generated held-out data of "
+                              f"dataset.policy ({self.dataset.policy!r}, not the authors' kind): set "
+                              "dataset.policy: epsilon_greedy, or approx_error_data: split")
+        self.fit_options()  # FitOptions' own checks
         # Canonical task names, so that the provenance and the rows name each task one way.
         object.__setattr__(self, "variants", get_family(self.family).task_names(list(self.variants)))
 
 
+    def fit_options(self) -> FitOptions:
+        return FitOptions(kernel=self.fit_kernel, sync_every=self.fit_sync_every, repack_every=self.fit_repack_every,
+                          cuda_graph=self.fit_cuda_graph, rows_per_tile=self.fit_rows_per_tile)
+
+
+def task_data(config: Config, family: TaskFamily,
+              tasks: Sequence[str]) -> tuple[list[TransitionData], list[TransitionData], dict]:
+    """Per task, the training and the held-out transitions (see the module docstring), and a
+    provenance dict naming them with their row counts."""
+    train_sets, held_sets = [], []
+    for t, task in enumerate(tasks):
+        if config.dataset_dir is not None:
+            data = family.read_transitions(task, config.dataset_dir)
+        else:
+            data = family.transitions(task, config.dataset, config.data_dir)
+        if config.approx_error_data == "split":
+            train, held = split_holdout(data, config.holdout_fraction, seed=family.holdout_seed(config.dataset, t))
+        else:
+            train, held = data, family.held_out_transitions(task, config.dataset, config.data_dir)
+        train_sets.append(train)
+        held_sets.append(held)
+    source = "generated (dataset)" if config.dataset_dir is None else f"files in {config.dataset_dir}"
+    if config.approx_error_data == "split":
+        held_source = f"split: {config.holdout_fraction:g} of the training episodes, withheld from the fit"
+    else:
+        held_source = "held_out_set: generated (dataset), independent stream"
+    record = {"training_data": source, "approx_error_data": held_source,
+              "train_rows": {task: len(d) for task, d in zip(tasks, train_sets)},
+              "held_out_rows": {task: len(d) for task, d in zip(tasks, held_sets)}}
+    return train_sets, held_sets, record
+
+
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu",
-        progress: Progress | None = None) -> RunResult:
+        progress: Progress | None = None,
+        on_iteration: Callable[[int, RunResult], None] | None = None) -> RunResult:
     """Run MFQI for every seed at once (see the module docstring); ``progress`` gets one update per
-    iteration (one is made, logging to stderr, when None)."""
+    iteration (one is made, logging to stderr, when None). ``on_iteration(k, result)``, when given, is
+    called after iteration k with the rows so far (e.g. to write partial results of a long run)."""
     seeds = [int(s) for s in seeds]
     device = resolve_device(device) if isinstance(device, str) else device
     family = get_family(config.family)
     tasks = list(config.variants)
     gamma = family.gamma if config.gamma is None else config.gamma
 
-    train_sets, held_sets = [], []
-    for t, task in enumerate(tasks):
-        data = family.transitions(task, config.dataset, config.data_dir)
-        train, held = split_holdout(data, config.holdout_fraction, seed=family.holdout_seed(config.dataset, t))
-        train_sets.append(train)
-        held_sets.append(held)
+    train_sets, held_sets, data_record = task_data(config, family, tasks)
     truth = family.truth(tasks, config.qstar_dir)
     spec = NetSpec(n_tasks=len(tasks), obs_dim=family.obs_dim, n_actions=[family.n_actions] * len(tasks),
                    input_width=config.input_width, shared_widths=(config.shared_width,))
-    rule = FitRule(config.learning_rate, config.patience, config.tolerance, config.max_fit_steps)
+    rule = FitRule(config.learning_rate, config.patience, config.tolerance, config.max_fit_steps,
+                   config.fit_options())
     learner = FQILearner(spec, seeds, train_sets, held_sets, gamma, rule, device)
     q_star = None if truth is None else torch.as_tensor(truth.q_star, dtype=learner.dtype, device=device)
+    q_star_authors = None
+    if config.record_authors_qstar and truth is not None and truth.q_star_authors is not None:
+        q_star_authors = torch.as_tensor(truth.q_star_authors, dtype=learner.dtype, device=device)
 
     result = RunResult()
     base = {"experiment": EXPERIMENT, "algorithm": "mfqi" if len(tasks) > 1 else "fqi",
@@ -103,7 +180,10 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
         step = learner.iterate()
         metrics: dict[str, np.ndarray] = {}
         if q_star is not None:
-            metrics["avi_diff"] = (learner.q_values(truth.states, truth.actions) - q_star).abs().mean(-1).cpu().numpy()
+            q_k = learner.q_values(truth.states, truth.actions)
+            metrics["avi_diff"] = (q_k - q_star).abs().mean(-1).cpu().numpy()
+            if q_star_authors is not None:
+                metrics["avi_diff_authors_qstar"] = (q_k - q_star_authors).abs().mean(-1).cpu().numpy()
         metrics["approx_error"] = step.approx_error.cpu().numpy()
         metrics["J"] = family.greedy_return(learner.greedy_policy(), learner.n_members, tasks, gamma)
         fit_steps = step.fit_steps.cpu().numpy()
@@ -120,11 +200,14 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
         learner.end_iteration(step.diverged)
         iteration_seconds.append(time.time() - started)
         progress.update(f"iteration {k}", _score(metrics, fit_steps, learner.active.cpu().numpy()))
+        result.extra = {"iteration_seconds": [round(x, 3) for x in iteration_seconds], "gamma": gamma,
+                        **data_record}
+        if on_iteration is not None:
+            on_iteration(k, result)
         if not bool(learner.active.any()):
             break
     if own_progress:
         progress.close()
-    result.extra = {"iteration_seconds": [round(x, 3) for x in iteration_seconds], "gamma": gamma}
     return result
 
 

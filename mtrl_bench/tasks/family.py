@@ -2,7 +2,10 @@
 
 A task family (Car-On-Hill's variants, a chain MDP, ...) gives FQI, for the tasks it is asked for:
 
-* per-task training transitions (:class:`TransitionData`), generated or read from a cache;
+* per-task training transitions (:class:`TransitionData`), generated or read from a cache, and an
+  independent held-out set of the same behaviour policy (another random stream) on which FQI
+  measures ``approx_error``; optionally, transitions read from a folder of files (Car-On-Hill: the
+  authors' published per-variant lists);
 * its discount factor ``gamma``, observation size ``obs_dim`` and action count ``n_actions``;
 * optionally, a truth on a test set (:class:`TestTruth`: states, actions and Q* per task), from
   which FQI records ``avi_diff``; a family without one returns None;
@@ -42,11 +45,14 @@ class TransitionData(Protocol):
 @dataclass(frozen=True)
 class TestTruth:
     """The exact action values on a test set, per task: states (T, N, obs_dim), actions (T, N) int,
-    q_star (T, N) in return units."""
+    q_star (T, N) in return units; ``q_star_authors`` (T, N), when given, is the same table in the
+    convention of a published reference that stored some values differently (FQI can record its
+    ``avi_diff`` against it too, to compare like with like)."""
 
     states: np.ndarray
     actions: np.ndarray
     q_star: np.ndarray
+    q_star_authors: np.ndarray | None = None
 
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -71,8 +77,19 @@ class TaskFamily(Protocol):
         through from the config) describes them; cached under ``data_dir`` when it is given."""
         ...
 
+    def held_out_transitions(self, task: str, dataset: Any, data_dir: str | None) -> TransitionData:
+        """An independent held-out dataset of task ``task``: the behaviour policy and parameters of
+        ``dataset``, drawn with other random numbers (FQI measures ``approx_error`` on it)."""
+        ...
+
+    def read_transitions(self, task: str, directory: str) -> TransitionData:
+        """Task ``task``'s transitions from files in ``directory`` (FQI's ``dataset_dir``); a family
+        that cannot read files raises a ConfigError saying so."""
+        ...
+
     def holdout_seed(self, dataset: Any, task_index: int) -> int:
-        """The seed of the held-out episode split of the ``task_index``-th task of a run."""
+        """The seed of the held-out episode split (``approx_error_data: split``) of the
+        ``task_index``-th task of a run."""
         ...
 
     def truth(self, tasks: Sequence[str], qstar_dir: str | None) -> TestTruth | None:

@@ -3,9 +3,13 @@
 * tasks: the 16 variants, by index (``"3"``) or name (``"1.000_4.375"``); canonical names are recorded;
   any other (mass, action[, gravity]) is a task too, by its name ``"%.3f_%.3f" % (m, a)`` with
   ``"_g%.3f" % g`` appended when g != 9.81 (:func:`variant`), e.g. ``"1.000_6.000_g7.000"``;
-* training transitions: :func:`.datasets.load_or_generate` (the dataset spec passes through);
+* training transitions: :func:`.datasets.load_or_generate` (the dataset spec passes through), or the
+  authors' files ``<directory>/<variant name>.pkl`` (:func:`.authors_data.load_variant`);
+* held-out transitions: the same spec's independent stream (:func:`.datasets.held_out`);
 * truth: exact Q* on the paper's 10 x 10 x 2 test grid (:mod:`.qstar`), read from
   ``<qstar_dir>/<variant>.csv`` or computed and cached there;
+* the authors' Q* convention (:func:`authors_q_star`): their stored tables put the "every action
+  sequence fails" values other than -1 one step too deep (-gamma^k where Q* = -gamma^(k-1));
 * evaluation: the discounted return of the greedy policy from the start state (-0.5, 0) over the
   100-step horizon.
 """
@@ -21,8 +25,9 @@ import numpy as np
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.tasks import family
+from mtrl_bench.tasks.car_on_hill import authors_data
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
-from mtrl_bench.tasks.car_on_hill.datasets import Transitions, load_or_generate
+from mtrl_bench.tasks.car_on_hill.datasets import Transitions, held_out, load_or_generate
 from mtrl_bench.tasks.car_on_hill.qstar import paper_test_grid, q_star_table, read_q_star_csv, write_q_star_csv
 
 _NAME = re.compile(r"^(\d+(?:\.\d+)?)_(\d+(?:\.\d+)?)(?:_g(\d+(?:\.\d+)?))?$")
@@ -65,6 +70,13 @@ def load_q_star(variants: Sequence[str], qstar_dir: str | Path | None) -> dict[s
     return tables
 
 
+def authors_q_star(q_star: np.ndarray, gamma: float = coh.GAMMA) -> np.ndarray:
+    """Q* as the authors stored it: failure values strictly between -1 and 0 (-gamma^(k-1), k > 1)
+    become -gamma^k, one step too deep; successes and immediate failures (-1) are unchanged. Any shape."""
+    q_star = np.asarray(q_star, dtype=float)
+    return np.where((q_star < 0) & (q_star > -1), gamma * q_star, q_star)
+
+
 def greedy_return(policy: family.Policy, n_members: int, params: Sequence[coh.CarOnHillParams],
                   gamma: float) -> np.ndarray:
     """Discounted return (S, T) of ``policy`` from the start state over the horizon, S = ``n_members``."""
@@ -105,6 +117,12 @@ class CarOnHillFamily:
     def transitions(self, task: str, dataset, data_dir: str | None) -> Transitions:
         return load_or_generate(variant(task), dataset, data_dir)
 
+    def held_out_transitions(self, task: str, dataset, data_dir: str | None) -> Transitions:
+        return load_or_generate(variant(task), held_out(dataset), data_dir)
+
+    def read_transitions(self, task: str, directory: str) -> Transitions:
+        return authors_data.load_variant(directory, variant(task))
+
     def holdout_seed(self, dataset, task_index: int) -> int:
         return dataset.seed * 1000 + task_index
 
@@ -112,9 +130,10 @@ class CarOnHillFamily:
         q_star = load_q_star(tasks, qstar_dir)
         states, actions = paper_test_grid()
         n_tasks = len(tasks)
+        table = np.stack([q_star[variant(key).name] for key in tasks])
         return family.TestTruth(states=np.repeat(states[None], n_tasks, axis=0),
                                 actions=np.repeat(actions[None], n_tasks, axis=0),
-                                q_star=np.stack([q_star[variant(key).name] for key in tasks]))
+                                q_star=table, q_star_authors=authors_q_star(table, self.gamma))
 
     def greedy_return(self, policy: family.Policy, n_members: int, tasks: Sequence[str], gamma: float) -> np.ndarray:
         return greedy_return(policy, n_members, [variant(name) for name in tasks], gamma)
