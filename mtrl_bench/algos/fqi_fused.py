@@ -13,15 +13,15 @@ tile of rows (a block of members x a slice of every task's rows):
               dz_L = d_head W_head^T, then for each layer d_a = dz act'(z),
               dW += z_prev^T d_a, db += sum_rows d_a, dz_prev = d_a W^T
 
-with every gradient accumulated in place into ``param.grad`` (torch batched matrix products,
-``baddbmm_``), so a tile's activations stay in the cache from its forward to its backward. The
-loss over the union of all tasks' rows equals the autograd path's share-weighted task MSEs; the
-two differ only by float32 round-off (the order of the sums), which tests/test_fqi_fit.py bounds.
+with each tile's weight gradients accumulated into per-member buffers (torch batched matrix
+products into reused workspaces), so a tile's activations stay in the cache from its forward to its
+backward. The loss over the union of all tasks' rows equals the autograd path's share-weighted task
+MSEs; the two differ only by float32 round-off (the order of the sums), which tests/test_fqi_fit.py bounds.
 
-FLOPs per row (J = input width, K = shared widths, A = actions, obs = observation size):
-forward 2 (obs J + J K + K A), backward 2 (J K + K A) for the weight gradients plus 2 (J K + K A)
-for the gradients of the hidden activations (none for the inputs): 2 obs J + 6 J K + 6 K A in all,
-6,000 at the paper's 2-30-30-2 (see :func:`step_flops_per_row`).
+FLOPs per row (J = input width, K = shared widths, A = actions, obs = observation size), counting
+a multiply-add as 2: forward 2 (obs J + J K + K A), weight gradients the same, gradients of the
+hidden activations 2 (J K + K A) (none for the inputs): 4 obs J + 6 J K + 6 K A in all, 6,000 at the
+paper's 2-30-30-2 (see :func:`step_flops_per_row`).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def step_flops_per_row(net: SharedMultiTaskNet) -> int:
     spec = net.spec
     widths = [spec.input_width, *spec.shared_widths, spec.n_actions_max]
     hidden = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return 2 * spec.obs_dim * spec.input_width + 6 * hidden
+    return 4 * spec.obs_dim * spec.input_width + 6 * hidden
 
 
 @dataclass

@@ -9,9 +9,9 @@ All in the same run, so the ratios hold even on a loaded machine:
 (c) ours, S = 1, 10, 100 seeds batched, per fit kernel (``autograd``, the reference step, and
     ``fused``, :mod:`mtrl_bench.algos.fqi_fused`), timed through :func:`~mtrl_bench.algos.fqi_fit.fit`
     itself: our FLOP rate as a share of (a), and the authors' time per row over ours ("x authors").
-    A step's FLOPs are counted per real (unpadded) row: 2 obs J + 6 J K + 6 K A multiply-add FLOPs
-    = 6,000 at 2-30-30-2 (forward 2,040; the weight gradients 1,980; the hidden gradients 1,980;
-    none for the inputs), see :func:`~mtrl_bench.algos.fqi_fused.step_flops_per_row`. Elementwise
+    A step's FLOPs are counted per real (unpadded) row: 4 obs J + 6 J K + 6 K A (a multiply-add is 2)
+    = 6,000 at 2-30-30-2 (forward 2,040; the weight gradients 2,040; the hidden-activation gradients
+    1,920; none for the inputs), see :func:`~mtrl_bench.algos.fqi_fused.step_flops_per_row`. Elementwise
     work (activations, Adam) is not counted: it is overhead the rate has to carry.
 (d) the projected wall time of the paper sweep (T in 1, 2, 4, 8; 100 seeds per T in one job;
     50 uncapped iterations) from the measured step times and the steps-per-iteration profile,
