@@ -26,6 +26,12 @@ def register(groups: dict) -> None:
     b.add_argument("--steps", type=positive_int, default=20, help="timed Adam steps per point")
     b.add_argument("--skip-qstar", action="store_true", help="skip (c), the exact Q* of all 16 variants")
     b.add_argument("--workers", type=positive_int, default=None, help="processes for (c); default: cores")
+    b.add_argument("--kernels", nargs="+", choices=["autograd", "fused"], default=["autograd", "fused"],
+                   help="fit kernels to time (default both)")
+    b.add_argument("--project", choices=["paper"], default=None,
+                   help="measure only what the projection needs and print the paper sweep's wall time and each "
+                        "job's resources on this device")
+    b.add_argument("--skip-dynamics", action="store_true", help="skip the Car-On-Hill step benchmark")
     b.add_argument("--device", default="auto")
     b.set_defaults(func=bench_fqi)
 
@@ -62,7 +68,8 @@ def bench_fqi(args: argparse.Namespace) -> int:
     from mtrl_bench.bench import fqi as fqi_bench
 
     fqi_bench.run(resolve_device(args.device), args.seeds, args.tasks, args.width, args.steps,
-                  not args.skip_qstar, args.workers or fqi_bench.default_workers())
+                  not args.skip_qstar, args.workers or fqi_bench.default_workers(), kernels=tuple(args.kernels),
+                  project=args.project, dynamics=not args.skip_dynamics)
     return 0
 
 
