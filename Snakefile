@@ -16,6 +16,7 @@ include: "workflow/rules/dqn.smk"
 include: "workflow/rules/ddpg.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/testbed.smk"
+include: "workflow/rules/ablations.smk"
 
 
 rule all:

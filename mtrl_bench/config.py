@@ -349,6 +349,6 @@ def parse_scalars(value: Any) -> Any:
                 return parse(text)
             except ValueError:
                 pass
-        if text.lower() in ("true", "false", "null", "none", "~"):
+        if text.lower() in ("true", "false", "null", "~"):
             return {"true": True, "false": False}.get(text.lower())
     return value
