@@ -69,9 +69,10 @@ if ABLATION:
                                      **ablation_fixed(ABLATION[wc.section]["experiment"])),
             seeds=lambda wc: seed_list(wc.seeds),
         threads: THREADS
-        resources:
-            mem_mb=2000,
-            runtime=30,
+        resources:  # the section's `resources` (mem_mb, runtime in minutes), a GPU when the device is cuda
+            mem_mb=lambda wc: config[wc.section].get("resources", {}).get("mem_mb", 2000),
+            runtime=lambda wc: config[wc.section].get("resources", {}).get("runtime", 30),
+            **({"gpu": 1} if ON_GPU else {}),
         shell:
             "mtrl-bench run {params.experiment} {params.args} --seeds {params.seeds} --device {DEVICE} "
             "--threads {threads} --out {output} > {log} 2>&1"
