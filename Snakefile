@@ -23,3 +23,7 @@ rule all:
     input:
         final_targets(),
     default_target: True
+
+
+# Not part of the default target: `snakemake fidelity` (MFQI at the paper's settings beside the published curve).
+include: "workflow/rules/fidelity.smk"

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "mtrl_bench.commands.run",
     "mtrl_bench.commands.bench",
     "mtrl_bench.commands.bound",
+    "mtrl_bench.commands.fidelity",
 ]
 
 

@@ -103,7 +103,8 @@ def test_a_diverging_seed_is_recorded_as_failed_and_the_others_go_on(tmp_path, m
     assert result.failed_seeds == {1: 1}
     diverged = rows[rows.metric == "diverged"].set_index(["seed", "task"])
     assert diverged.loc[1].value.tolist() == [1.0, 1.0] and diverged.loc[1].step.tolist() == [1, 1]
-    assert diverged.loc[[0, 2]].value.eq(0).all() and diverged.loc[[0, 2]].step.eq(2).all()
+    # Only the diverged seed has diverged rows (one meaning of diverged for every experiment).
+    assert set(diverged.index.get_level_values("seed")) == {1}
     assert rows[(rows.seed == 1) & (rows.step >= 1) & (rows.metric != "diverged")].empty
     assert set(rows[rows.metric == "td_loss"].seed) == {0, 2} and rows[rows.seed != 1].step.max() == 2
     assert np.isfinite(rows.value).all()
@@ -152,8 +153,7 @@ def test_cli_run_writes_tidy_results(tmp_path, capsys):
     assert code == 0
     frame, prov = read_results(out)
     assert list(frame.columns) == COLUMNS
-    assert set(frame.metric) == {"return_discounted", "return_undiscounted", "episodes_completed", "td_loss",
-                                 "diverged"}
+    assert set(frame.metric) == {"return_discounted", "return_undiscounted", "episodes_completed", "td_loss"}
     assert (frame.experiment == "dqn").all() and (frame.algorithm == "mdqn").all()
     assert (frame.variants == "cartpole+car_on_hill").all() and (frame.n_tasks == 2).all()
     assert sorted(frame.step.unique()) == [0, 1] and (frame.width == 8).all()

@@ -259,7 +259,8 @@ def test_dataset_dir_with_a_missing_file_is_one_line_naming_it(zero_q_star_dir, 
 
 def test_dataset_dir_with_coin_held_out_data_is_refused(zero_q_star_dir, tmp_path):
     with pytest.raises(ConfigError, match="dataset.policy: epsilon_greedy"):
-        small_config(zero_q_star_dir, dataset_dir=str(tmp_path), approx_error_data="held_out_set")
+        small_config(zero_q_star_dir, dataset_dir=str(tmp_path), approx_error_data="held_out_set",
+                     dataset={"grid_size": 7, "seed": 0, "policy": "coin"})
     small_config(zero_q_star_dir, dataset_dir=str(tmp_path), approx_error_data="split")  # their episodes, split
 
 

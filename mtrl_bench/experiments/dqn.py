@@ -12,9 +12,7 @@ Rows per epoch, task and seed: ``return_discounted``, ``return_undiscounted``,
 ``episodes_completed`` (epoch 0 included) and ``td_loss`` (the epoch's mean Huber loss, epochs >= 1).
 
 A seed whose loss becomes non-finite during epoch k stops there: one ``diverged`` row per task with
-value k at step k and no further rows (:meth:`RunResult.diverged`); the other seeds go on. Each seed
-that never diverged gets a ``diverged`` row of value 0 per task at the last epoch (an explicit "did
-not diverge", which the stored reference results contain).
+value k at step k and no further rows (:meth:`RunResult.diverged`); the other seeds go on.
 """
 
 from __future__ import annotations
@@ -77,10 +75,6 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
         progress.close()
     if saver is not None:
         result.extra["checkpoints"] = [str(path) for path in saver.write()]
-    for seed in learner.seeds:
-        if seed not in result.failed_seeds:
-            result.rows += [row(**base, task=task, seed=seed, step=config.epochs, metric="diverged", value=0)
-                            for task in config.tasks]
     return result
 
 

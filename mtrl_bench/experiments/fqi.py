@@ -70,7 +70,7 @@ class Config:
                              "(squared return units)", low=0)
     max_fit_steps: int | None = param(None, "cap on Adam steps per iteration (none: the paper's "
                                       "uncapped patience rule)", low=1)
-    approx_error_data: str = param("split", "where approx_error (the bounds' eps_k) is measured: "
+    approx_error_data: str = param("held_out_set", "where approx_error (the bounds' eps_k) is measured: "
                                    "'held_out_set' = an independent dataset of the same behaviour policy, the fit "
                                    "sees every training transition (the paper); 'split' = holdout_fraction of each "
                                    "task's episodes, withheld from the fit", choices=APPROX_ERROR_DATA)

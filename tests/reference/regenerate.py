@@ -10,7 +10,7 @@ import pandas as pd
 
 from mtrl_bench.results import read_results
 
-SORT = ["experiment", "algorithm", "variants", "task", "width", "seed", "step", "metric"]
+SORT = ["experiment", "algorithm", "variants", "n_tasks", "task", "width", "seed", "step", "metric"]
 
 
 def collect(results_dir: Path) -> pd.DataFrame:

@@ -58,8 +58,8 @@ FIELDS = ("states", "actions", "rewards", "next_states", "absorbing", "episode")
 class DatasetSpec:
     """How a dataset is generated; every field is part of the cache key."""
 
-    policy: str = param("coin", "behaviour policy: 'epsilon_greedy' (the authors' kind of data: epsilon-greedy "
-                        "on a near-optimal greedy policy) or 'coin' (+a with i.i.d. probability p_plus)",
+    policy: str = param("epsilon_greedy", "behaviour policy: 'epsilon_greedy' (the authors' kind of data: "
+                        "epsilon-greedy on a near-optimal greedy policy) or 'coin' (+a with i.i.d. probability p_plus)",
                         choices=POLICIES)
     grid_size: int = param(17, "start states per axis: one episode from each of grid_size^2 states", low=1)
     p_plus: float = param(0.77, "coin: probability of action 1 (+a) at every step", low=0, high=1)
