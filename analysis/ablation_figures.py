@@ -1,4 +1,4 @@
-"""Figures of the ablations (issue 14), from the tables of :mod:`analysis.ablation_tables`.
+"""Figures of the ablations (beyond the paper), from the tables of :mod:`analysis.ablation_tables`.
 
 * ``similarity`` / ``coh-similarity``: the multi-task gain (single - multi error, > 0: sharing helps)
   against dissimilarity, one line per T with its bootstrap band, the breaking point (where the mean

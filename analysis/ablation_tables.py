@@ -1,4 +1,4 @@
-"""Tables of the ablations (issue 14): where sharing stops helping.
+"""Tables of the ablations (beyond the paper): where sharing stops helping.
 
 Pure functions on tidy tables plus a small CLI. Readings, stated once:
 

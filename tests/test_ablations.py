@@ -1,4 +1,4 @@
-"""The ablations (issue 14): the knobs (dissimilarity, imbalance, layer splits, wider Car-On-Hill task
+"""The ablations (beyond the paper): the knobs (dissimilarity, imbalance, layer splits, wider Car-On-Hill task
 sets), the experiments' rows and the analysis tables and figures built from tiny runs."""
 
 import numpy as np

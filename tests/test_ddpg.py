@@ -97,7 +97,7 @@ def small_config(**kw):
 # -- networks ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("obs_dims, action_dims, actor, critic", [
-    ((5, 9, 5), (1, 1, 1), 315_203, 316_703),  # the pendulum group (FACTS)
+    ((5, 9, 5), (1, 1, 1), 315_203, 316_703),  # the pendulum group (the paper's counts)
     ((15, 24, 17), (4, 6, 6), 344_918, 345_403),  # the walker group
 ])
 def test_paper_networks_have_the_published_parameter_counts(obs_dims, action_dims, actor, critic):

@@ -194,7 +194,7 @@ def test_member_blocks_do_not_change_the_fit(zero_q_star_dir, monkeypatch):
     np.testing.assert_allclose(blocked.value.to_numpy(), whole.value.to_numpy(), rtol=1e-5, atol=1e-6)
 
 
-# -- issue 12: train on every transition, approx_error on an independent held-out set, the authors' files --
+# -- train on every transition, approx_error on an independent held-out set, the authors' files --
 
 EPS_DATA = {"policy": "epsilon_greedy", "grid_size": 7, "seed": 0}
 

@@ -223,7 +223,7 @@ def test_default_search_gives_the_plain_search_values_on_every_variant(index):
 
 
 def test_stored_plain_search_depths_match_the_facts():
-    # FACTS: ~11 values at +1 and ~34-35 at -1 per variant; optimal paths at most ~25 steps.
+    # The authors' tables: ~11 values at +1 and ~34-35 at -1 per variant; optimal paths at most ~25 steps.
     depths = np.stack([plain_search_depths(i) for i in range(16)])
     assert ((depths == 1).sum(1) == 11).all() and np.isin((depths == -1).sum(1), [34, 35]).all()
     assert depths.max() == 25 and (depths != 0).all()

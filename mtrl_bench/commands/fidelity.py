@@ -42,7 +42,8 @@ PAPER_TASK_COUNTS = (1, 2, 4, 8)
 PAPER_SETTINGS = {"shared_width": 30, "input_width": 30, "learning_rate": 1e-3, "patience": 100, "tolerance": 1e-6,
                   "max_fit_steps": None, "approx_error_data": "held_out_set", "record_authors_qstar": True,
                   "dataset": {"policy": "epsilon_greedy"}}
-"""The paper's FQI settings (FACTS.md), as fields of :class:`mtrl_bench.experiments.fqi.Config`."""
+"""The paper's FQI settings (Sec. 5.1 and its published code), as fields of
+:class:`mtrl_bench.experiments.fqi.Config`."""
 FIT_PATHS = {"fused": {"fit_kernel": "fused", "fit_sync_every": 100, "fit_repack_every": 500},
              "autograd": {"fit_kernel": "autograd", "fit_sync_every": 100, "fit_repack_every": 500}}
 """How the fit's steps run (never what they compute): fused = fast, autograd = reference arithmetic."""

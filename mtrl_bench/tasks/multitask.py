@@ -6,14 +6,15 @@ and stepped as arrays over seeds x tasks.
   bounds ``action_low``/``action_high``); ``action_kind`` says which. Discrete tasks here carry batched
   numpy physics; engine-backed continuous tasks (:mod:`.continuous`) carry ``make_env``.
 * :data:`TASKS` / :func:`get_task`: one :class:`TaskSpec` per task with the paper's horizon and
-  discount (FACTS section 2): ``cartpole`` 500 / 0.99, ``acrobot`` 1000 / 0.99, ``mountaincar``
-  1000 / 0.99, ``car_on_hill`` (variant 0) 100 / 0.95, ``inverted_pendulum`` 3000 / 0.95.
+  discount (pinned by the stored scores of the paper's published results): ``cartpole`` 500 / 0.99,
+  ``acrobot`` 1000 / 0.99, ``mountaincar`` 1000 / 0.99, ``car_on_hill`` (variant 0) 100 / 0.95,
+  ``inverted_pendulum`` 3000 / 0.95.
 * :func:`pad_observations`, :func:`action_mask`, :class:`PaddedObservation`: observations are
-  zero-padded to the largest dimension of the task set, and each task's Q-head is masked to its
-  own action count, so that one network sees one input format.
+  zero-padded to the largest dimension of the task set, and each task's Q-head is masked to its own
+  action count, so that one network sees one input format.
 * :class:`BatchedMultiTaskEnv`: S seeds x T tasks stepped in lock-step with numpy arrays (the
-  batched physics of :mod:`.batched_classic`, :mod:`.car_on_hill`, :mod:`.inverted_pendulum`),
-  with time limits and automatic resets.
+batched physics of :mod:`.batched_classic`, :mod:`.car_on_hill`, :mod:`.inverted_pendulum`), with
+time limits and automatic resets.
 """
 
 from __future__ import annotations

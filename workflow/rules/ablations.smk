@@ -1,4 +1,4 @@
-# Ablations (beyond the paper, issue 14): where sharing stops helping. Four studies, each its own
+# Ablations (beyond the paper): where sharing stops helping. Four studies, each its own
 # config section (switched off when absent or `enabled: false`), one job per sweep point and seed
 # batch, then the study's tables and figures (python -m analysis.ablation_tables / ablation_figures):
 #   ablation_similarity      testbed: multi- vs single-task excess risk against dissimilarity

@@ -1,4 +1,4 @@
-# Fidelity of MFQI at the paper's settings (issue 12): one job per T of the paper's nested task sets
+# Fidelity of MFQI at the paper's settings: one job per T of the paper's nested task sets
 # (width 30, Adam 1e-3, the uncapped patience rule, epsilon-greedy data, every transition in the fit),
 # all seeds batched, results rewritten after every iteration; then the table of ours beside the
 # published means with CIs and Welch's test. Not part of the default target: `snakemake fidelity`.

@@ -1,8 +1,9 @@
 """A cheap, good but imperfect greedy policy for Car-On-Hill, and what its rollouts need.
 
 The authors' datasets were collected by an epsilon-greedy rollout of a near-optimal greedy policy
-(FACTS.md, "Datasets"). Exact Q* costs far too much per state for the thousands of states an
-episode batch visits, so the greedy policy here comes from value iteration on a grid instead:
+(as their published per-variant files show; README, "The FQI data"). Exact Q* costs far too much per
+state for the thousands of states an episode batch visits, so the greedy policy here comes from
+value iteration on a grid instead:
 
 1. **Value iteration** on the ``n_position`` x ``n_velocity`` grid of nodes spanning
    [-1, 1] x [-3, 3]. Each node and action is stepped once with the real dynamics
