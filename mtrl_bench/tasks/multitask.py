@@ -13,8 +13,8 @@ and stepped as arrays over seeds x tasks.
   zero-padded to the largest dimension of the task set, and each task's Q-head is masked to its own
   action count, so that one network sees one input format.
 * :class:`BatchedMultiTaskEnv`: S seeds x T tasks stepped in lock-step with numpy arrays (the
-batched physics of :mod:`.batched_classic`, :mod:`.car_on_hill`, :mod:`.inverted_pendulum`), with
-time limits and automatic resets.
+  batched physics of :mod:`.classic_control`, :mod:`.car_on_hill.dynamics`, :mod:`.inverted_pendulum`),
+  with time limits and automatic resets.
 """
 
 from __future__ import annotations
