@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ import torch
 
 from mtrl_bench import __version__
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.results import atomic_write
 
 FORMAT = "mtrl-bench-shared-layers"
 FORMAT_VERSION = 1
@@ -124,23 +124,13 @@ class SharedLayers:
 
 
 def save_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]) -> Path:
-    """Write one checkpoint atomically (temporary file in the same folder, then rename)."""
+    """Write one checkpoint atomically (:func:`mtrl_bench.results.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in tensors.items()}
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": dict(metadata),
                "tensors": tensors, "sha256": _digest(tensors)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
 
 
 def load_checkpoint(path: str | os.PathLike) -> SharedLayers:
