@@ -356,12 +356,7 @@ class DDPGActor(_MemberNet):
 
     def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
         spec = self.spec
-        out: dict[str, torch.Tensor] = {}
-        out["input_weight"], out["input_bias"] = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width,
-                                                              bias=True)
-        bound = 1.0 / math.sqrt(spec.input_width)
-        out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
-        out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
+        out = _input_and_shared_layers(gen, spec)
         out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, spec.action_dim), HEAD_INIT_BOUND)
         out["head_bias"] = _uniform(gen, (spec.n_tasks, spec.action_dim), HEAD_INIT_BOUND)
         return out
@@ -372,6 +367,18 @@ class DDPGActor(_MemberNet):
         z = torch.relu(_shared_linear(self.features(obs, members), p["shared0_weight"], p["shared0_bias"]))
         action = torch.tanh(_per_task_linear(z, p["head_weight"], p["head_bias"]))
         return action * self.action_mask[None, :, None, :]
+
+
+def _input_and_shared_layers(gen: torch.Generator, spec: ActorCriticSpec) -> dict[str, torch.Tensor]:
+    """The task input maps and the shared layer of an actor or a critic, drawn in this order from ``gen``:
+    uniform(+-1/sqrt(fan_in)) as the paper's DDPG."""
+    out: dict[str, torch.Tensor] = {}
+    out["input_weight"], out["input_bias"] = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width,
+                                                          bias=True)
+    bound = 1.0 / math.sqrt(spec.input_width)
+    out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
+    out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
+    return out
 
 
 class DDPGCritic(_MemberNet):
@@ -387,12 +394,7 @@ class DDPGCritic(_MemberNet):
 
     def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
         spec = self.spec
-        out: dict[str, torch.Tensor] = {}
-        out["input_weight"], out["input_bias"] = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width,
-                                                              bias=True)
-        bound = 1.0 / math.sqrt(spec.input_width)
-        out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
-        out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
+        out = _input_and_shared_layers(gen, spec)
         out["action_weight"], _ = _task_inputs(gen, spec.action_dims, spec.action_dim, spec.shared_width, bias=False)
         out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, 1), HEAD_INIT_BOUND)
         out["head_bias"] = _uniform(gen, (spec.n_tasks, 1), HEAD_INIT_BOUND)
