@@ -49,7 +49,7 @@ _TEACHER_FIELDS = ("task_counts", "n_samples", "noise_std", "input_dim", "teache
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(testbed.TeacherFields):
     """A shared-depth run: the testbed's teacher and training, the splits and their capacity rule."""
 
     splits: tuple[str, ...] = param(("none", "paper", "all"), "hidden-layer splits: none, paper, all or a "
@@ -59,19 +59,6 @@ class Config:
     capacity: str = param("params", "params: every split has the reference split's parameter count at "
                           "width; width: every split has that width", choices=("params", "width"))
     reference: str = param("paper", "the split whose size at width fixes the parameter budget")
-    task_counts: tuple[int, ...] = param((1, 2, 4, 8, 16, 32), "task counts T; each must divide the largest",
-                                         low=1, nonempty=True)
-    n_samples: int = param(50, "training samples per task", low=1)
-    noise_std: float = param(0.1, "standard deviation of the label noise (target units)", low=0)
-    input_dim: int = param(4, "input dimension", low=1)
-    teacher_features: int = param(4, "width of the teacher's shared representation", low=1)
-    n_test: int = param(500, "test samples per task", low=1)
-    epochs: int = param(600, "full-batch Adam steps", low=1)
-    learning_rate: float = param(6e-3, "Adam step size", low=0, low_open=True)
-    activation: str = param("sigmoid", "hidden activation", choices=("sigmoid", "tanh", "relu"))
-    log_every: int = param(100, "epochs between records of the errors", low=1)
-    dissimilarity: float | None = param(None, "the teacher's dissimilarity (none: the testbed's teacher)",
-                                        low=0, high=1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "splits", tuple(self.splits))

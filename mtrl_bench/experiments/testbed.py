@@ -88,13 +88,12 @@ _DATA_STREAM, _INIT_STREAM, _COMPLEXITY_STREAM, _PRIVATE_STREAM = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
-class SyntheticRegressionConfig:
-    """Everything that defines a testbed run except its seeds (recorded in the results' provenance)."""
+class TeacherFields:
+    """The teacher, its samples and the training of a testbed-based run (shared by the testbed and the
+    ablations that reuse its teacher)."""
 
     task_counts: tuple[int, ...] = param((1, 2, 4, 8, 16, 32), "task counts T; each must divide the largest",
                                          low=1, nonempty=True)
-    widths: tuple[int, ...] = param((5, 30), "learner widths J (units of the input maps and of the shared "
-                                    "layer)", low=1, nonempty=True)
     n_samples: int = param(50, "training samples per task", low=1)
     noise_std: float = param(0.1, "standard deviation of the label noise (target units)", low=0)
     input_dim: int = param(4, "input dimension", low=1)
@@ -104,12 +103,20 @@ class SyntheticRegressionConfig:
     learning_rate: float = param(6e-3, "Adam step size", low=0, low_open=True)
     activation: str = param("sigmoid", "hidden activation of the learner", choices=("sigmoid", "tanh", "relu"))
     log_every: int = param(100, "epochs between records of the errors", low=1)
-    complexity_draws: int = param(200, "Monte Carlo draws for the Gaussian complexities", low=2)
-    input_map: str = param("task", "task: one input map per task (the paper); shared: one per group of tasks",
-                           choices=tuple(INPUT_MAPS))
     dissimilarity: float | None = param(None, "share of each task's target NOT common to all tasks, in [0, 1]: "
                                         "0 identical tasks, 1 unrelated ones (none: the testbed's teacher, a "
                                         "shared representation with own heads)", low=0, high=1)
+
+
+@dataclass(frozen=True)
+class SyntheticRegressionConfig(TeacherFields):
+    """Everything that defines a testbed run except its seeds (recorded in the results' provenance)."""
+
+    widths: tuple[int, ...] = param((5, 30), "learner widths J (units of the input maps and of the shared "
+                                    "layer)", low=1, nonempty=True)
+    complexity_draws: int = param(200, "Monte Carlo draws for the Gaussian complexities", low=2)
+    input_map: str = param("task", "task: one input map per task (the paper); shared: one per group of tasks",
+                           choices=tuple(INPUT_MAPS))
     small_task_fraction: float = param(1.0, "task 0 trains on this fraction rho of the n samples the others get",
                                        low=0, low_open=True, high=1)
 
