@@ -156,10 +156,8 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
             if epoch == config.epochs:
                 break
             for group in learners:
-                was_active = group.active.clone()
-                group.train_step(train_x, train_y)
-                for s in torch.nonzero(was_active & ~group.active)[:, 0].tolist():
-                    result.diverged(_base(group), pool, seeds[s], epoch + 1)
+                testbed.train_step_recording_divergence(group, train_x, train_y, result, _base(group), pool, seeds,
+                                                        epoch + 1)
         for group in learners:
             n_params = group.spec.n_parameters()
             result.rows += [row(**_base(group), task="all", seed=seed, step=config.epochs, metric="n_parameters",

@@ -348,11 +348,8 @@ def train_width(config: SyntheticRegressionConfig, seeds: list[int], width: int,
         if epoch == config.epochs:
             break
         for group in learners:
-            was_active = group.active.clone()
-            group.train_step(train_x, train_y)
-            for s in torch.nonzero(was_active & ~group.active)[:, 0].tolist():
-                result.diverged(_base(config, group.n_tasks, width), [str(t) for t in range(config.task_pool)],
-                                seeds[s], epoch + 1)
+            train_step_recording_divergence(group, train_x, train_y, result, _base(config, group.n_tasks, width),
+                                            [str(t) for t in range(config.task_pool)], seeds, epoch + 1)
     if config.input_map == "task":
         gaussians = _task_gaussians(config, seeds, width, train_x)
         for group in learners:
@@ -456,3 +453,13 @@ COMPLEXITY_METRICS: Sequence[str] = (
     "shared_gaussian_ratio", "shared_offset_gaussian", "representation_output_norm", "head_gaussian_ratio",
 )
 """Names of the plug-in complexity metrics; they match :class:`ClassComplexities`' fields."""
+
+
+def train_step_recording_divergence(group, train_x: torch.Tensor, train_y: torch.Tensor, result: RunResult,
+                                    base: dict, tasks: list[str], seeds: Sequence[int], step: int) -> None:
+    """One training step of ``group``; every seed that stops being active in it is recorded as diverged
+    at ``step`` (one ``diverged`` row per task of ``tasks``)."""
+    was_active = group.active.clone()
+    group.train_step(train_x, train_y)
+    for s in torch.nonzero(was_active & ~group.active)[:, 0].tolist():
+        result.diverged(base, tasks, seeds[s], step)
