@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mtrl_bench.algos import fqi_native
 from mtrl_bench.algos.fqi_fused import ROWS_PER_TILE as ROWS_PER_TILE_DEFAULT
 from mtrl_bench.algos.fqi_fused import FusedFitStep
 from mtrl_bench.errors import ConfigError
@@ -105,15 +106,17 @@ def fit_step(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, 
     return loss
 
 
-FIT_KERNELS = ("autograd", "fused")
+FIT_KERNELS = ("autograd", "fused", "native", "auto")
 
 
 @dataclass(frozen=True)
 class FitOptions:
     """How :func:`fit` runs (never what it computes: every choice gives the paper's rule).
 
-    kernel: "autograd" (reference) or "fused" (:mod:`mtrl_bench.algos.fqi_fused`, hand-derived
-        gradients over row tiles; equal to the reference to float32 round-off).
+    kernel: "autograd" (reference), "fused" (:mod:`mtrl_bench.algos.fqi_fused`, hand-derived
+        gradients over row tiles in torch; any device), "native" (:mod:`mtrl_bench.algos.fqi_native`,
+        the same gradients as a C kernel compiled for this CPU; float32, one shared layer) or "auto"
+        (native where it can run, else fused). All equal the reference to float32 round-off.
     sync_every: steps between host checks of "is any member still running". 1 with the autograd kernel
         and no re-packing is the step-by-step loop; otherwise the stopping rule lives in device tensors.
     repack_every: every this many steps (rounded up to a multiple of ``sync_every``) the running
@@ -323,6 +326,17 @@ def _fused_kernel(net: SharedMultiTaskNet, data: TaskTensors, rows_per_tile: int
     return fused.loss_and_grads
 
 
+def resolve_kernel(kernel: str, net: SharedMultiTaskNet, data: TaskTensors) -> str:
+    """The kernel that runs: "auto" becomes "native" where the compiled kernel can run, else "fused"."""
+    if kernel != "auto":
+        return kernel
+    return "native" if fqi_native.available(net, data.states.device, data.states.dtype) else "fused"
+
+
+def _native_kernel(net: SharedMultiTaskNet, data: TaskTensors):
+    return fqi_native.NativeFitStep(net, data.states, data.actions, data.weight).loss_and_grads
+
+
 def _fit_on_device(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
                    active: torch.Tensor, patience: int, tolerance: float, max_steps: int | None,
                    options: FitOptions) -> tuple[torch.Tensor, torch.Tensor]:
@@ -333,15 +347,18 @@ def _fit_on_device(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTen
     """
     counts = data.weight.sum(-1)
     share = counts / counts.sum()
-    if options.kernel == "fused":
+    kernel_name = resolve_kernel(options.kernel, net, data)
+    if kernel_name == "fused":
         rows_per_tile = options.rows_per_tile if data.weight.device.type == "cpu" else 1 << 62
         kernel = _fused_kernel(net, data, rows_per_tile)
+    elif kernel_name == "native":
+        kernel = _native_kernel(net, data)
     else:
         kernel = _autograd_kernel(net, data, share)
     rule = StopRule.start(active)
     sync = options.sync_every
     repack = 0 if options.repack_every == 0 else -(-options.repack_every // sync) * sync
-    use_graph = options.cuda_graph and options.kernel == "fused" and data.weight.device.type == "cuda"
+    use_graph = options.cuda_graph and kernel_name == "fused" and data.weight.device.type == "cuda"
     index = torch.nonzero(rule.running).squeeze(1)
     while index.numel() > 0:
         packed = _Packed(net, optimizer, targets, rule, index)

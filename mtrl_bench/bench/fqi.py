@@ -6,9 +6,10 @@ All in the same run, so the ratios hold even on a loaded machine:
 (b) the authors' way: one torch ``nn.Module`` per run (per-task Linear(2->30)+sigmoid, shared
     Linear(30->30)+sigmoid, per-task Linear(30->2)+tanh), full-batch ``torch.optim.Adam`` on the
     same rows, one run at a time: seconds per step and per training row;
-(c) ours, S = 1, 10, 100 seeds batched, per fit kernel (``autograd``, the reference step, and
-    ``fused``, :mod:`mtrl_bench.algos.fqi_fused`), timed through :func:`~mtrl_bench.algos.fqi_fit.fit`
-    itself: our FLOP rate as a share of (a), and the authors' time per row over ours ("x authors").
+(c) ours, S = 1, 10, 100 seeds batched, per fit kernel (``autograd``, the reference step;
+    ``fused``, :mod:`mtrl_bench.algos.fqi_fused`; ``native``, :mod:`mtrl_bench.algos.fqi_native`),
+    timed through :func:`~mtrl_bench.algos.fqi_fit.fit` itself: our FLOP rate as a share of (a), and
+    the authors' time per row over ours ("x authors").
     A step's FLOPs are counted per real (unpadded) row: 4 obs J + 6 J K + 6 K A (a multiply-add is 2)
     = 6,000 at 2-30-30-2 (forward 2,040; the weight gradients 2,040; the hidden-activation gradients
     1,920; none for the inputs), see :func:`~mtrl_bench.algos.fqi_fused.step_flops_per_row`. Elementwise
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtrl_bench.algos import fqi_native
 from mtrl_bench.algos.fqi import bellman_targets
 from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit
 from mtrl_bench.algos.fqi_fused import step_flops_per_row
@@ -323,13 +325,29 @@ def bench_dynamics(n_states: int = 100_000, n_odeint: int = 300) -> tuple[float,
     return batched, (time.perf_counter() - start) / n_odeint
 
 
+def runnable_kernels(kernels: tuple[str, ...], device: torch.device, width: int, out=print) -> tuple[str, ...]:
+    """``kernels`` less the native one where it cannot run (not a CPU, no compiler), saying why."""
+    if "native" not in kernels:
+        return kernels
+    net = SharedMultiTaskNet(NetSpec(n_tasks=1, obs_dim=2, n_actions=[2], shared_widths=(width,)), [0])
+    try:
+        fqi_native.require(net, device, torch.float32)
+    except fqi_native.NativeKernelUnavailable as err:
+        out(f"(native kernel skipped: {err})")
+        return tuple(k for k in kernels if k != "native")
+    return kernels
+
+
 def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, steps: int,
-        qstar: bool, workers: int, out=print, kernels: tuple[str, ...] = ("autograd", "fused"),
+        qstar: bool, workers: int, out=print, kernels: tuple[str, ...] = ("autograd", "fused", "native"),
         project: str | None = None, dynamics: bool = True) -> dict:
-    """The benchmark. ``project="paper"`` measures only what (d) needs (fused kernel, T = 1 and 8)."""
+    """The benchmark. ``project="paper"`` measures only what (d) needs (the fastest kernel that runs
+    here: native on a CPU, fused on a GPU; T = 1 and 8)."""
     torch.set_num_threads(1)
     if project == "paper":
-        tasks, kernels, qstar, dynamics = [1, 8], ("fused",), False, False
+        tasks, qstar, dynamics = [1, 8], False, False
+        kernels = runnable_kernels(("native",), device, width, out) or ("fused",)
+    kernels = runnable_kernels(tuple(kernels), device, width, out)
     out(f"MFQI fit benchmark on {device} (torch {torch.__version__}, {torch.get_num_threads()} thread), "
         f"width {width}, {steps} timed steps per point; "
         + ("CPU seconds of this process" if device.type == "cpu" else "wall seconds"))

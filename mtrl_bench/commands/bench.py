@@ -26,8 +26,9 @@ def register(groups: dict) -> None:
     b.add_argument("--steps", type=positive_int, default=20, help="timed Adam steps per point")
     b.add_argument("--skip-qstar", action="store_true", help="skip (c), the exact Q* of all 16 variants")
     b.add_argument("--workers", type=positive_int, default=None, help="processes for (c); default: cores")
-    b.add_argument("--kernels", nargs="+", choices=["autograd", "fused"], default=["autograd", "fused"],
-                   help="fit kernels to time (default both)")
+    b.add_argument("--kernels", nargs="+", choices=["autograd", "fused", "native"],
+                   default=["autograd", "fused", "native"],
+                   help="fit kernels to time (default all; native only on a CPU with a C compiler)")
     b.add_argument("--project", choices=["paper"], default=None,
                    help="measure only what the projection needs and print the paper sweep's wall time and each "
                         "job's resources on this device")

@@ -44,9 +44,9 @@ PAPER_SETTINGS = {"shared_width": 30, "input_width": 30, "learning_rate": 1e-3, 
                   "dataset": {"policy": "epsilon_greedy"}}
 """The paper's FQI settings (Sec. 5.1 and its published code), as fields of
 :class:`mtrl_bench.experiments.fqi.Config`."""
-FIT_PATHS = {"fused": {"fit_kernel": "fused", "fit_sync_every": 100, "fit_repack_every": 500},
-             "autograd": {"fit_kernel": "autograd", "fit_sync_every": 100, "fit_repack_every": 500}}
-"""How the fit's steps run (never what they compute): fused = fast, autograd = reference arithmetic."""
+FIT_PATHS = {kernel: {"fit_kernel": kernel, "fit_sync_every": 100, "fit_repack_every": 500}
+             for kernel in ("fused", "native", "auto", "autograd")}
+"""How the fit's steps run (never what they compute): fused/native/auto = fast, autograd = reference arithmetic."""
 DEFAULT_SEEDS = list(range(12))
 
 

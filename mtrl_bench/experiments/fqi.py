@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mtrl_bench.algos import fqi_native
 from mtrl_bench.algos.fqi import FitRule, FQILearner, split_holdout
 from mtrl_bench.algos.fqi_fit import FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
 from mtrl_bench.config import param
@@ -87,8 +88,10 @@ class Config:
     data_dir: str | None = param("results/data/datasets", "dataset cache folder (none: generate, do not cache)")
     qstar_dir: str | None = param("results/data/qstar", "folder of the family's Q* tables "
                                   "(<variant>.csv); missing ones are computed and cached there")
-    fit_kernel: str = param("autograd", "fit step arithmetic: autograd (the reference) or fused (hand-derived "
-                            "gradients, equal to float32 round-off, faster)", choices=FIT_KERNELS)
+    fit_kernel: str = param("autograd", "fit step arithmetic: autograd (the reference), fused (hand-derived "
+                            "gradients in torch, any device), native (the same as a C kernel compiled for this CPU, "
+                            "fastest; one shared layer, needs a C compiler) or auto (native where it can run, else "
+                            "fused); all equal to float32 round-off", choices=FIT_KERNELS)
     fit_sync_every: int = param(1, "fit steps between host checks of the stopping rule (1 with autograd and no "
                                 "re-packing = the step-by-step loop)", low=1)
     fit_repack_every: int = param(0, "fit steps between re-packings of the still running seeds into a smaller "
@@ -163,6 +166,8 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
     rule = FitRule(config.learning_rate, config.patience, config.tolerance, config.max_fit_steps,
                    config.fit_options())
     learner = FQILearner(spec, seeds, train_sets, held_sets, gamma, rule, device)
+    if config.fit_kernel == "native":  # fail now, not after the first iteration's dataset and Q* work
+        fqi_native.require(learner.net, device, learner.dtype)
     q_star = None if truth is None else torch.as_tensor(truth.q_star, dtype=learner.dtype, device=device)
     q_star_authors = None
     if config.record_authors_qstar and truth is not None and truth.q_star_authors is not None:

@@ -1,0 +1,351 @@
+/* One fit step of the FQI network (task input map -> one shared layer -> task head) on a CPU core:
+ * loss and hand-derived gradients for every member, with a tile of rows held in registers and the
+ * L1 cache from its forward pass to its backward pass.
+ *
+ * Layout: rows are the vector lanes. A tile is NB blocks of VL rows of one (member, task); every
+ * activation of the tile is a [feature][block] array of vectors. Weight gradients are accumulated
+ * lane-wise (one vector per weight) over all tiles and summed across the lanes once per member and
+ * task, so the order of every sum is fixed by VL and NB alone (not by the instruction set): the same
+ * source gives the same numbers on every x86-64 core with FMA.
+ *
+ * Shapes (float32, C order; S members, T tasks, N rows per task, D inputs, J input-map units,
+ * K shared units, A actions):
+ *   x (T, D, N)      action (T, N) int32      coef (T, N): weight / real rows of all tasks
+ *   y (S, T, N) targets
+ *   w_in (S, T, D, J)  b_in (S, T, J)  w_sh (S, J, K)  b_sh (S, K)  w_hd (S, T, K, A)  b_hd (S, T, A)
+ *   loss (S,) and gradients of the same shapes as the parameters (overwritten).
+ * Loss of a member: sum over tasks and rows of coef * (act_out(q)[taken] - y)^2.
+ * Activation codes: 0 identity, 1 sigmoid, 2 tanh, 3 relu.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VL 16 /* rows per vector */
+#define NB 4  /* vectors (row blocks) per tile */
+#define TILE (VL * NB)
+
+typedef float vf __attribute__((vector_size(VL * 4)));
+typedef int32_t vi __attribute__((vector_size(VL * 4)));
+
+static inline vf splat(float a) { return (vf){0} + a; }
+static inline vf select_v(vi mask, vf yes, vf no) { return (vf)((mask & (vi)yes) | (~mask & (vi)no)); }
+static inline vf max_v(vf a, vf b) { return select_v(a > b, a, b); }
+static inline vf min_v(vf a, vf b) { return select_v(a < b, a, b); }
+
+static inline vf loadu(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float hsum(vf v) {
+    float s = 0.0f;
+    for (int i = 0; i < VL; i++) s += v[i];
+    return s;
+}
+
+/* exp(x), about 1 ulp: x = n ln2 + r with |r| <= ln2 / 2, a degree-7 polynomial in r (Cephes' expf
+ * coefficients), 2^n put into the exponent bits. x is clamped to the finite range of float. */
+static inline vf exp_v(vf x) {
+    x = min_v(max_v(x, splat(-87.33654475f)), splat(88.37626266f));
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    vf shifted = x * 1.44269504088896341f + magic;
+    vi n = (vi)shifted - 0x4B400000;
+    vf nf = shifted - magic;
+    vf r = x - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    vf p = splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    return p * (vf)((n + 127) << 23);
+}
+
+/* tanh: an odd polynomial below |x| = 0.625 (Cephes' tanhf), 1 - 2 / (exp(2|x|) + 1) above. */
+static inline vf tanh_v(vf x) {
+    vi sign = (vi)x & (int32_t)0x80000000;
+    vf a = (vf)((vi)x & 0x7FFFFFFF);
+    vf x2 = x * x;
+    vf p = splat(-5.70498872745e-3f);
+    p = p * x2 + 2.06390887954e-2f;
+    p = p * x2 - 5.37397155531e-2f;
+    p = p * x2 + 1.33314422036e-1f;
+    p = p * x2 - 3.33332819422e-1f;
+    vf small = a + a * x2 * p;
+    vf large = 1.0f - 2.0f / (exp_v(a + a) + 1.0f);
+    vf t = select_v(a < 0.625f, small, large);
+    return (vf)((vi)t | sign);
+}
+
+static inline vf activate(int code, vf a) {
+    switch (code) {
+    case 1: return 1.0f / (1.0f + exp_v(-a));
+    case 2: return tanh_v(a);
+    case 3: return max_v(a, splat(0.0f));
+    default: return a;
+    }
+}
+
+/* d act / d pre-activation, from the activation's output z. */
+static inline vf derivative(int code, vf z) {
+    switch (code) {
+    case 1: return z * (1.0f - z);
+    case 2: return 1.0f - z * z;
+    case 3: return select_v(z > 0.0f, splat(1.0f), splat(0.0f));
+    default: return splat(1.0f);
+    }
+}
+
+typedef struct {
+    int S, T, N, D, J, K, A, act_in, act_sh, act_out;
+} Dims;
+
+typedef struct {
+    vf *z0, *z1, *d0, *d1, *q, *x, *y, *c; /* tile activations and inputs */
+    vi *taken;
+    float *w_sh_t;                         /* (K, J): the shared weights of one member, transposed */
+    vf *g_in, *g_bin, *g_sh, *g_bsh, *g_hd, *g_bhd, *loss; /* lane-wise gradient accumulators */
+} Work;
+
+/* Forward and backward of one tile of one member and task; accumulates into the lane sums. */
+static void tile(const Dims *d, Work *w, const float *w_in, const float *b_in, const float *w_sh,
+                 const float *b_sh, const float *w_hd, const float *b_hd) {
+    const int D = d->D, J = d->J, K = d->K, A = d->A;
+    vf *z0 = w->z0, *z1 = w->z1, *d0 = w->d0, *d1 = w->d1, *q = w->q, *x = w->x;
+
+    /* forward: the task's input map */
+    for (int j = 0; j < J; j++) {
+        vf acc[NB];
+        for (int b = 0; b < NB; b++) acc[b] = splat(b_in[j]);
+        for (int i = 0; i < D; i++) {
+            float wij = w_in[i * J + j];
+            for (int b = 0; b < NB; b++) acc[b] += wij * x[i * NB + b];
+        }
+        for (int b = 0; b < NB; b++) z0[j * NB + b] = activate(d->act_in, acc[b]);
+    }
+    /* forward: the shared layer, four units at a time */
+    const float *wt = w->w_sh_t;
+    int k = 0;
+    for (; k + 4 <= K; k += 4) {
+        vf acc[4][NB];
+        for (int u = 0; u < 4; u++)
+            for (int b = 0; b < NB; b++) acc[u][b] = splat(b_sh[k + u]);
+        for (int j = 0; j < J; j++) {
+            vf zj[NB];
+            for (int b = 0; b < NB; b++) zj[b] = z0[j * NB + b];
+            for (int u = 0; u < 4; u++) {
+                float wkj = wt[(k + u) * J + j];
+                for (int b = 0; b < NB; b++) acc[u][b] += wkj * zj[b];
+            }
+        }
+        for (int u = 0; u < 4; u++)
+            for (int b = 0; b < NB; b++) z1[(k + u) * NB + b] = activate(d->act_sh, acc[u][b]);
+    }
+    for (; k < K; k++) {
+        vf acc[NB];
+        for (int b = 0; b < NB; b++) acc[b] = splat(b_sh[k]);
+        for (int j = 0; j < J; j++) {
+            float wkj = wt[k * J + j];
+            for (int b = 0; b < NB; b++) acc[b] += wkj * z0[j * NB + b];
+        }
+        for (int b = 0; b < NB; b++) z1[k * NB + b] = activate(d->act_sh, acc[b]);
+    }
+    /* forward: the task's head */
+    for (int a = 0; a < A; a++) {
+        vf acc[NB];
+        for (int b = 0; b < NB; b++) acc[b] = splat(b_hd[a]);
+        for (int kk = 0; kk < K; kk++) {
+            float wka = w_hd[kk * A + a];
+            for (int b = 0; b < NB; b++) acc[b] += wka * z1[kk * NB + b];
+        }
+        for (int b = 0; b < NB; b++) q[a * NB + b] = activate(d->act_out, acc[b]);
+    }
+    /* loss, and its gradient at the head's pre-activation (non-zero only at the taken action) */
+    for (int b = 0; b < NB; b++) {
+        vf taken_q = splat(0.0f);
+        for (int a = 0; a < A; a++) taken_q = select_v(w->taken[b] == a, q[a * NB + b], taken_q);
+        vf diff = taken_q - w->y[b];
+        vf weighted = w->c[b] * diff;
+        *w->loss += weighted * diff;
+        for (int a = 0; a < A; a++) {
+            vf g = select_v(w->taken[b] == a, 2.0f * weighted, splat(0.0f));
+            q[a * NB + b] = g * derivative(d->act_out, q[a * NB + b]);
+        }
+    }
+    /* backward: the head's gradients and the gradient at the shared layer's pre-activation */
+    for (int a = 0; a < A; a++)
+        for (int b = 0; b < NB; b++) w->g_bhd[a] += q[a * NB + b];
+    for (int kk = 0; kk < K; kk++) {
+        vf back[NB];
+        for (int b = 0; b < NB; b++) back[b] = splat(0.0f);
+        for (int a = 0; a < A; a++) {
+            vf acc = w->g_hd[kk * A + a];
+            float wka = w_hd[kk * A + a];
+            for (int b = 0; b < NB; b++) {
+                acc += z1[kk * NB + b] * q[a * NB + b];
+                back[b] += wka * q[a * NB + b];
+            }
+            w->g_hd[kk * A + a] = acc;
+        }
+        vf bias = w->g_bsh[kk];
+        for (int b = 0; b < NB; b++) {
+            d1[kk * NB + b] = back[b] * derivative(d->act_sh, z1[kk * NB + b]);
+            bias += d1[kk * NB + b];
+        }
+        w->g_bsh[kk] = bias;
+    }
+    /* backward: the shared weights' gradients (lane-wise), then the gradient at the input map */
+    for (int j = 0; j < J; j++) {
+        vf zj[NB];
+        for (int b = 0; b < NB; b++) zj[b] = z0[j * NB + b];
+        vf *g = w->g_sh + (size_t)j * K;
+        for (int kk = 0; kk < K; kk++) {
+            vf acc = g[kk];
+            for (int b = 0; b < NB; b++) acc += zj[b] * d1[kk * NB + b];
+            g[kk] = acc;
+        }
+    }
+    int j = 0;
+    for (; j + 4 <= J; j += 4) {
+        vf acc[4][NB];
+        for (int u = 0; u < 4; u++)
+            for (int b = 0; b < NB; b++) acc[u][b] = splat(0.0f);
+        for (int kk = 0; kk < K; kk++) {
+            vf dk[NB];
+            for (int b = 0; b < NB; b++) dk[b] = d1[kk * NB + b];
+            for (int u = 0; u < 4; u++) {
+                float wjk = w_sh[(j + u) * K + kk];
+                for (int b = 0; b < NB; b++) acc[u][b] += wjk * dk[b];
+            }
+        }
+        for (int u = 0; u < 4; u++)
+            for (int b = 0; b < NB; b++)
+                d0[(j + u) * NB + b] = acc[u][b] * derivative(d->act_in, z0[(j + u) * NB + b]);
+    }
+    for (; j < J; j++) {
+        vf acc[NB];
+        for (int b = 0; b < NB; b++) acc[b] = splat(0.0f);
+        for (int kk = 0; kk < K; kk++) {
+            float wjk = w_sh[j * K + kk];
+            for (int b = 0; b < NB; b++) acc[b] += wjk * d1[kk * NB + b];
+        }
+        for (int b = 0; b < NB; b++) d0[j * NB + b] = acc[b] * derivative(d->act_in, z0[j * NB + b]);
+    }
+    /* backward: the input map's gradients */
+    for (int jj = 0; jj < J; jj++) {
+        vf bias = w->g_bin[jj];
+        for (int b = 0; b < NB; b++) bias += d0[jj * NB + b];
+        w->g_bin[jj] = bias;
+        for (int i = 0; i < D; i++) {
+            vf acc = w->g_in[i * J + jj];
+            for (int b = 0; b < NB; b++) acc += x[i * NB + b] * d0[jj * NB + b];
+            w->g_in[i * J + jj] = acc;
+        }
+    }
+}
+
+static void clear(vf *v, size_t n) { memset(v, 0, n * sizeof(vf)); }
+
+static void reduce_into(const vf *lanes, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = hsum(lanes[i]);
+}
+
+/* Returns 0, or 1 when the workspace could not be allocated. */
+int fqi_native_step(const int32_t *dims, const float *x, const int32_t *action, const float *coef,
+                    const float *y, const float *w_in, const float *b_in, const float *w_sh,
+                    const float *b_sh, const float *w_hd, const float *b_hd, float *loss, float *g_w_in,
+                    float *g_b_in, float *g_w_sh, float *g_b_sh, float *g_w_hd, float *g_b_hd) {
+    Dims d = {dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7], dims[8], dims[9]};
+    const int S = d.S, T = d.T, N = d.N, D = d.D, J = d.J, K = d.K, A = d.A;
+    size_t vectors = (size_t)NB * (2 * J + 2 * K + A + D + 2) + (size_t)D * J + J + (size_t)J * K + K
+                     + (size_t)K * A + A + 1;
+    vf *pool = aligned_alloc(sizeof(vf), vectors * sizeof(vf));
+    vi *taken = aligned_alloc(sizeof(vf), NB * sizeof(vi));
+    float *w_sh_t = malloc((size_t)J * K * sizeof(float));
+    if (!pool || !taken || !w_sh_t) {
+        free(pool);
+        free(taken);
+        free(w_sh_t);
+        return 1;
+    }
+    Work w;
+    vf *p = pool;
+    w.z0 = p; p += (size_t)NB * J;
+    w.d0 = p; p += (size_t)NB * J;
+    w.z1 = p; p += (size_t)NB * K;
+    w.d1 = p; p += (size_t)NB * K;
+    w.q = p; p += (size_t)NB * A;
+    w.x = p; p += (size_t)NB * D;
+    w.y = p; p += NB;
+    w.c = p; p += NB;
+    w.g_in = p; p += (size_t)D * J;
+    w.g_bin = p; p += J;
+    w.g_sh = p; p += (size_t)J * K;
+    w.g_bsh = p; p += K;
+    w.g_hd = p; p += (size_t)K * A;
+    w.g_bhd = p; p += A;
+    w.loss = p;
+    w.taken = taken;
+    w.w_sh_t = w_sh_t;
+
+    for (int s = 0; s < S; s++) {
+        const float *ws = w_sh + (size_t)s * J * K;
+        for (int j = 0; j < J; j++)
+            for (int k = 0; k < K; k++) w_sh_t[k * J + j] = ws[j * K + k];
+        clear(w.g_sh, (size_t)J * K);
+        clear(w.g_bsh, K);
+        clear(w.loss, 1);
+        for (int t = 0; t < T; t++) {
+            size_t st = (size_t)s * T + t;
+            const float *wi = w_in + st * D * J, *bi = b_in + st * J;
+            const float *wh = w_hd + st * K * A, *bh = b_hd + st * A;
+            const float *xt = x + (size_t)t * D * N, *ct = coef + (size_t)t * N, *yt = y + st * N;
+            const int32_t *at = action + (size_t)t * N;
+            clear(w.g_in, (size_t)D * J);
+            clear(w.g_bin, J);
+            clear(w.g_hd, (size_t)K * A);
+            clear(w.g_bhd, A);
+            for (int n0 = 0; n0 < N; n0 += TILE) {
+                if (n0 + TILE <= N) {
+                    for (int b = 0; b < NB; b++) {
+                        int r = n0 + b * VL;
+                        for (int i = 0; i < D; i++) w.x[i * NB + b] = loadu(xt + (size_t)i * N + r);
+                        w.y[b] = loadu(yt + r);
+                        w.c[b] = loadu(ct + r);
+                        memcpy(&w.taken[b], at + r, sizeof(vi));
+                    }
+                } else { /* the last, partial tile: rows past N have coef 0 and count for nothing */
+                    float *xf = (float *)w.x, *yf = (float *)w.y, *cf = (float *)w.c;
+                    int32_t *af = (int32_t *)w.taken;
+                    memset(w.x, 0, (size_t)NB * D * sizeof(vf));
+                    memset(w.y, 0, NB * sizeof(vf));
+                    memset(w.c, 0, NB * sizeof(vf));
+                    memset(w.taken, 0, NB * sizeof(vi));
+                    for (int r = n0; r < N; r++) {
+                        int b = (r - n0) / VL, lane = (r - n0) % VL;
+                        for (int i = 0; i < D; i++) xf[(i * NB + b) * VL + lane] = xt[(size_t)i * N + r];
+                        yf[b * VL + lane] = yt[r];
+                        cf[b * VL + lane] = ct[r];
+                        af[b * VL + lane] = at[r];
+                    }
+                }
+                tile(&d, &w, wi, bi, ws, b_sh + (size_t)s * K, wh, bh);
+            }
+            reduce_into(w.g_in, g_w_in + st * D * J, (size_t)D * J);
+            reduce_into(w.g_bin, g_b_in + st * J, J);
+            reduce_into(w.g_hd, g_w_hd + st * K * A, (size_t)K * A);
+            reduce_into(w.g_bhd, g_b_hd + st * A, A);
+        }
+        reduce_into(w.g_sh, g_w_sh + (size_t)s * J * K, (size_t)J * K);
+        reduce_into(w.g_bsh, g_b_sh + (size_t)s * K, K);
+        loss[s] = hsum(*w.loss);
+    }
+    free(pool);
+    free(taken);
+    free(w_sh_t);
+    return 0;
+}

@@ -1,0 +1,183 @@
+"""The FQI fit step as a small C kernel compiled for this CPU (``fqi_native.c``), called through ctypes.
+
+The torch fused step (:mod:`mtrl_bench.algos.fqi_fused`) pays 4-8 us per torch call, so its tiles
+must hold thousands of rows and spill out of the L1/L2 caches. Here a tile is 64 rows of one member
+and task held in vector registers and L1 from its forward pass to its backward pass (see the C file
+for the layout). Same arithmetic and the same interface as :class:`~mtrl_bench.algos.fqi_fused.FusedFitStep`;
+the two differ by float32 round-off (the order of the sums), bounded in tests/test_fqi_fit.py.
+
+What it needs: a float32 network on the CPU with exactly one shared layer (the paper's FQI network,
+any widths and any of sigmoid/tanh/relu/identity), and a C compiler (``$CC``, else ``cc``/``gcc``).
+The library is built once per source, compiler and CPU, into ``$MTRL_BENCH_CACHE`` (default
+``~/.cache/mtrl-bench``), with ``-O3 -march=native``: the numbers are reproducible on one kind of CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from mtrl_bench.errors import ConfigError
+from mtrl_bench.nets import SharedMultiTaskNet
+
+SOURCE = Path(__file__).with_name("fqi_native.c")
+FLAGS = ("-O3", "-march=native", "-std=c11", "-fPIC", "-shared")
+ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
+PARAM_NAMES = ("input_weight", "input_bias", "shared0_weight", "shared0_bias", "head_weight", "head_bias")
+
+
+class NativeKernelUnavailable(ConfigError):
+    """The native kernel cannot run here (no compiler, or a network or device it does not handle)."""
+
+
+def cache_dir() -> Path:
+    if os.environ.get("MTRL_BENCH_CACHE"):
+        return Path(os.environ["MTRL_BENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtrl-bench"
+
+
+def _compiler() -> str:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    raise NativeKernelUnavailable("fit_kernel native needs a C compiler (set $CC, or install gcc); "
+                                  "or choose fit_kernel: fused")
+
+
+def _cpu_signature() -> str:
+    """What -march=native depends on: the CPU's model and feature flags (Linux), else the platform."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features"))]
+        return "\n".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
+@lru_cache(maxsize=1)
+def library() -> ctypes.CDLL:
+    """The compiled kernel, built on first use (about a second) and cached on disk."""
+    compiler = _compiler()
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, " ".join(FLAGS),
+                                    platform.machine(), _cpu_signature()]).encode()).hexdigest()[:16]
+    folder = cache_dir()
+    target = folder / f"fqi_native-{key}.so"
+    if not target.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise NativeKernelUnavailable(f"cannot create the kernel cache {folder} ({err}); set "
+                                          "MTRL_BENCH_CACHE to a writable folder") from err
+        fd, tmp = tempfile.mkstemp(prefix=".fqi_native-", suffix=".so", dir=folder)
+        os.close(fd)
+        try:
+            built = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True)
+            if built.returncode != 0:
+                raise NativeKernelUnavailable(f"compiling {SOURCE.name} with {compiler} failed:\n"
+                                              f"{built.stderr[-2000:]}\nchoose fit_kernel: fused instead")
+            os.replace(tmp, target)  # atomic: a concurrent job sees the whole library or none
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    lib = ctypes.CDLL(str(target))
+    lib.fqi_native_step.restype = ctypes.c_int
+    lib.fqi_native_step.argtypes = [ctypes.c_void_p] * 18
+    return lib
+
+
+def unsupported_reason(net: SharedMultiTaskNet, device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why the native kernel cannot run this network here, or None when it can."""
+    spec = net.spec
+    if device.type != "cpu":
+        return f"the native kernel runs on a CPU, not on {device.type} (use fit_kernel: fused there)"
+    if dtype != torch.float32:
+        return f"the native kernel computes in float32, the data is {dtype}"
+    if len(spec.shared_widths) != 1:
+        return (f"the native kernel handles one shared layer, the network has {len(spec.shared_widths)} "
+                "(use fit_kernel: fused)")
+    return None
+
+
+def require(net: SharedMultiTaskNet, device: torch.device, dtype: torch.dtype) -> None:
+    """Raise :class:`NativeKernelUnavailable` (saying what to change) unless the kernel can run here."""
+    reason = unsupported_reason(net, device, dtype)
+    if reason is not None:
+        raise NativeKernelUnavailable(reason)
+    library()
+
+
+def available(net: SharedMultiTaskNet, device: torch.device, dtype: torch.dtype) -> bool:
+    """True when the native kernel can run this network here, compiler included."""
+    if unsupported_reason(net, device, dtype) is not None:
+        return False
+    try:
+        library()
+    except NativeKernelUnavailable:
+        return False
+    return True
+
+
+def _ptr(t: torch.Tensor) -> int:
+    return t.data_ptr()
+
+
+class NativeFitStep:
+    """Loss and gradients of the FQI fit for every member, by the compiled kernel.
+
+    Args (as :class:`~mtrl_bench.algos.fqi_fused.FusedFitStep`):
+        net: the network (one shared layer).
+        states: (T, N, obs_dim) training inputs, the same for every member.
+        actions: (T, N) long, the action taken on each row.
+        weight: (T, N) 1 on real rows, 0 on padding.
+    """
+
+    def __init__(self, net: SharedMultiTaskNet, states: torch.Tensor, actions: torch.Tensor, weight: torch.Tensor):
+        require(net, states.device, states.dtype)
+        spec = net.spec
+        if states.shape[:2] != actions.shape or actions.shape != weight.shape or states.shape[0] != spec.n_tasks:
+            raise ConfigError(f"native fit: states {tuple(states.shape)}, actions {tuple(actions.shape)} and weight "
+                              f"{tuple(weight.shape)} must share (tasks={spec.n_tasks}, rows)")
+        self.lib = library()
+        self.spec = spec
+        self.n_tasks, self.n_rows = actions.shape
+        self.inputs = states.transpose(1, 2).contiguous()  # (T, obs, N)
+        self.actions = actions.to(torch.int32).contiguous()
+        self.coef = (weight / weight.sum()).to(torch.float32).contiguous()
+        codes = [ACTIVATION_CODES[a] for a in (spec.input_activation, spec.shared_activations[0],
+                                               spec.output_activation)]
+        self._codes = codes
+
+    def _dims(self, n_members: int) -> torch.Tensor:
+        spec = self.spec
+        return torch.tensor([n_members, self.n_tasks, self.n_rows, spec.obs_dim, spec.input_width,
+                             spec.shared_widths[0], spec.n_actions_max, *self._codes], dtype=torch.int32)
+
+    @torch.no_grad()
+    def loss_and_grads(self, params: dict[str, torch.Tensor],
+                       targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss (S,) and gradients {name: (S, ...)} for the S members whose ``params`` are given."""
+        weights = [params[name].contiguous() for name in PARAM_NAMES]
+        n_members = weights[0].shape[0]
+        targets = targets.contiguous()
+        if targets.shape != (n_members, self.n_tasks, self.n_rows) or targets.dtype != torch.float32:
+            raise ConfigError(f"native fit: targets must be float32 ({n_members}, {self.n_tasks}, {self.n_rows}), "
+                              f"got {targets.dtype} {tuple(targets.shape)}")
+        grads = [torch.empty_like(w) for w in weights]
+        loss = torch.empty(n_members, dtype=torch.float32)
+        dims = self._dims(n_members)
+        status = self.lib.fqi_native_step(
+            _ptr(dims), _ptr(self.inputs), _ptr(self.actions), _ptr(self.coef), _ptr(targets),
+            *(_ptr(w) for w in weights), _ptr(loss), *(_ptr(g) for g in grads))
+        if status != 0:
+            raise MemoryError("fqi_native_step could not allocate its workspace")
+        return loss, dict(zip(PARAM_NAMES, grads))

@@ -1,0 +1,159 @@
+"""The compiled FQI fit kernel: equal to the autograd step to float32 round-off, padding-blind, identical
+with and without re-packing, and clear about what it cannot run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_fqi_fit import (
+    assert_relative,
+    assert_same_run,
+    fit_run,
+    make_net,
+    reference_loss_and_grads,
+    targets_for,
+    task_data,
+)
+
+from mtrl_bench.algos import fqi_native
+from mtrl_bench.algos.fqi_fit import FitOptions, resolve_kernel
+from mtrl_bench.algos.fqi_native import NativeFitStep, NativeKernelUnavailable
+from mtrl_bench.errors import ConfigError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled():
+    try:
+        fqi_native.library()
+    except NativeKernelUnavailable as err:  # a machine without a C compiler: the kernel cannot exist here
+        pytest.skip(str(err))
+
+
+NETS = {
+    "paper": {},
+    "relu-identity": dict(input_width=7, shared_widths=(13,), shared_activations=("relu",),
+                          output_activation="identity"),
+    "tanh-narrow": dict(input_width=5, shared_widths=(3,), input_activation="tanh", shared_activations=("tanh",)),
+    "wide": dict(input_width=33, shared_widths=(41,)),
+}
+
+
+@pytest.mark.parametrize("widths", NETS.values(), ids=NETS.keys())
+@pytest.mark.parametrize("lengths", [[120, 90, 101], [64, 64, 64], [5, 1, 70]], ids=["ragged", "whole-tiles", "tiny"])
+def test_native_loss_and_gradients_equal_autograd_to_round_off(widths, lengths):
+    data = task_data(3, lengths)
+    net = make_net(4, 3, **widths)
+    targets = targets_for(net, data)
+    loss, grads = reference_loss_and_grads(net, data, targets)
+    native = NativeFitStep(net, data.states, data.actions, data.weight)
+    native_loss, native_grads = native.loss_and_grads({k: v.detach() for k, v in net.params.items()}, targets)
+    assert_relative(native_loss, loss, 1e-5)
+    assert set(native_grads) == set(grads)
+    for name in grads:
+        assert native_grads[name].shape == grads[name].shape
+        assert_relative(native_grads[name], grads[name], 1e-5)
+
+
+def test_native_activations_are_accurate_far_from_zero():
+    """Saturated units (|pre-activation| up to ~60) still give the reference's gradients."""
+    data = task_data(1, [77])
+    net = make_net(2, 1)
+    with torch.no_grad():
+        for p in net.params.values():
+            p.mul_(12.0)
+    targets = targets_for(net, data)
+    loss, grads = reference_loss_and_grads(net, data, targets)
+    native = NativeFitStep(net, data.states, data.actions, data.weight)
+    native_loss, native_grads = native.loss_and_grads({k: v.detach() for k, v in net.params.items()}, targets)
+    assert_relative(native_loss, loss, 1e-5)
+    for name in grads:
+        assert_relative(native_grads[name], grads[name], 1e-4)
+
+
+def test_native_padding_rows_do_not_count():
+    data = task_data(2, [80, 50])
+    net = make_net(2, 2)
+    targets = targets_for(net, data)
+    native = NativeFitStep(net, data.states, data.actions, data.weight)
+    params = {k: v.detach() for k, v in net.params.items()}
+    loss, grads = native.loss_and_grads(params, targets)
+    junk = targets.clone()
+    junk[:, 1, 50:] = 1e3
+    junk_loss, junk_grads = native.loss_and_grads(params, junk)
+    assert torch.equal(loss, junk_loss)
+    assert all(torch.equal(grads[k], junk_grads[k]) for k in grads)
+
+
+def test_a_member_gets_the_same_numbers_in_any_batch():
+    """Members are computed one after another: a member's bits do not depend on who else is batched."""
+    data = task_data(2, [70, 55])
+    net = make_net(5, 2)
+    targets = targets_for(net, data)
+    native = NativeFitStep(net, data.states, data.actions, data.weight)
+    params = {k: v.detach() for k, v in net.params.items()}
+    loss, grads = native.loss_and_grads(params, targets)
+    pick = torch.tensor([3, 1])
+    sub_loss, sub_grads = native.loss_and_grads({k: v[pick] for k, v in params.items()}, targets[pick])
+    assert torch.equal(sub_loss, loss[pick])
+    assert all(torch.equal(sub_grads[k], grads[k][pick]) for k in grads)
+
+
+@pytest.mark.parametrize("repack_every", [5, 16])
+def test_native_fit_is_identical_with_and_without_repacking(repack_every):
+    plain = fit_run(FitOptions(kernel="native", sync_every=4))
+    assert_same_run(fit_run(FitOptions(kernel="native", sync_every=4, repack_every=repack_every)), plain)
+    assert_same_run(fit_run(FitOptions(kernel="native", sync_every=1)), plain)
+
+
+@pytest.mark.parametrize("poison", [False, True], ids=["clean", "one-diverges"])
+def test_native_fit_follows_the_reference_fit(poison):
+    reference = fit_run(None, poison, max_steps=40)
+    native = fit_run(FitOptions(kernel="native", sync_every=8, repack_every=16), poison, max_steps=40)
+    assert torch.equal(native[1], reference[1])  # the same member diverges
+    for name in reference[2]:
+        assert_relative(native[2][name], reference[2][name], 1e-3)
+
+
+def test_auto_picks_native_where_it_runs_and_fused_elsewhere():
+    data = task_data(2, [30, 20])
+    assert resolve_kernel("auto", make_net(2, 2), data) == "native"
+    deep = make_net(2, 2, input_width=6, shared_widths=(7, 5), shared_activations=("tanh", "relu"))
+    assert resolve_kernel("auto", deep, data) == "fused"
+    assert resolve_kernel("fused", make_net(2, 2), data) == "fused"
+    assert resolve_kernel("auto", make_net(2, 2), task_data(2, [30, 20]).__class__(
+        *(t.double() if t.is_floating_point() else t for t in vars(data).values()))) == "fused"
+
+
+def test_native_refuses_what_it_cannot_run_and_says_what_to_use():
+    data = task_data(2, [30, 20])
+    deep = make_net(2, 2, input_width=6, shared_widths=(7, 5), shared_activations=("tanh", "relu"))
+    with pytest.raises(ConfigError, match="one shared layer.*fused"):
+        NativeFitStep(deep, data.states, data.actions, data.weight)
+    with pytest.raises(ConfigError, match="float32"):
+        NativeFitStep(make_net(2, 2), data.states.double(), data.actions, data.weight)
+
+
+def test_no_compiler_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("MTRL_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(fqi_native.shutil, "which", lambda name: None)
+    fqi_native.library.cache_clear()
+    try:
+        with pytest.raises(NativeKernelUnavailable, match="C compiler.*fused"):
+            fqi_native.library()
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        fqi_native.library.cache_clear()
+
+
+def test_the_library_is_built_once_and_atomically(monkeypatch, tmp_path):
+    monkeypatch.setenv("MTRL_BENCH_CACHE", str(tmp_path))
+    fqi_native.library.cache_clear()
+    try:
+        fqi_native.library()
+        built = sorted(p.name for p in tmp_path.iterdir())
+        assert len(built) == 1 and built[0].startswith("fqi_native-") and built[0].endswith(".so")
+        fqi_native.library.cache_clear()
+        fqi_native.library()  # found on disk, not built again
+        assert sorted(p.name for p in tmp_path.iterdir()) == built
+    finally:
+        fqi_native.library.cache_clear()
