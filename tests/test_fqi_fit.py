@@ -198,17 +198,25 @@ def test_authors_network_is_the_same_function_as_ours():
 
 
 def test_paper_projection_counts_steps_and_rewards_repacking():
-    from mtrl_bench.bench.fqi import PAPER_PROFILE, SPREAD, _step_time_at, project_run
+    import numpy as np
+
+    from mtrl_bench.bench.fqi import REPACK_EVERY, _step_time_at, project_run
+    from mtrl_bench.bench.fqi_profile import AUTHORS_TYPICAL, SPREAD
 
     per_member = 1e-3
     flat = {1: 0.5, 10: 0.5, 100: 0.5}  # a step costs the same whatever the batch
-    assert project_run(flat, repack=False) == pytest.approx(SPREAD[1] * sum(PAPER_PROFILE) * 0.5)
+    assert project_run(flat, repack=False) == pytest.approx(SPREAD[1] * sum(AUTHORS_TYPICAL) * 0.5)
     linear = {s: s * per_member for s in (1, 10, 100)}  # a step costs in proportion to the running members
     assert _step_time_at(linear, 10) == pytest.approx(10 * per_member)
     assert _step_time_at(linear, 31.6) == pytest.approx(31.6 * per_member, rel=1e-6)
     packed, plain = project_run(linear, repack=True), project_run(linear, repack=False)
     # Re-packing pays about the members' own steps (100 x the typical count), never less.
-    assert 100 * sum(PAPER_PROFILE) * per_member <= packed < 0.85 * plain
+    assert 100 * sum(AUTHORS_TYPICAL) * per_member <= packed < 0.85 * plain
+    # A measured iteration: half the seeds stop at 2 x REPACK_EVERY steps, half at 6 x.
+    profile = [np.array([2.0, 6.0]) * REPACK_EVERY]
+    assert project_run(linear, profile, repack=True) == pytest.approx(
+        (2 * 100 + 4 * 50) * REPACK_EVERY * per_member)
+    assert project_run(linear, profile, repack=False) == pytest.approx(6 * REPACK_EVERY * 100 * per_member)
 
 
 def test_device_loop_asks_the_host_only_every_sync_every_steps(monkeypatch):

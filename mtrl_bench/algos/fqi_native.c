@@ -5,8 +5,8 @@
  * Layout: rows are the vector lanes. A tile is NB blocks of VL rows of one (member, task); every
  * activation of the tile is a [feature][block] array of vectors. Weight gradients are accumulated
  * lane-wise (one vector per weight) over all tiles and summed across the lanes once per member and
- * task, so the order of every sum is fixed by VL and NB alone (not by the instruction set): the same
- * source gives the same numbers on every x86-64 core with FMA.
+ * task, so the order of every sum is fixed by VL and NB: one build gives the same numbers every time,
+ * and a member's numbers do not depend on which other members share the call.
  *
  * Shapes (float32, C order; S members, T tasks, N rows per task, D inputs, J input-map units,
  * K shared units, A actions):
@@ -21,8 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VL 16 /* rows per vector */
-#define NB 4  /* vectors (row blocks) per tile */
+/* Rows per vector: the widest registers the target has (a 64-byte vector split into AVX2 halves
+ * runs ~10x slower than 32-byte vectors there). Rows per tile: 64, or 32 with 16-byte registers. */
+#ifndef VL
+#if defined(__AVX512F__)
+#define VL 16
+#elif defined(__AVX__)
+#define VL 8
+#else
+#define VL 4
+#endif
+#endif
+#ifndef NB
+#define NB (VL == 16 ? 4 : 8) /* vectors (row blocks) per tile */
+#endif
 #define TILE (VL * NB)
 
 typedef float vf __attribute__((vector_size(VL * 4)));

@@ -9,7 +9,10 @@ the two differ by float32 round-off (the order of the sums), bounded in tests/te
 What it needs: a float32 network on the CPU with exactly one shared layer (the paper's FQI network,
 any widths and any of sigmoid/tanh/relu/identity), and a C compiler (``$CC``, else ``cc``/``gcc``).
 The library is built once per source, compiler and CPU, into ``$MTRL_BENCH_CACHE`` (default
-``~/.cache/mtrl-bench``), with ``-O3 -march=native``: the numbers are reproducible on one kind of CPU.
+``~/.cache/mtrl-bench``), with ``-O3 -march=native`` (or ``-mcpu=native``, or generic code where neither
+is accepted). The vector width follows the CPU (16 rows with AVX-512, 8 with AVX2, else 4) and fixes
+the order of the sums: the numbers are reproducible on one kind of CPU, and equal to round-off across
+kinds.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import SharedMultiTaskNet
 
 SOURCE = Path(__file__).with_name("fqi_native.c")
-FLAGS = ("-O3", "-march=native", "-std=c11", "-fPIC", "-shared")
+# -ffp-contract=fast: a * b + c as one fused multiply-add where the CPU has one (~15% faster here).
+FLAGS = ("-O3", "-std=c11", "-ffp-contract=fast", "-fPIC", "-shared")
+# Tuned for this CPU where the compiler can (x86: -march; Apple clang on arm64: -mcpu), else generic.
+TARGET_FLAGS = (("-march=native",), ("-mcpu=native",), ())
 ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 PARAM_NAMES = ("input_weight", "input_bias", "shared0_weight", "shared0_bias", "head_weight", "head_bias")
 
@@ -68,7 +74,7 @@ def library() -> ctypes.CDLL:
     """The compiled kernel, built on first use (about a second) and cached on disk."""
     compiler = _compiler()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, " ".join(FLAGS),
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, " ".join(FLAGS), repr(TARGET_FLAGS),
                                     platform.machine(), _cpu_signature()]).encode()).hexdigest()[:16]
     folder = cache_dir()
     target = folder / f"fqi_native-{key}.so"
@@ -81,8 +87,12 @@ def library() -> ctypes.CDLL:
         fd, tmp = tempfile.mkstemp(prefix=".fqi_native-", suffix=".so", dir=folder)
         os.close(fd)
         try:
-            built = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True)
-            if built.returncode != 0:
+            for target_flags in TARGET_FLAGS:
+                built = subprocess.run([compiler, *FLAGS, *target_flags, str(SOURCE), "-o", tmp],
+                                       capture_output=True, text=True)
+                if built.returncode == 0:
+                    break
+            else:
                 raise NativeKernelUnavailable(f"compiling {SOURCE.name} with {compiler} failed:\n"
                                               f"{built.stderr[-2000:]}\nchoose fit_kernel: fused instead")
             os.replace(tmp, target)  # atomic: a concurrent job sees the whole library or none

@@ -40,6 +40,7 @@ from mtrl_bench.algos import fqi_native
 from mtrl_bench.algos.fqi import bellman_targets
 from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit
 from mtrl_bench.algos.fqi_fused import step_flops_per_row
+from mtrl_bench.bench.fqi_profile import Profile, authors_profile, complete
 from mtrl_bench.device import cpu_cores
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
@@ -47,17 +48,10 @@ from mtrl_bench.tasks.car_on_hill import dynamics as coh
 from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec, generate
 from mtrl_bench.tasks.car_on_hill.qstar import q_star_table
 
-# The paper's fit rule, measured with the authors' code and ours (facts, section 1): iteration 1
-# takes 36,000-71,000 full-batch steps, the next iterations ~14,000, the median over 50 is ~650 and a
-# whole T=1 run ~340,000. A profile with those four figures: 53,500 once, 14,000 for iterations 2-20,
-# 650 for iterations 21-50 (339,000 in all). The same profile is assumed for every T.
-PAPER_PROFILE = (53_500,) + (14_000,) * 19 + (650,) * 30
 PAPER_TASKS = (1, 2, 4, 8)
 PAPER_SEEDS = 100
-# Members of a batch stop at different steps: assumed spread uniformly over 0.5-1.5x the iteration's
-# typical count (so the batch runs until 1.5x; with re-packing the running members thin out).
-SPREAD = (0.5, 1.5)
-REPACK_EVERY = 200
+# The paper config re-packs the running seeds every this many steps (workflow/config/paper.yaml).
+REPACK_EVERY = 500
 # Bytes per row of the fused step's workspace at width 30: activations with a ones row (2 x 31),
 # pre-activations and gradients (4 x 30), head and loss terms (~10), float32.
 WORKSPACE_FLOATS_PER_ROW = 2 * 31 + 4 * 30 + 10
@@ -226,30 +220,38 @@ def _step_time_at(points: dict[int, float], running: float) -> float:
     raise AssertionError("unreachable")
 
 
-def project_run(step_times: dict[int, float], n_seeds: int = PAPER_SEEDS, repack: bool = True) -> float:
-    """Seconds of one job (``n_seeds`` seeds of one task set) over the paper's 50 iterations.
+def project_run(step_times: dict[int, float], profile: Profile | None = None, n_seeds: int = PAPER_SEEDS,
+                repack: bool = True) -> float:
+    """Seconds of one job (``n_seeds`` seeds of one task set) over the profile's iterations.
 
-    ``step_times`` maps batch size -> seconds per step. Members stop uniformly over SPREAD x the
-    iteration's typical count; without re-packing every step costs the full batch's time.
+    ``step_times`` maps batch size -> seconds per step; ``profile`` gives each iteration's steps per seed
+    (default: the authors' figures, :func:`~mtrl_bench.bench.fqi_profile.authors_profile`), read as the
+    distribution of the job's seeds. Without re-packing every step costs the full batch's time until
+    the slowest seed stops; with it, every REPACK_EVERY steps the batch shrinks to the seeds still running.
     """
+    profile = authors_profile() if profile is None else profile
     total = 0.0
-    low, high = SPREAD
-    for typical in PAPER_PROFILE:
-        last = high * typical
+    for counts in profile:
+        last = float(np.max(counts))
         if not repack:
             total += last * _step_time_at(step_times, n_seeds)
             continue
         step = 0.0
         while step < last:
             chunk = min(REPACK_EVERY, last - step)
-            stopped = min(1.0, max(0.0, (step / typical - low) / (high - low)))
-            total += chunk * _step_time_at(step_times, max(1.0, n_seeds * (1 - stopped)))
+            running = n_seeds * float(np.mean(counts > step))
+            total += chunk * _step_time_at(step_times, max(1.0, running))
             step += chunk
     return total
 
 
-def project_paper(points: list[Point], kernel: str, device: torch.device, workers: int, out=print) -> dict:
-    """(d): per-job and whole-sweep time of the paper sweep, and what each job should request."""
+def project_paper(points: list[Point], kernel: str, device: torch.device, workers: int, out=print,
+                  profiles: dict[int, Profile] | None = None) -> dict:
+    """(d): per-job and whole-sweep time of the paper sweep, and what each job should request.
+
+    ``profiles``: measured steps per iteration per T (:mod:`mtrl_bench.bench.fqi_profile`); None = the
+    authors' figures for every T.
+    """
     mine = [p for p in points if p.kernel == kernel]
     by_task: dict[int, dict[int, float]] = {}
     rows: dict[int, int] = {}
@@ -259,23 +261,32 @@ def project_paper(points: list[Point], kernel: str, device: torch.device, worker
     if 1 not in by_task or 8 not in by_task or set(by_task[1]) != set(by_task[8]):
         out(f"(d) needs the {kernel} kernel measured at T = 1 and 8 with the same seed counts")
         return {}
-    report: dict = {"kernel": kernel, "device": str(device), "jobs": {}}
-    out(f"(d) the paper sweep (T in 1,2,4,8 x {PAPER_SEEDS} seeds, 50 uncapped iterations, "
-        f"{sum(PAPER_PROFILE):,} steps per run), {kernel} kernel on {device.type}; T = 2, 4 interpolated:")
+    report: dict = {"kernel": kernel, "device": str(device), "jobs": {},
+                    "profile": "authors' figures" if profiles is None else "measured"}
+    source = ("the authors' steps per iteration (53,500, then 14,000 to iteration 20, then 650; seeds "
+              "spread 0.5-1.5x)" if profiles is None else "measured steps per iteration")
+    out(f"(d) the paper sweep (T in 1,2,4,8 x {PAPER_SEEDS} seeds, 50 uncapped iterations), {kernel} kernel on "
+        f"{device.type}, re-packing every {REPACK_EVERY} steps; {source}; step times of T = 2, 4 interpolated:")
     for n_tasks in PAPER_TASKS:
         f = (n_tasks - 1) / 7  # linear in T between the measured T = 1 and T = 8
         times = {s: (1 - f) * by_task[1][s] + f * by_task[8][s] for s in by_task[1]}
         rows_per_member = rows[1] + (rows[8] - rows[1]) * f
-        job_s = project_run(times, repack=True)
-        plain_s = project_run(times, repack=False)
-        tile_rows = PAPER_SEEDS * rows_per_member if device.type != "cpu" else FitOptions().rows_per_tile
+        profile, note = (authors_profile(), "") if profiles is None else complete(profiles, n_tasks)
+        job_s = project_run(times, profile, repack=True)
+        plain_s = project_run(times, profile, repack=False)
+        steps_per_seed = float(sum(np.mean(c) for c in profile))
+        if kernel == "native" or device.type != "cpu":
+            tile_rows = 0 if kernel == "native" else PAPER_SEEDS * rows_per_member
+        else:
+            tile_rows = FitOptions().rows_per_tile
         memory_gb = (tile_rows * WORKSPACE_FLOATS_PER_ROW + 4 * PAPER_SEEDS * rows_per_member) * 4 / 1e9 + 1.0
         report["jobs"][n_tasks] = {"seconds": job_s, "seconds_without_repacking": plain_s,
+                                   "steps_per_seed": steps_per_seed, "profile": note or "authors' figures",
                                    "memory_gb": memory_gb, "request_minutes": math.ceil(1.5 * job_s / 60),
                                    "request_memory_gb": math.ceil(memory_gb)}
         out(f"    T={n_tasks}: one job of {PAPER_SEEDS} seeds {job_s / 3600:7.2f} h with re-packing "
-            f"({plain_s / 3600:.2f} h without); ask for {math.ceil(1.5 * job_s / 60)} min, "
-            f"{math.ceil(memory_gb)} GB")
+            f"({plain_s / 3600:.2f} h without; {steps_per_seed:,.0f} steps per seed); ask for "
+            f"{math.ceil(1.5 * job_s / 60)} min, {math.ceil(memory_gb)} GB" + (f"  [{note}]" if note else ""))
     total = sum(j["seconds"] for j in report["jobs"].values())
     parallel = max(j["seconds"] for j in report["jobs"].values())
     report["sweep_seconds_one_worker"] = total
@@ -340,7 +351,7 @@ def runnable_kernels(kernels: tuple[str, ...], device: torch.device, width: int,
 
 def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, steps: int,
         qstar: bool, workers: int, out=print, kernels: tuple[str, ...] = ("autograd", "fused", "native"),
-        project: str | None = None, dynamics: bool = True) -> dict:
+        project: str | None = None, dynamics: bool = True, profiles: dict[int, Profile] | None = None) -> dict:
     """The benchmark. ``project="paper"`` measures only what (d) needs (the fastest kernel that runs
     here: native on a CPU, fused on a GPU; T = 1 and 8)."""
     torch.set_num_threads(1)
@@ -363,7 +374,8 @@ def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, st
     report.update(sgemm_gflops=peak, authors_row_s=authors,
                   points=[dict(vars(p), row_s=p.row_s, gflops=p.gflops) for p in points])
     if 1 in tasks and 8 in tasks:
-        report["paper"] = {kernel: project_paper(points, kernel, device, workers, out) for kernel in kernels}
+        report["paper"] = {kernel: project_paper(points, kernel, device, workers, out, profiles)
+                           for kernel in kernels}
     if dynamics:
         batched, looped = bench_dynamics()
         report["dynamics_speedup"] = looped / batched

@@ -33,6 +33,11 @@ def register(groups: dict) -> None:
                    help="measure only what the projection needs and print the paper sweep's wall time and each "
                         "job's resources on this device")
     b.add_argument("--skip-dynamics", action="store_true", help="skip the Car-On-Hill step benchmark")
+    b.add_argument("--profile", choices=["measured", "authors"], default="measured",
+                   help="steps per FQI iteration for the projection: measured (the shipped fqi_fit_steps.csv, or "
+                        "--profile-runs) or the authors' figures")
+    b.add_argument("--profile-runs", nargs="+", default=None, metavar="CSV",
+                   help="FQI result files at the paper's settings whose fit_steps rows give the profile")
     b.add_argument("--device", default="auto")
     b.set_defaults(func=bench_fqi)
 
@@ -66,11 +71,19 @@ def register(groups: dict) -> None:
 
 
 def bench_fqi(args: argparse.Namespace) -> int:
-    from mtrl_bench.bench import fqi as fqi_bench
+    from pathlib import Path
 
+    from mtrl_bench.bench import fqi as fqi_bench
+    from mtrl_bench.bench import fqi_profile
+
+    profiles = None
+    if args.profile_runs:
+        profiles = fqi_profile.read_runs([Path(p) for p in args.profile_runs], width=args.width)
+    elif args.profile == "measured":
+        profiles = fqi_profile.measured()
     fqi_bench.run(resolve_device(args.device), args.seeds, args.tasks, args.width, args.steps,
                   not args.skip_qstar, args.workers or fqi_bench.default_workers(), kernels=tuple(args.kernels),
-                  project=args.project, dynamics=not args.skip_dynamics)
+                  project=args.project, dynamics=not args.skip_dynamics, profiles=profiles)
     return 0
 
 

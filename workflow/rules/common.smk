@@ -104,6 +104,13 @@ def run_args(name, section, point, **fixed):
 def job_resources(section):
     """Per-job resources; a GPU is requested only when the config's device is cuda."""
     res = dict(section.get("resources", {}))
+    res.pop("runtime_by_task_set", None)  # read by runtime_of_task_set
     if ON_GPU:
         res["gpu"] = 1
     return res
+
+
+def runtime_of_task_set(section, task_set):
+    """Minutes for a job of ``task_set`` ("T8_nested" -> resources.runtime_by_task_set.T8, else runtime)."""
+    res = section.get("resources", {})
+    return res.get("runtime_by_task_set", {}).get(task_set.split("_")[0], res.get("runtime", 60))

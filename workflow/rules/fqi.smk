@@ -64,7 +64,7 @@ if enabled("fqi"):
             seeds=lambda wc: seed_list(wc.seeds),
         threads: THREADS
         resources:
-            **job_resources(FQI),
+            **{**job_resources(FQI), "runtime": lambda wc: runtime_of_task_set(FQI, wc.task_set)},
         shell:
             "mtrl-bench run fqi {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
             "--out {output} > {log} 2>&1"
