@@ -54,20 +54,27 @@ def assert_relative(actual: torch.Tensor, expected: torch.Tensor, rel: float) ->
     assert float((actual - expected).abs().max() / scale) <= rel
 
 
-@pytest.mark.parametrize("widths", [PAPER_NET, DEEP_NET], ids=["paper", "deep"])
-@pytest.mark.parametrize("rows_per_tile", [50, 100_000], ids=["row-slices", "whole-members"])
-def test_fused_loss_and_gradients_equal_autograd_to_round_off(widths, rows_per_tile):
-    data = task_data(3, [120, 90, 101])
+def assert_step_equals_autograd(make_step, widths: dict, lengths: list[int], rel: float = 1e-5) -> None:
+    """A kernel's loss and gradients (``make_step(net, data)``) equal the autograd step's to ``rel``."""
+    data = task_data(3, lengths)
     net = make_net(4, 3, **widths)
     targets = targets_for(net, data)
     loss, grads = reference_loss_and_grads(net, data, targets)
-    fused = FusedFitStep(net, data.states, data.actions, data.weight, rows_per_tile)
-    fused_loss, fused_grads = fused.loss_and_grads({k: v.detach() for k, v in net.params.items()}, targets)
-    assert_relative(fused_loss, loss, 1e-5)
-    assert set(fused_grads) == set(grads)
+    step_loss, step_grads = make_step(net, data).loss_and_grads({k: v.detach() for k, v in net.params.items()},
+                                                                targets)
+    assert_relative(step_loss, loss, rel)
+    assert set(step_grads) == set(grads)
     for name in grads:
-        assert fused_grads[name].shape == grads[name].shape
-        assert_relative(fused_grads[name], grads[name], 1e-5)
+        assert step_grads[name].shape == grads[name].shape
+        assert_relative(step_grads[name], grads[name], rel)
+
+
+@pytest.mark.parametrize("widths", [PAPER_NET, DEEP_NET], ids=["paper", "deep"])
+@pytest.mark.parametrize("rows_per_tile", [50, 100_000], ids=["row-slices", "whole-members"])
+def test_fused_loss_and_gradients_equal_autograd_to_round_off(widths, rows_per_tile):
+    assert_step_equals_autograd(
+        lambda net, data: FusedFitStep(net, data.states, data.actions, data.weight, rows_per_tile),
+        widths, [120, 90, 101])
 
 
 def test_fused_padding_rows_do_not_count():

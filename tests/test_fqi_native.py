@@ -8,6 +8,7 @@ import torch
 from test_fqi_fit import (
     assert_relative,
     assert_same_run,
+    assert_step_equals_autograd,
     fit_run,
     make_net,
     reference_loss_and_grads,
@@ -41,17 +42,8 @@ NETS = {
 @pytest.mark.parametrize("widths", NETS.values(), ids=NETS.keys())
 @pytest.mark.parametrize("lengths", [[120, 90, 101], [64, 64, 64], [5, 1, 70]], ids=["ragged", "whole-tiles", "tiny"])
 def test_native_loss_and_gradients_equal_autograd_to_round_off(widths, lengths):
-    data = task_data(3, lengths)
-    net = make_net(4, 3, **widths)
-    targets = targets_for(net, data)
-    loss, grads = reference_loss_and_grads(net, data, targets)
-    native = NativeFitStep(net, data.states, data.actions, data.weight)
-    native_loss, native_grads = native.loss_and_grads({k: v.detach() for k, v in net.params.items()}, targets)
-    assert_relative(native_loss, loss, 1e-5)
-    assert set(native_grads) == set(grads)
-    for name in grads:
-        assert native_grads[name].shape == grads[name].shape
-        assert_relative(native_grads[name], grads[name], 1e-5)
+    assert_step_equals_autograd(lambda net, data: NativeFitStep(net, data.states, data.actions, data.weight),
+                                widths, lengths)
 
 
 def test_native_activations_are_accurate_far_from_zero():

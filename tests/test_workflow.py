@@ -45,6 +45,25 @@ def test_paper_config_sweeps_the_papers_grid(tmp_path):
     assert "ddpg_bullet_inverted_pendulum_w500_s0-39.csv" in out and "pendulum_mujoco" not in out
 
 
+def job_runtime(dry_run: str, output: str) -> int:
+    """The runtime resource Snakemake gives the job that writes ``output`` (from ``-n`` output)."""
+    after = dry_run[dry_run.index(f"output: {output}"):]
+    line = next(ln for ln in after.splitlines() if ln.strip().startswith("resources:"))
+    return int(line.split("runtime=")[1].split(",")[0])
+
+
+def test_paper_fqi_jobs_ask_for_the_runtime_of_their_task_set(tmp_path):
+    copy_workflow(tmp_path)
+    paper = yaml.safe_load((REPO / "workflow" / "config" / "paper.yaml").read_text())
+    by_set = paper["fqi"]["resources"]["runtime_by_task_set"]
+    done = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", "workflow/config/paper.yaml")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    for task_set in ("T1", "T8"):
+        assert job_runtime(out, f"results/runs/fqi/{task_set}_nested_w30_s0-99.csv") == by_set[task_set]
+    assert by_set["T1"] < by_set["T8"]
+
+
 @pytest.mark.parametrize("override, message", [
     ({"fqi": {"sweep": {"shared_width": [0]}}}, "fqi.params.shared_width must be >= 1"),
     ({"fqi": {"params": {"learning_rate": float("nan")}}}, "fqi.params.learning_rate must be a finite number"),
@@ -56,6 +75,7 @@ def test_paper_config_sweeps_the_papers_grid(tmp_path):
     ({"ddpg": {"groups": {"pendulum_mujoco": ["hopper_stand"]}}}, "hopper_stand"),
     ({"transfer": {"dqn": {"held_out": ["pong"]}}}, "pong"),
     ({"fqi": {"unknown_key": 1}}, "unknown_key"),
+    ({"fqi": {"resources": {"runtime_by_task_set": {"eight": 5}}}}, "eight"),
 ])
 def test_bad_configs_are_refused_naming_the_key(tmp_path, override, message):
     copy_workflow(tmp_path)

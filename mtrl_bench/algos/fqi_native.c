@@ -361,3 +361,19 @@ int fqi_native_step(const int32_t *dims, const float *x, const int32_t *action, 
     free(w_sh_t);
     return 0;
 }
+
+/* The core's float32 multiply-add peak, for the benchmark's yardstick: 12 independent chains of
+ * vector a = a * m + c (enough to cover the latency of two FMA pipes). Returns the FLOPs done. */
+volatile float fqi_native_sink, fqi_native_scale = 0.9999999f, fqi_native_shift = 1e-7f;
+
+double fqi_native_fma_probe(int64_t iterations) {
+    vf a[12];
+    for (int i = 0; i < 12; i++) a[i] = splat(1.0f + 1e-3f * (float)i);
+    vf m = splat(fqi_native_scale), c = splat(fqi_native_shift); /* unknown to the compiler */
+    for (int64_t it = 0; it < iterations; it++)
+        for (int i = 0; i < 12; i++) a[i] = a[i] * m + c;
+    float s = 0.0f;
+    for (int i = 0; i < 12; i++) s += hsum(a[i]);
+    fqi_native_sink = s;
+    return (double)iterations * 12.0 * VL * 2.0;
+}

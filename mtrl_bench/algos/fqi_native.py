@@ -102,7 +102,30 @@ def library() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(target))
     lib.fqi_native_step.restype = ctypes.c_int
     lib.fqi_native_step.argtypes = [ctypes.c_void_p] * 18
+    lib.fqi_native_fma_probe.restype = ctypes.c_double
+    lib.fqi_native_fma_probe.argtypes = [ctypes.c_int64]
     return lib
+
+
+def fma_peak_gflops(seconds: float = 0.3, repeats: int = 3) -> float:
+    """This core's float32 multiply-add rate (GFLOP/s) with this build's vectors: the arithmetic limit
+    of any kernel the compiler makes here (best of ``repeats`` runs of about ``seconds`` each)."""
+    import time
+
+    lib = library()
+    iterations = 1_000_000
+    best = 0.0
+    for _ in range(repeats):
+        start = time.process_time()
+        flops = lib.fqi_native_fma_probe(iterations)
+        elapsed = time.process_time() - start
+        if elapsed < seconds / 4:  # too short to time: grow the loop and try again
+            iterations = int(iterations * seconds / max(elapsed, 1e-4))
+            start = time.process_time()
+            flops = lib.fqi_native_fma_probe(iterations)
+            elapsed = time.process_time() - start
+        best = max(best, flops / elapsed / 1e9)
+    return best
 
 
 def unsupported_reason(net: SharedMultiTaskNet, device: torch.device, dtype: torch.dtype) -> str | None:
