@@ -98,3 +98,38 @@ def complete(profiles: dict[int, Profile], n_tasks: int, iterations: int = ITERA
     for k in range(len(own), iterations):
         own.append(donor[min(k, len(donor) - 1)] * scale)
     return own, note + f", {common + 1}-{iterations} from T={donor_t} x {scale:.2f}"
+
+
+def write(profiles_from: list[Path], out: Path, note: str) -> None:
+    """Write the fit_steps rows of ``profiles_from`` as a profile file like the shipped one (atomically)."""
+    from mtrl_bench.results import atomic_write_text
+
+    lines = [f"# {line}\n" for line in note.splitlines()]
+    lines.append("n_tasks,width,seed,step,metric,value\n")
+    for path in profiles_from:
+        for row in _rows(Path(path)):
+            if row.get("metric") == "fit_steps" and row.get("task") in (None, "", row["variants"].split("+")[0]):
+                lines.append(f"{row['n_tasks']},{row['width']},{row['seed']},{row['step']},fit_steps,"
+                             f"{int(float(row['value']))}\n")
+    atomic_write_text(out, "".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mtrl_bench.bench.fqi_profile --runs CSV... --out FILE --note TEXT``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", required=True, help="FQI result files at the paper's settings")
+    parser.add_argument("--out", default=str(MEASURED_FILE))
+    parser.add_argument("--note", required=True, help="how the runs were made (written as the file's header)")
+    args = parser.parse_args(argv)
+    write([Path(p) for p in args.runs], Path(args.out), args.note)
+    profiles = read_runs([Path(args.out)])
+    for n_tasks, profile in sorted(profiles.items()):
+        print(f"T={n_tasks}: {len(profile)} iterations, {len(profile[0])} seeds, "
+              f"{sum(float(np.mean(c)) for c in profile):,.0f} steps per seed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
