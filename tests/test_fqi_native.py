@@ -149,3 +149,22 @@ def test_the_library_is_built_once_and_atomically(monkeypatch, tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == built
     finally:
         fqi_native.library.cache_clear()
+
+
+def test_a_run_that_cannot_build_the_kernel_stops_before_any_work(monkeypatch, tmp_path, capsys):
+    from mtrl_bench.cli import main
+
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv("MTRL_BENCH_CACHE", str(blocker / "cache"))
+    fqi_native.library.cache_clear()
+    try:
+        code = main(["run", "fqi", "--fit-kernel", "native", "--variants", "3", "--iterations", "1",
+                     "--qstar-dir", str(tmp_path / "qstar"), "--data-dir", str(tmp_path / "data"),
+                     "--seeds", "0", "--out", str(tmp_path / "run.csv")])
+    finally:
+        fqi_native.library.cache_clear()
+    assert code == 2
+    assert "MTRL_BENCH_CACHE" in capsys.readouterr().err
+    assert not (tmp_path / "run.csv").exists() and not (tmp_path / "qstar").exists()
+    assert not (tmp_path / "data").exists()

@@ -330,7 +330,7 @@ def resolve_kernel(kernel: str, net: SharedMultiTaskNet, data: TaskTensors) -> s
     """The kernel that runs: "auto" becomes "native" where the compiled kernel can run, else "fused"."""
     if kernel != "auto":
         return kernel
-    return "native" if fqi_native.available(net, data.states.device, data.states.dtype) else "fused"
+    return "native" if fqi_native.available(net.spec, data.states.device, data.states.dtype) else "fused"
 
 
 def _native_kernel(net: SharedMultiTaskNet, data: TaskTensors):

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.nets import SharedMultiTaskNet
+from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 
 SOURCE = Path(__file__).with_name("fqi_native.c")
 # -ffp-contract=fast: a * b + c as one fused multiply-add where the CPU has one (~15% faster here).
@@ -128,9 +128,8 @@ def fma_peak_gflops(seconds: float = 0.3, repeats: int = 3) -> float:
     return best
 
 
-def unsupported_reason(net: SharedMultiTaskNet, device: torch.device, dtype: torch.dtype) -> str | None:
-    """Why the native kernel cannot run this network here, or None when it can."""
-    spec = net.spec
+def unsupported_reason(spec: NetSpec, device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why the native kernel cannot run a network of ``spec`` here, or None when it can."""
     if device.type != "cpu":
         return f"the native kernel runs on a CPU, not on {device.type} (use fit_kernel: fused there)"
     if dtype != torch.float32:
@@ -141,17 +140,17 @@ def unsupported_reason(net: SharedMultiTaskNet, device: torch.device, dtype: tor
     return None
 
 
-def require(net: SharedMultiTaskNet, device: torch.device, dtype: torch.dtype) -> None:
+def require(spec: NetSpec, device: torch.device, dtype: torch.dtype) -> None:
     """Raise :class:`NativeKernelUnavailable` (saying what to change) unless the kernel can run here."""
-    reason = unsupported_reason(net, device, dtype)
+    reason = unsupported_reason(spec, device, dtype)
     if reason is not None:
         raise NativeKernelUnavailable(reason)
     library()
 
 
-def available(net: SharedMultiTaskNet, device: torch.device, dtype: torch.dtype) -> bool:
-    """True when the native kernel can run this network here, compiler included."""
-    if unsupported_reason(net, device, dtype) is not None:
+def available(spec: NetSpec, device: torch.device, dtype: torch.dtype) -> bool:
+    """True when the native kernel can run a network of ``spec`` here, compiler included."""
+    if unsupported_reason(spec, device, dtype) is not None:
         return False
     try:
         library()
@@ -175,7 +174,7 @@ class NativeFitStep:
     """
 
     def __init__(self, net: SharedMultiTaskNet, states: torch.Tensor, actions: torch.Tensor, weight: torch.Tensor):
-        require(net, states.device, states.dtype)
+        require(net.spec, states.device, states.dtype)
         spec = net.spec
         if states.shape[:2] != actions.shape or actions.shape != weight.shape or states.shape[0] != spec.n_tasks:
             raise ConfigError(f"native fit: states {tuple(states.shape)}, actions {tuple(actions.shape)} and weight "

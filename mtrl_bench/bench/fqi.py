@@ -345,9 +345,9 @@ def runnable_kernels(kernels: tuple[str, ...], device: torch.device, width: int,
     """``kernels`` less the native one where it cannot run (not a CPU, no compiler), saying why."""
     if "native" not in kernels:
         return kernels
-    net = SharedMultiTaskNet(NetSpec(n_tasks=1, obs_dim=2, n_actions=[2], shared_widths=(width,)), [0])
     try:
-        fqi_native.require(net, device, torch.float32)
+        fqi_native.require(NetSpec(n_tasks=1, obs_dim=2, n_actions=[2], shared_widths=(width,)), device,
+                           torch.float32)
     except fqi_native.NativeKernelUnavailable as err:
         out(f"(native kernel skipped: {err})")
         return tuple(k for k in kernels if k != "native")

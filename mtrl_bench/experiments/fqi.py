@@ -159,15 +159,15 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
     tasks = list(config.variants)
     gamma = family.gamma if config.gamma is None else config.gamma
 
-    train_sets, held_sets, data_record = task_data(config, family, tasks)
-    truth = family.truth(tasks, config.qstar_dir)
     spec = NetSpec(n_tasks=len(tasks), obs_dim=family.obs_dim, n_actions=[family.n_actions] * len(tasks),
                    input_width=config.input_width, shared_widths=(config.shared_width,))
+    if config.fit_kernel == "native":  # fail now, before any dataset or Q* work
+        fqi_native.require(spec, device, torch.float32)
+    train_sets, held_sets, data_record = task_data(config, family, tasks)
+    truth = family.truth(tasks, config.qstar_dir)
     rule = FitRule(config.learning_rate, config.patience, config.tolerance, config.max_fit_steps,
                    config.fit_options())
     learner = FQILearner(spec, seeds, train_sets, held_sets, gamma, rule, device)
-    if config.fit_kernel == "native":  # fail now, not after the first iteration's dataset and Q* work
-        fqi_native.require(learner.net, device, learner.dtype)
     q_star = None if truth is None else torch.as_tensor(truth.q_star, dtype=learner.dtype, device=device)
     q_star_authors = None
     if config.record_authors_qstar and truth is not None and truth.q_star_authors is not None:
