@@ -168,3 +168,31 @@ def test_a_run_that_cannot_build_the_kernel_stops_before_any_work(monkeypatch, t
     assert "MTRL_BENCH_CACHE" in capsys.readouterr().err
     assert not (tmp_path / "run.csv").exists() and not (tmp_path / "qstar").exists()
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_native_adam_equals_member_adam_and_leaves_inactive_members_alone(weight_decay):
+    from mtrl_bench.optim import MemberAdam
+
+    net = make_net(4, 2)
+    gen = torch.Generator().manual_seed(5)
+    grads = {k: torch.randn(v.shape, generator=gen) for k, v in net.params.items()}
+    reference = MemberAdam(net.parameters(), lr=3e-3, weight_decay=weight_decay)
+    names = list(net.params)
+    params = [net.params[n].detach().clone() for n in names]
+    exp_avg = [torch.zeros_like(p) for p in params]
+    exp_avg_sq = [torch.zeros_like(p) for p in params]
+    steps = torch.zeros(4, dtype=torch.float64)
+    before = [p.clone() for p in params]
+    active = torch.tensor([True, False, True, True])
+    for _ in range(3):  # three steps, so that the bias corrections move
+        for name in names:
+            net.params[name].grad = grads[name]
+        reference.step(active)
+        fqi_native.adam_step(params, exp_avg, exp_avg_sq, [grads[n] for n in names], active, steps,
+                             reference.lr, reference.betas, reference.eps, weight_decay)
+    assert steps.tolist() == [3.0, 0.0, 3.0, 3.0]
+    for name, p, old in zip(names, params, before):
+        assert_relative(p, net.params[name].detach(), 1e-6)
+        assert torch.equal(p[1], old[1])  # the inactive member
+        assert not torch.equal(p[0], old[0])

@@ -17,6 +17,7 @@
  * Loss of a member: sum over tasks and rows of coef * (act_out(q)[taken] - y)^2.
  * Activation codes: 0 identity, 1 sigmoid, 2 tanh, 3 relu.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,4 +377,34 @@ double fqi_native_fma_probe(int64_t iterations) {
     for (int i = 0; i < 12; i++) s += hsum(a[i]);
     fqi_native_sink = s;
     return (double)iterations * 12.0 * VL * 2.0;
+}
+
+/* One Adam step of every member where active[s] != 0, with MemberAdam's arithmetic (written as
+ * torch.optim.Adam): n tensors, tensor i holding numel[i] floats per member, (S, numel[i]) in C order;
+ * steps (S,) counts each member's steps (float64, as MemberAdam keeps it). Inactive members are not
+ * touched. */
+void fqi_native_adam(int32_t n, int64_t S, const int64_t *numel, float *const *p, float *const *m,
+                     float *const *v, const float *const *g, const uint8_t *active, double *steps,
+                     double lr, double beta1, double beta2, double eps, double decay) {
+    const float one_b1 = (float)(1.0 - beta1), one_b2 = (float)(1.0 - beta2);
+    const float fb1 = (float)beta1, fb2 = (float)beta2, feps = (float)eps, flr = (float)lr, fdecay = (float)decay;
+    for (int64_t s = 0; s < S; s++) {
+        if (!active[s]) continue;
+        steps[s] += 1.0;
+        double c1 = 1.0 - pow(beta1, steps[s]), c2 = 1.0 - pow(beta2, steps[s]);
+        const float b1 = (float)(c1 > 1e-30 ? c1 : 1e-30), b2 = (float)(c2 > 1e-30 ? c2 : 1e-30);
+        const float root_b2 = sqrtf(b2);
+        for (int32_t i = 0; i < n; i++) {
+            const int64_t size = numel[i];
+            float *ps = p[i] + s * size, *ms = m[i] + s * size, *vs = v[i] + s * size;
+            const float *gs = g[i] + s * size;
+            for (int64_t k = 0; k < size; k++) {
+                float grad = fdecay != 0.0f ? gs[k] + fdecay * ps[k] : gs[k];
+                ms[k] = ms[k] * fb1 + grad * one_b1;
+                vs[k] = vs[k] * fb2 + grad * one_b2 * grad;
+                float denom = sqrtf(vs[k]) / root_b2 + feps;
+                ps[k] = ps[k] - ms[k] / b1 / denom * flr;
+            }
+        }
+    }
 }

@@ -34,7 +34,9 @@ from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 
 SOURCE = Path(__file__).with_name("fqi_native.c")
 # -ffp-contract=fast: a * b + c as one fused multiply-add where the CPU has one (~15% faster here).
-FLAGS = ("-O3", "-std=c11", "-ffp-contract=fast", "-fPIC", "-shared")
+# -fno-math-errno: sqrtf without the errno path, so that it vectorises (errno is never read).
+FLAGS = ("-O3", "-std=c11", "-ffp-contract=fast", "-fno-math-errno", "-fPIC", "-shared")
+LIBS = ("-lm",)
 # Tuned for this CPU where the compiler can (x86: -march; Apple clang on arm64: -mcpu), else generic.
 TARGET_FLAGS = (("-march=native",), ("-mcpu=native",), ())
 ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
@@ -88,7 +90,7 @@ def library() -> ctypes.CDLL:
         os.close(fd)
         try:
             for target_flags in TARGET_FLAGS:
-                built = subprocess.run([compiler, *FLAGS, *target_flags, str(SOURCE), "-o", tmp],
+                built = subprocess.run([compiler, *FLAGS, *target_flags, str(SOURCE), "-o", tmp, *LIBS],
                                        capture_output=True, text=True)
                 if built.returncode == 0:
                     break
@@ -102,6 +104,8 @@ def library() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(target))
     lib.fqi_native_step.restype = ctypes.c_int
     lib.fqi_native_step.argtypes = [ctypes.c_void_p] * 18
+    lib.fqi_native_adam.restype = None
+    lib.fqi_native_adam.argtypes = [ctypes.c_int32, ctypes.c_int64] + [ctypes.c_void_p] * 7 + [ctypes.c_double] * 5
     lib.fqi_native_fma_probe.restype = ctypes.c_double
     lib.fqi_native_fma_probe.argtypes = [ctypes.c_int64]
     return lib
@@ -161,6 +165,32 @@ def available(spec: NetSpec, device: torch.device, dtype: torch.dtype) -> bool:
 
 def _ptr(t: torch.Tensor) -> int:
     return t.data_ptr()
+
+
+def _pointers(tensors: list[torch.Tensor]) -> ctypes.Array:
+    return (ctypes.c_void_p * len(tensors))(*(t.data_ptr() for t in tensors))
+
+
+@torch.no_grad()
+def adam_step(params: list[torch.Tensor], exp_avg: list[torch.Tensor], exp_avg_sq: list[torch.Tensor],
+              grads: list[torch.Tensor], active: torch.Tensor, steps: torch.Tensor, lr: float,
+              betas: tuple[float, float], eps: float, weight_decay: float = 0.0) -> None:
+    """MemberAdam's step in one compiled call, in place, for the members where ``active`` (S,) bool.
+
+    Every tensor is float32, contiguous, with members first; ``steps`` (S,) float64 counts each
+    member's steps. Equal to :meth:`mtrl_bench.optim.MemberAdam.step` to float32 round-off.
+    """
+    tensors = [*params, *exp_avg, *exp_avg_sq, *grads]
+    if any(t.dtype != torch.float32 or not t.is_contiguous() or t.device.type != "cpu" for t in tensors):
+        raise ConfigError("native Adam: every tensor must be float32, contiguous and on the CPU")
+    if steps.dtype != torch.float64 or not steps.is_contiguous():
+        raise ConfigError("native Adam: steps must be a contiguous float64 tensor")
+    n_members = steps.shape[0]
+    numel = torch.tensor([t.numel() // n_members for t in params], dtype=torch.int64)
+    mask = active.to(torch.uint8).contiguous()
+    library().fqi_native_adam(len(params), n_members, _ptr(numel), _pointers(params), _pointers(exp_avg),
+                              _pointers(exp_avg_sq), _pointers(grads), _ptr(mask), _ptr(steps),
+                              lr, betas[0], betas[1], eps, weight_decay)
 
 
 class NativeFitStep:
