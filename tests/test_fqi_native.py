@@ -196,3 +196,14 @@ def test_native_adam_equals_member_adam_and_leaves_inactive_members_alone(weight
         assert_relative(p, net.params[name].detach(), 1e-6)
         assert torch.equal(p[1], old[1])  # the inactive member
         assert not torch.equal(p[0], old[0])
+
+
+def test_threads_share_the_members_without_changing_a_bit():
+    data = task_data(2, [130, 70])
+    net = make_net(7, 2)
+    targets = targets_for(net, data)
+    params = {k: v.detach() for k, v in net.params.items()}
+    one = NativeFitStep(net, data.states, data.actions, data.weight, threads=1).loss_and_grads(params, targets)
+    three = NativeFitStep(net, data.states, data.actions, data.weight, threads=3).loss_and_grads(params, targets)
+    assert torch.equal(one[0], three[0])
+    assert all(torch.equal(one[1][k], three[1][k]) for k in one[1])

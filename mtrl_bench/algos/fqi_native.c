@@ -267,100 +267,118 @@ static void reduce_into(const vf *lanes, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = hsum(lanes[i]);
 }
 
-/* Returns 0, or 1 when the workspace could not be allocated. */
+/* One thread's workspace (a single allocation), or NULL. */
+static vf *new_work(const Dims *d, Work *w) {
+    const int D = d->D, J = d->J, K = d->K, A = d->A;
+    size_t vectors = (size_t)NB * (2 * J + 2 * K + A + D + 3) + (size_t)D * J + J + (size_t)J * K + K
+                     + (size_t)K * A + A + 1;
+    size_t floats = ((size_t)J * K + VL - 1) / VL; /* the transposed shared weights, in whole vectors */
+    vf *pool = aligned_alloc(sizeof(vf), (vectors + floats) * sizeof(vf));
+    if (!pool) return NULL;
+    vf *p = pool;
+    w->z0 = p; p += (size_t)NB * J;
+    w->d0 = p; p += (size_t)NB * J;
+    w->z1 = p; p += (size_t)NB * K;
+    w->d1 = p; p += (size_t)NB * K;
+    w->q = p; p += (size_t)NB * A;
+    w->x = p; p += (size_t)NB * D;
+    w->y = p; p += NB;
+    w->c = p; p += NB;
+    w->taken = (vi *)p; p += NB;
+    w->g_in = p; p += (size_t)D * J;
+    w->g_bin = p; p += J;
+    w->g_sh = p; p += (size_t)J * K;
+    w->g_bsh = p; p += K;
+    w->g_hd = p; p += (size_t)K * A;
+    w->g_bhd = p; p += A;
+    w->loss = p; p += 1;
+    w->w_sh_t = (float *)p;
+    return pool;
+}
+
+/* Loss and gradients of member s (every task, every tile). */
+static void member(const Dims *d, Work *w, int s, const float *x, const int32_t *action, const float *coef,
+                   const float *y, const float *w_in, const float *b_in, const float *w_sh, const float *b_sh,
+                   const float *w_hd, const float *b_hd, float *loss, float *g_w_in, float *g_b_in,
+                   float *g_w_sh, float *g_b_sh, float *g_w_hd, float *g_b_hd) {
+    const int T = d->T, N = d->N, D = d->D, J = d->J, K = d->K, A = d->A;
+    const float *ws = w_sh + (size_t)s * J * K;
+    for (int j = 0; j < J; j++)
+        for (int k = 0; k < K; k++) w->w_sh_t[k * J + j] = ws[j * K + k];
+    clear(w->g_sh, (size_t)J * K);
+    clear(w->g_bsh, K);
+    clear(w->loss, 1);
+    for (int t = 0; t < T; t++) {
+        size_t st = (size_t)s * T + t;
+        const float *wi = w_in + st * D * J, *bi = b_in + st * J;
+        const float *wh = w_hd + st * K * A, *bh = b_hd + st * A;
+        const float *xt = x + (size_t)t * D * N, *ct = coef + (size_t)t * N, *yt = y + st * N;
+        const int32_t *at = action + (size_t)t * N;
+        clear(w->g_in, (size_t)D * J);
+        clear(w->g_bin, J);
+        clear(w->g_hd, (size_t)K * A);
+        clear(w->g_bhd, A);
+        for (int n0 = 0; n0 < N; n0 += TILE) {
+            if (n0 + TILE <= N) {
+                for (int b = 0; b < NB; b++) {
+                    int r = n0 + b * VL;
+                    for (int i = 0; i < D; i++) w->x[i * NB + b] = loadu(xt + (size_t)i * N + r);
+                    w->y[b] = loadu(yt + r);
+                    w->c[b] = loadu(ct + r);
+                    memcpy(&w->taken[b], at + r, sizeof(vi));
+                }
+            } else { /* the last, partial tile: rows past N have coef 0 and count for nothing */
+                float *xf = (float *)w->x, *yf = (float *)w->y, *cf = (float *)w->c;
+                int32_t *af = (int32_t *)w->taken;
+                memset(w->x, 0, (size_t)NB * D * sizeof(vf));
+                memset(w->y, 0, NB * sizeof(vf));
+                memset(w->c, 0, NB * sizeof(vf));
+                memset(w->taken, 0, NB * sizeof(vi));
+                for (int r = n0; r < N; r++) {
+                    int b = (r - n0) / VL, lane = (r - n0) % VL;
+                    for (int i = 0; i < D; i++) xf[(i * NB + b) * VL + lane] = xt[(size_t)i * N + r];
+                    yf[b * VL + lane] = yt[r];
+                    cf[b * VL + lane] = ct[r];
+                    af[b * VL + lane] = at[r];
+                }
+            }
+            tile(d, w, wi, bi, ws, b_sh + (size_t)s * K, wh, bh);
+        }
+        reduce_into(w->g_in, g_w_in + st * D * J, (size_t)D * J);
+        reduce_into(w->g_bin, g_b_in + st * J, J);
+        reduce_into(w->g_hd, g_w_hd + st * K * A, (size_t)K * A);
+        reduce_into(w->g_bhd, g_b_hd + st * A, A);
+    }
+    reduce_into(w->g_sh, g_w_sh + (size_t)s * J * K, (size_t)J * K);
+    reduce_into(w->g_bsh, g_b_sh + (size_t)s * K, K);
+    loss[s] = hsum(*w->loss);
+}
+
+/* The step for every member; dims = (S, T, N, D, J, K, A, act_in, act_sh, act_out, threads). Members
+ * are shared among `threads` OpenMP threads (when built with OpenMP), each with its own workspace;
+ * a member's numbers do not depend on the thread count. Returns 0, or 1 when a workspace could not be
+ * allocated. */
 int fqi_native_step(const int32_t *dims, const float *x, const int32_t *action, const float *coef,
                     const float *y, const float *w_in, const float *b_in, const float *w_sh,
                     const float *b_sh, const float *w_hd, const float *b_hd, float *loss, float *g_w_in,
                     float *g_b_in, float *g_w_sh, float *g_b_sh, float *g_w_hd, float *g_b_hd) {
     Dims d = {dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7], dims[8], dims[9]};
-    const int S = d.S, T = d.T, N = d.N, D = d.D, J = d.J, K = d.K, A = d.A;
-    size_t vectors = (size_t)NB * (2 * J + 2 * K + A + D + 2) + (size_t)D * J + J + (size_t)J * K + K
-                     + (size_t)K * A + A + 1;
-    vf *pool = aligned_alloc(sizeof(vf), vectors * sizeof(vf));
-    vi *taken = aligned_alloc(sizeof(vf), NB * sizeof(vi));
-    float *w_sh_t = malloc((size_t)J * K * sizeof(float));
-    if (!pool || !taken || !w_sh_t) {
+    int threads = dims[10] < 1 ? 1 : dims[10];
+    if (threads > d.S) threads = d.S < 1 ? 1 : d.S;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        Work w;
+        vf *pool = new_work(&d, &w);
+        if (!pool) failed = 1;
+#pragma omp for schedule(dynamic, 1)
+        for (int s = 0; s < d.S; s++)
+            if (pool)
+                member(&d, &w, s, x, action, coef, y, w_in, b_in, w_sh, b_sh, w_hd, b_hd, loss, g_w_in, g_b_in,
+                       g_w_sh, g_b_sh, g_w_hd, g_b_hd);
         free(pool);
-        free(taken);
-        free(w_sh_t);
-        return 1;
     }
-    Work w;
-    vf *p = pool;
-    w.z0 = p; p += (size_t)NB * J;
-    w.d0 = p; p += (size_t)NB * J;
-    w.z1 = p; p += (size_t)NB * K;
-    w.d1 = p; p += (size_t)NB * K;
-    w.q = p; p += (size_t)NB * A;
-    w.x = p; p += (size_t)NB * D;
-    w.y = p; p += NB;
-    w.c = p; p += NB;
-    w.g_in = p; p += (size_t)D * J;
-    w.g_bin = p; p += J;
-    w.g_sh = p; p += (size_t)J * K;
-    w.g_bsh = p; p += K;
-    w.g_hd = p; p += (size_t)K * A;
-    w.g_bhd = p; p += A;
-    w.loss = p;
-    w.taken = taken;
-    w.w_sh_t = w_sh_t;
-
-    for (int s = 0; s < S; s++) {
-        const float *ws = w_sh + (size_t)s * J * K;
-        for (int j = 0; j < J; j++)
-            for (int k = 0; k < K; k++) w_sh_t[k * J + j] = ws[j * K + k];
-        clear(w.g_sh, (size_t)J * K);
-        clear(w.g_bsh, K);
-        clear(w.loss, 1);
-        for (int t = 0; t < T; t++) {
-            size_t st = (size_t)s * T + t;
-            const float *wi = w_in + st * D * J, *bi = b_in + st * J;
-            const float *wh = w_hd + st * K * A, *bh = b_hd + st * A;
-            const float *xt = x + (size_t)t * D * N, *ct = coef + (size_t)t * N, *yt = y + st * N;
-            const int32_t *at = action + (size_t)t * N;
-            clear(w.g_in, (size_t)D * J);
-            clear(w.g_bin, J);
-            clear(w.g_hd, (size_t)K * A);
-            clear(w.g_bhd, A);
-            for (int n0 = 0; n0 < N; n0 += TILE) {
-                if (n0 + TILE <= N) {
-                    for (int b = 0; b < NB; b++) {
-                        int r = n0 + b * VL;
-                        for (int i = 0; i < D; i++) w.x[i * NB + b] = loadu(xt + (size_t)i * N + r);
-                        w.y[b] = loadu(yt + r);
-                        w.c[b] = loadu(ct + r);
-                        memcpy(&w.taken[b], at + r, sizeof(vi));
-                    }
-                } else { /* the last, partial tile: rows past N have coef 0 and count for nothing */
-                    float *xf = (float *)w.x, *yf = (float *)w.y, *cf = (float *)w.c;
-                    int32_t *af = (int32_t *)w.taken;
-                    memset(w.x, 0, (size_t)NB * D * sizeof(vf));
-                    memset(w.y, 0, NB * sizeof(vf));
-                    memset(w.c, 0, NB * sizeof(vf));
-                    memset(w.taken, 0, NB * sizeof(vi));
-                    for (int r = n0; r < N; r++) {
-                        int b = (r - n0) / VL, lane = (r - n0) % VL;
-                        for (int i = 0; i < D; i++) xf[(i * NB + b) * VL + lane] = xt[(size_t)i * N + r];
-                        yf[b * VL + lane] = yt[r];
-                        cf[b * VL + lane] = ct[r];
-                        af[b * VL + lane] = at[r];
-                    }
-                }
-                tile(&d, &w, wi, bi, ws, b_sh + (size_t)s * K, wh, bh);
-            }
-            reduce_into(w.g_in, g_w_in + st * D * J, (size_t)D * J);
-            reduce_into(w.g_bin, g_b_in + st * J, J);
-            reduce_into(w.g_hd, g_w_hd + st * K * A, (size_t)K * A);
-            reduce_into(w.g_bhd, g_b_hd + st * A, A);
-        }
-        reduce_into(w.g_sh, g_w_sh + (size_t)s * J * K, (size_t)J * K);
-        reduce_into(w.g_bsh, g_b_sh + (size_t)s * K, K);
-        loss[s] = hsum(*w.loss);
-    }
-    free(pool);
-    free(taken);
-    free(w_sh_t);
-    return 0;
+    return failed;
 }
 
 /* The core's float32 multiply-add peak, for the benchmark's yardstick: 12 independent chains of

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import os
 import platform
 import shutil
@@ -37,8 +38,10 @@ SOURCE = Path(__file__).with_name("fqi_native.c")
 # -fno-math-errno: sqrtf without the errno path, so that it vectorises (errno is never read).
 FLAGS = ("-O3", "-std=c11", "-ffp-contract=fast", "-fno-math-errno", "-fPIC", "-shared")
 LIBS = ("-lm",)
-# Tuned for this CPU where the compiler can (x86: -march; Apple clang on arm64: -mcpu), else generic.
+# Tuned for this CPU where the compiler can (x86: -march; Apple clang on arm64: -mcpu), else generic;
+# with OpenMP (members shared among threads) where the compiler has it, else one thread.
 TARGET_FLAGS = (("-march=native",), ("-mcpu=native",), ())
+OPENMP_FLAGS = (("-fopenmp",), ())
 ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 PARAM_NAMES = ("input_weight", "input_bias", "shared0_weight", "shared0_bias", "head_weight", "head_bias")
 
@@ -76,8 +79,9 @@ def library() -> ctypes.CDLL:
     """The compiled kernel, built on first use (about a second) and cached on disk."""
     compiler = _compiler()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, " ".join(FLAGS), repr(TARGET_FLAGS),
-                                    platform.machine(), _cpu_signature()]).encode()).hexdigest()[:16]
+    recipe = [SOURCE.read_text(), compiler, version, " ".join(FLAGS), repr(TARGET_FLAGS), repr(OPENMP_FLAGS),
+              " ".join(LIBS), platform.machine(), _cpu_signature()]
+    key = hashlib.sha256("\0".join(recipe).encode()).hexdigest()[:16]
     folder = cache_dir()
     target = folder / f"fqi_native-{key}.so"
     if not target.exists():
@@ -89,9 +93,9 @@ def library() -> ctypes.CDLL:
         fd, tmp = tempfile.mkstemp(prefix=".fqi_native-", suffix=".so", dir=folder)
         os.close(fd)
         try:
-            for target_flags in TARGET_FLAGS:
-                built = subprocess.run([compiler, *FLAGS, *target_flags, str(SOURCE), "-o", tmp, *LIBS],
-                                       capture_output=True, text=True)
+            for target_flags in itertools.product(OPENMP_FLAGS, TARGET_FLAGS):
+                built = subprocess.run([compiler, *FLAGS, *itertools.chain(*target_flags), str(SOURCE), "-o", tmp,
+                                        *LIBS], capture_output=True, text=True)
                 if built.returncode == 0:
                     break
             else:
@@ -201,9 +205,12 @@ class NativeFitStep:
         states: (T, N, obs_dim) training inputs, the same for every member.
         actions: (T, N) long, the action taken on each row.
         weight: (T, N) 1 on real rows, 0 on padding.
+        threads: members are shared among this many threads (default: torch's thread count, which
+            ``--threads`` sets); a member's numbers do not depend on it.
     """
 
-    def __init__(self, net: SharedMultiTaskNet, states: torch.Tensor, actions: torch.Tensor, weight: torch.Tensor):
+    def __init__(self, net: SharedMultiTaskNet, states: torch.Tensor, actions: torch.Tensor, weight: torch.Tensor,
+                 threads: int | None = None):
         require(net.spec, states.device, states.dtype)
         spec = net.spec
         if states.shape[:2] != actions.shape or actions.shape != weight.shape or states.shape[0] != spec.n_tasks:
@@ -218,11 +225,13 @@ class NativeFitStep:
         codes = [ACTIVATION_CODES[a] for a in (spec.input_activation, spec.shared_activations[0],
                                                spec.output_activation)]
         self._codes = codes
+        self.threads = torch.get_num_threads() if threads is None else max(1, int(threads))
 
     def _dims(self, n_members: int) -> torch.Tensor:
         spec = self.spec
         return torch.tensor([n_members, self.n_tasks, self.n_rows, spec.obs_dim, spec.input_width,
-                             spec.shared_widths[0], spec.n_actions_max, *self._codes], dtype=torch.int32)
+                             spec.shared_widths[0], spec.n_actions_max, *self._codes, self.threads],
+                            dtype=torch.int32)
 
     @torch.no_grad()
     def loss_and_grads(self, params: dict[str, torch.Tensor],

@@ -341,6 +341,29 @@ def bench_dynamics(n_states: int = 100_000, n_odeint: int = 300) -> tuple[float,
     return batched, (time.perf_counter() - start) / n_odeint
 
 
+def native_thread_scaling(device: torch.device, threads: int, n_tasks: int = 1, n_seeds: int = 100,
+                          calls: int = 5) -> tuple[float, float]:
+    """Wall seconds of one native kernel call (loss and gradients, S = ``n_seeds``) on 1 and on ``threads``
+    threads, measured side by side (best of REPEATS rounds each)."""
+    data = _task_data(n_tasks, device)
+    spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks)
+    net = SharedMultiTaskNet(spec, list(range(n_seeds)))
+    params = {k: v.detach() for k, v in net.params.items()}
+    targets = bellman_targets(None, data, coh.GAMMA).expand(n_seeds, -1, -1).contiguous()
+    times = []
+    for count in (1, threads):
+        step = fqi_native.NativeFitStep(net, data.states, data.actions, data.weight, threads=count)
+        step.loss_and_grads(params, targets)
+        best = math.inf
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            for _ in range(calls):
+                step.loss_and_grads(params, targets)
+            best = min(best, (time.perf_counter() - start) / calls)
+        times.append(best)
+    return times[0], times[1]
+
+
 def runnable_kernels(kernels: tuple[str, ...], device: torch.device, width: int, out=print) -> tuple[str, ...]:
     """``kernels`` less the native one where it cannot run (not a CPU, no compiler), saying why."""
     if "native" not in kernels:
@@ -385,6 +408,12 @@ def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, st
     if 1 in tasks and 8 in tasks:
         report["paper"] = {kernel: project_paper(points, kernel, device, workers, out, profiles)
                            for kernel in kernels}
+    threads = cpu_cores()
+    if "native" in kernels and threads > 1 and project is None:
+        one, many = native_thread_scaling(device, threads)
+        report["native_threads"] = {"threads": threads, "one_s": one, "many_s": many}
+        out(f"(c') native kernel, T=1, S=100, one call: {one * 1e3:.1f} ms on 1 thread, {many * 1e3:.1f} ms on "
+            f"{threads} threads (wall): {one / many:.2f}x (members shared among threads; same numbers)")
     if dynamics:
         batched, looped = bench_dynamics()
         report["dynamics_speedup"] = looped / batched
