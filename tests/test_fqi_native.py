@@ -207,3 +207,22 @@ def test_threads_share_the_members_without_changing_a_bit():
     three = NativeFitStep(net, data.states, data.actions, data.weight, threads=3).loss_and_grads(params, targets)
     assert torch.equal(one[0], three[0])
     assert all(torch.equal(one[1][k], three[1][k]) for k in one[1])
+
+
+def test_bench_fqi_prints_the_three_way_comparison_and_a_measured_projection():
+    from mtrl_bench.bench import fqi as fqi_bench
+    from mtrl_bench.bench import fqi_profile
+
+    lines: list[str] = []
+    report = fqi_bench.run(torch.device("cpu"), [1, 2], [1, 8], 30, 2, qstar=False, workers=1, out=lines.append,
+                           kernels=("fused", "native"), dynamics=False, profiles=fqi_profile.measured())
+    text = "\n".join(lines)
+    assert report["sgemm_gflops"] > 0 and report["fma_peak_gflops"] > 0
+    kernels = {(p["kernel"], p["n_tasks"], p["n_seeds"]) for p in report["points"]}
+    assert kernels == {(k, t, s) for k in ("fused", "native") for t in (1, 8) for s in (1, 2)}
+    assert all(p["gflops"] > 0 for p in report["points"])
+    assert "of FMA" in text and "authors' way, T=8" in text
+    jobs = report["paper"]["native"]["jobs"]
+    assert set(jobs) == {1, 2, 4, 8} and report["paper"]["native"]["profile"] == "measured"
+    assert jobs[1]["seconds"] < jobs[8]["seconds"] and jobs[1]["seconds"] <= jobs[1]["seconds_without_repacking"]
+    assert "iterations 1-50 measured" in jobs[1]["profile"] and "from T=1" in jobs[8]["profile"]
