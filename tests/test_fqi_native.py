@@ -225,4 +225,4 @@ def test_bench_fqi_prints_the_three_way_comparison_and_a_measured_projection():
     jobs = report["paper"]["native"]["jobs"]
     assert set(jobs) == {1, 2, 4, 8} and report["paper"]["native"]["profile"] == "measured"
     assert jobs[1]["seconds"] < jobs[8]["seconds"] and jobs[1]["seconds"] <= jobs[1]["seconds_without_repacking"]
-    assert "iterations 1-50 measured" in jobs[1]["profile"] and "from T=1" in jobs[8]["profile"]
+    assert "iterations 1-50 measured" in jobs[1]["profile"] and "4-50 from T=" in jobs[8]["profile"]
