@@ -124,6 +124,33 @@ typedef struct {
     vf *g_in, *g_bin, *g_sh, *g_bsh, *g_hd, *g_bhd, *loss; /* lane-wise gradient accumulators */
 } Work;
 
+/* Rows r0 .. r0 + U - 1 (U <= 4, a constant where inlined) of out = m in (+ bias): out[r][b] = bias[r]
+ * + sum_i m[r * n_in + i] in[i][b] (bias NULL: 0), the U x NB sums held in registers. */
+static inline __attribute__((always_inline)) void row_block(const float *m, int r0, const int U, int n_in,
+                                                            const vf *in, const float *bias, vf *out) {
+    vf acc[4][NB];
+    for (int u = 0; u < U; u++)
+        for (int b = 0; b < NB; b++) acc[u][b] = splat(bias ? bias[r0 + u] : 0.0f);
+    for (int i = 0; i < n_in; i++) {
+        vf v[NB];
+        for (int b = 0; b < NB; b++) v[b] = in[i * NB + b];
+        for (int u = 0; u < U; u++) {
+            float weight = m[(r0 + u) * n_in + i];
+            for (int b = 0; b < NB; b++) acc[u][b] += weight * v[b];
+        }
+    }
+    for (int u = 0; u < U; u++)
+        for (int b = 0; b < NB; b++) out[(r0 + u) * NB + b] = acc[u][b];
+}
+
+/* out (n_out x NB vectors) = m (n_out x n_in, row-major) times in (n_in x NB vectors) + bias: four rows
+ * at a time, then one at a time. */
+static inline void rows_times(const float *m, int n_out, int n_in, const vf *in, const float *bias, vf *out) {
+    int r = 0;
+    for (; r + 4 <= n_out; r += 4) row_block(m, r, 4, n_in, in, bias, out);
+    for (; r < n_out; r++) row_block(m, r, 1, n_in, in, bias, out);
+}
+
 /* Forward and backward of one tile of one member and task; accumulates into the lane sums. */
 static void tile(const Dims *d, Work *w, const float *w_in, const float *b_in, const float *w_sh,
                  const float *b_sh, const float *w_hd, const float *b_hd) {
@@ -140,33 +167,9 @@ static void tile(const Dims *d, Work *w, const float *w_in, const float *b_in, c
         }
         for (int b = 0; b < NB; b++) z0[j * NB + b] = activate(d->act_in, acc[b]);
     }
-    /* forward: the shared layer, four units at a time */
-    const float *wt = w->w_sh_t;
-    int k = 0;
-    for (; k + 4 <= K; k += 4) {
-        vf acc[4][NB];
-        for (int u = 0; u < 4; u++)
-            for (int b = 0; b < NB; b++) acc[u][b] = splat(b_sh[k + u]);
-        for (int j = 0; j < J; j++) {
-            vf zj[NB];
-            for (int b = 0; b < NB; b++) zj[b] = z0[j * NB + b];
-            for (int u = 0; u < 4; u++) {
-                float wkj = wt[(k + u) * J + j];
-                for (int b = 0; b < NB; b++) acc[u][b] += wkj * zj[b];
-            }
-        }
-        for (int u = 0; u < 4; u++)
-            for (int b = 0; b < NB; b++) z1[(k + u) * NB + b] = activate(d->act_sh, acc[u][b]);
-    }
-    for (; k < K; k++) {
-        vf acc[NB];
-        for (int b = 0; b < NB; b++) acc[b] = splat(b_sh[k]);
-        for (int j = 0; j < J; j++) {
-            float wkj = wt[k * J + j];
-            for (int b = 0; b < NB; b++) acc[b] += wkj * z0[j * NB + b];
-        }
-        for (int b = 0; b < NB; b++) z1[k * NB + b] = activate(d->act_sh, acc[b]);
-    }
+    /* forward: the shared layer */
+    rows_times(w->w_sh_t, K, J, z0, b_sh, z1);
+    for (int i = 0; i < K * NB; i++) z1[i] = activate(d->act_sh, z1[i]);
     /* forward: the task's head */
     for (int a = 0; a < A; a++) {
         vf acc[NB];
@@ -222,32 +225,8 @@ static void tile(const Dims *d, Work *w, const float *w_in, const float *b_in, c
             g[kk] = acc;
         }
     }
-    int j = 0;
-    for (; j + 4 <= J; j += 4) {
-        vf acc[4][NB];
-        for (int u = 0; u < 4; u++)
-            for (int b = 0; b < NB; b++) acc[u][b] = splat(0.0f);
-        for (int kk = 0; kk < K; kk++) {
-            vf dk[NB];
-            for (int b = 0; b < NB; b++) dk[b] = d1[kk * NB + b];
-            for (int u = 0; u < 4; u++) {
-                float wjk = w_sh[(j + u) * K + kk];
-                for (int b = 0; b < NB; b++) acc[u][b] += wjk * dk[b];
-            }
-        }
-        for (int u = 0; u < 4; u++)
-            for (int b = 0; b < NB; b++)
-                d0[(j + u) * NB + b] = acc[u][b] * derivative(d->act_in, z0[(j + u) * NB + b]);
-    }
-    for (; j < J; j++) {
-        vf acc[NB];
-        for (int b = 0; b < NB; b++) acc[b] = splat(0.0f);
-        for (int kk = 0; kk < K; kk++) {
-            float wjk = w_sh[j * K + kk];
-            for (int b = 0; b < NB; b++) acc[b] += wjk * d1[kk * NB + b];
-        }
-        for (int b = 0; b < NB; b++) d0[j * NB + b] = acc[b] * derivative(d->act_in, z0[j * NB + b]);
-    }
+    rows_times(w_sh, J, K, d1, NULL, d0);
+    for (int i = 0; i < J * NB; i++) d0[i] *= derivative(d->act_in, z0[i]);
     /* backward: the input map's gradients */
     for (int jj = 0; jj < J; jj++) {
         vf bias = w->g_bin[jj];
