@@ -371,9 +371,10 @@ def _fit_on_device(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTen
     while index.numel() > 0:
         packed = _Packed(net, optimizer, targets, rule, index)
 
-        def one_step(packed: _Packed = packed) -> None:
+        adam = packed.adam_step_native if kernel_name == "native" else packed.adam_step
+
+        def one_step(packed: _Packed = packed, adam=adam) -> None:
             loss, grads = kernel(packed.params, packed.targets)
-            adam = packed.adam_step_native if kernel_name == "native" else packed.adam_step
             adam(grads, packed.state.running & torch.isfinite(loss))
             packed.state.update(loss, patience, tolerance, max_steps)
 

@@ -25,6 +25,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -118,21 +119,21 @@ def library() -> ctypes.CDLL:
 def fma_peak_gflops(seconds: float = 0.3, repeats: int = 3) -> float:
     """This core's float32 multiply-add rate (GFLOP/s) with this build's vectors: the arithmetic limit
     of any kernel the compiler makes here (best of ``repeats`` runs of about ``seconds`` each)."""
-    import time
+    probe = library().fqi_native_fma_probe
 
-    lib = library()
-    iterations = 1_000_000
-    best = 0.0
-    for _ in range(repeats):
+    def rate(iterations: int) -> tuple[float, float]:
         start = time.process_time()
-        flops = lib.fqi_native_fma_probe(iterations)
-        elapsed = time.process_time() - start
-        if elapsed < seconds / 4:  # too short to time: grow the loop and try again
-            iterations = int(iterations * seconds / max(elapsed, 1e-4))
-            start = time.process_time()
-            flops = lib.fqi_native_fma_probe(iterations)
-            elapsed = time.process_time() - start
-        best = max(best, flops / elapsed / 1e9)
+        flops = probe(iterations)
+        elapsed = max(time.process_time() - start, 1e-6)
+        return flops / elapsed / 1e9, elapsed
+
+    iterations = 1_000_000
+    best, elapsed = rate(iterations)
+    while elapsed < seconds / 4:  # too short to time: grow the loop to about ``seconds``
+        iterations = int(iterations * seconds / elapsed)
+        best, elapsed = rate(iterations)
+    for _ in range(repeats - 1):
+        best = max(best, rate(iterations)[0])
     return best
 
 
@@ -222,9 +223,8 @@ class NativeFitStep:
         self.inputs = states.transpose(1, 2).contiguous()  # (T, obs, N)
         self.actions = actions.to(torch.int32).contiguous()
         self.coef = (weight / weight.sum()).to(torch.float32).contiguous()
-        codes = [ACTIVATION_CODES[a] for a in (spec.input_activation, spec.shared_activations[0],
-                                               spec.output_activation)]
-        self._codes = codes
+        self._codes = [ACTIVATION_CODES[a] for a in (spec.input_activation, spec.shared_activations[0],
+                                                     spec.output_activation)]
         self.threads = torch.get_num_threads() if threads is None else max(1, int(threads))
 
     def _dims(self, n_members: int) -> torch.Tensor:
