@@ -120,14 +120,14 @@ typedef struct {
 typedef struct {
     vf *z0, *z1, *d0, *d1, *q, *x, *y, *c; /* tile activations and inputs */
     vi *taken;
-    float *w_sh_t;                         /* (K, J): the shared weights of one member, transposed */
     vf *g_in, *g_bin, *g_sh, *g_bsh, *g_hd, *g_bhd, *loss; /* lane-wise gradient accumulators */
 } Work;
 
-/* Rows r0 .. r0 + U - 1 (U <= 4, a constant where inlined) of out = m in (+ bias): out[r][b] = bias[r]
- * + sum_i m[r * n_in + i] in[i][b] (bias NULL: 0), the U x NB sums held in registers. */
-static inline __attribute__((always_inline)) void row_block(const float *m, int r0, const int U, int n_in,
-                                                            const vf *in, const float *bias, vf *out) {
+/* Rows r0 .. r0 + U - 1 (U <= 4, a constant where inlined) of out = M in (+ bias), where M[r][i] =
+ * m[r * rs + i * is]: out[r][b] = bias[r] + sum_i M[r][i] in[i][b] (bias NULL: 0), summed in the order
+ * of i with the U x NB sums held in registers. */
+static inline __attribute__((always_inline)) void row_block(const float *m, int rs, int is, int r0, const int U,
+                                                            int n_in, const vf *in, const float *bias, vf *out) {
     vf acc[4][NB];
     for (int u = 0; u < U; u++)
         for (int b = 0; b < NB; b++) acc[u][b] = splat(bias ? bias[r0 + u] : 0.0f);
@@ -135,7 +135,7 @@ static inline __attribute__((always_inline)) void row_block(const float *m, int 
         vf v[NB];
         for (int b = 0; b < NB; b++) v[b] = in[i * NB + b];
         for (int u = 0; u < U; u++) {
-            float weight = m[(r0 + u) * n_in + i];
+            float weight = m[(r0 + u) * rs + i * is];
             for (int b = 0; b < NB; b++) acc[u][b] += weight * v[b];
         }
     }
@@ -143,12 +143,14 @@ static inline __attribute__((always_inline)) void row_block(const float *m, int 
         for (int b = 0; b < NB; b++) out[(r0 + u) * NB + b] = acc[u][b];
 }
 
-/* out (n_out x NB vectors) = m (n_out x n_in, row-major) times in (n_in x NB vectors) + bias: four rows
- * at a time, then one at a time. */
-static inline void rows_times(const float *m, int n_out, int n_in, const vf *in, const float *bias, vf *out) {
+/* out (n_out x NB vectors) = M in + bias for M[r][i] = m[r * rs + i * is] (rs = n_in, is = 1: m is
+ * M row-major; rs = 1, is = n_out: m is M's transpose) and in (n_in x NB vectors): four rows at a
+ * time, then one at a time. */
+static inline void rows_times(const float *m, int rs, int is, int n_out, int n_in, const vf *in, const float *bias,
+                              vf *out) {
     int r = 0;
-    for (; r + 4 <= n_out; r += 4) row_block(m, r, 4, n_in, in, bias, out);
-    for (; r < n_out; r++) row_block(m, r, 1, n_in, in, bias, out);
+    for (; r + 4 <= n_out; r += 4) row_block(m, rs, is, r, 4, n_in, in, bias, out);
+    for (; r < n_out; r++) row_block(m, rs, is, r, 1, n_in, in, bias, out);
 }
 
 /* Forward and backward of one tile of one member and task; accumulates into the lane sums. */
@@ -157,29 +159,13 @@ static void tile(const Dims *d, Work *w, const float *w_in, const float *b_in, c
     const int D = d->D, J = d->J, K = d->K, A = d->A;
     vf *z0 = w->z0, *z1 = w->z1, *d0 = w->d0, *d1 = w->d1, *q = w->q, *x = w->x;
 
-    /* forward: the task's input map */
-    for (int j = 0; j < J; j++) {
-        vf acc[NB];
-        for (int b = 0; b < NB; b++) acc[b] = splat(b_in[j]);
-        for (int i = 0; i < D; i++) {
-            float wij = w_in[i * J + j];
-            for (int b = 0; b < NB; b++) acc[b] += wij * x[i * NB + b];
-        }
-        for (int b = 0; b < NB; b++) z0[j * NB + b] = activate(d->act_in, acc[b]);
-    }
-    /* forward: the shared layer */
-    rows_times(w->w_sh_t, K, J, z0, b_sh, z1);
+    /* forward: the task's input map (w_in is D x J), the shared layer (w_sh is J x K), the head (K x A) */
+    rows_times(w_in, 1, J, J, D, x, b_in, z0);
+    for (int i = 0; i < J * NB; i++) z0[i] = activate(d->act_in, z0[i]);
+    rows_times(w_sh, 1, K, K, J, z0, b_sh, z1);
     for (int i = 0; i < K * NB; i++) z1[i] = activate(d->act_sh, z1[i]);
-    /* forward: the task's head */
-    for (int a = 0; a < A; a++) {
-        vf acc[NB];
-        for (int b = 0; b < NB; b++) acc[b] = splat(b_hd[a]);
-        for (int kk = 0; kk < K; kk++) {
-            float wka = w_hd[kk * A + a];
-            for (int b = 0; b < NB; b++) acc[b] += wka * z1[kk * NB + b];
-        }
-        for (int b = 0; b < NB; b++) q[a * NB + b] = activate(d->act_out, acc[b]);
-    }
+    rows_times(w_hd, 1, A, A, K, z1, b_hd, q);
+    for (int i = 0; i < A * NB; i++) q[i] = activate(d->act_out, q[i]);
     /* loss, and its gradient at the head's pre-activation (non-zero only at the taken action) */
     for (int b = 0; b < NB; b++) {
         vf taken_q = splat(0.0f);
@@ -225,7 +211,7 @@ static void tile(const Dims *d, Work *w, const float *w_in, const float *b_in, c
             g[kk] = acc;
         }
     }
-    rows_times(w_sh, J, K, d1, NULL, d0);
+    rows_times(w_sh, K, 1, J, K, d1, NULL, d0);
     for (int i = 0; i < J * NB; i++) d0[i] *= derivative(d->act_in, z0[i]);
     /* backward: the input map's gradients */
     for (int jj = 0; jj < J; jj++) {
@@ -251,8 +237,7 @@ static vf *new_work(const Dims *d, Work *w) {
     const int D = d->D, J = d->J, K = d->K, A = d->A;
     size_t vectors = (size_t)NB * (2 * J + 2 * K + A + D + 3) + (size_t)D * J + J + (size_t)J * K + K
                      + (size_t)K * A + A + 1;
-    size_t floats = ((size_t)J * K + VL - 1) / VL; /* the transposed shared weights, in whole vectors */
-    vf *pool = aligned_alloc(sizeof(vf), (vectors + floats) * sizeof(vf));
+    vf *pool = aligned_alloc(sizeof(vf), vectors * sizeof(vf));
     if (!pool) return NULL;
     vf *p = pool;
     w->z0 = p; p += (size_t)NB * J;
@@ -270,8 +255,7 @@ static vf *new_work(const Dims *d, Work *w) {
     w->g_bsh = p; p += K;
     w->g_hd = p; p += (size_t)K * A;
     w->g_bhd = p; p += A;
-    w->loss = p; p += 1;
-    w->w_sh_t = (float *)p;
+    w->loss = p;
     return pool;
 }
 
@@ -282,8 +266,6 @@ static void member(const Dims *d, Work *w, int s, const float *x, const int32_t 
                    float *g_w_sh, float *g_b_sh, float *g_w_hd, float *g_b_hd) {
     const int T = d->T, N = d->N, D = d->D, J = d->J, K = d->K, A = d->A;
     const float *ws = w_sh + (size_t)s * J * K;
-    for (int j = 0; j < J; j++)
-        for (int k = 0; k < K; k++) w->w_sh_t[k * J + j] = ws[j * K + k];
     clear(w->g_sh, (size_t)J * K);
     clear(w->g_bsh, K);
     clear(w->loss, 1);
