@@ -1,6 +1,6 @@
 """Task-similarity sweep on Car-On-Hill: MFQI vs single-task FQI on task sets of growing spread.
 
-Not in the paper (README, "Ablations"). The dynamics depend on the force-to-mass ratio a/m and on gravity g
+Not in the paper (docs/experiments.md, "Ablations"). The dynamics depend on the force-to-mass ratio a/m and on gravity g
 alone (the paper's 16 variants span a/m = 3.65-5.0 at g = 9.81). Here a task set of T tasks and
 spread d spaces one parameter around the centre (m = 1, a = 5, g = 9.81) by a factor (1 + d u_i),
 u_i = linspace(-1, 1, T): ``axis: force`` moves a (so a/m) in [5 (1 - d), 5 (1 + d)], ``axis:

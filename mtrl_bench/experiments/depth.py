@@ -1,6 +1,6 @@
 """Shared-depth ablation on the synthetic testbed: which hidden layers to share, at a fixed size.
 
-Not in the paper (README, "Ablations"). The testbed's teacher and samples (:mod:`mtrl_bench.experiments.testbed`)
+Not in the paper (docs/experiments.md). The testbed's teacher and samples (:mod:`mtrl_bench.experiments.testbed`)
 are learnt by :class:`mtrl_bench.nets.SplitMultiTaskNet` with two (or more) hidden layers, each shared
 by the T tasks of a group or task-specific, and a task-specific linear head. ``splits`` names them
 (:data:`mtrl_bench.nets.SPLIT_ALIASES`): ``none`` ("tt") = T independent networks, ``paper`` ("ts") =

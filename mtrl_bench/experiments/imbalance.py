@@ -1,6 +1,6 @@
 """Task imbalance on the synthetic testbed: one task gets a fraction rho of the others' data.
 
-Not in the paper (README, "Ablations"). For every ``fractions`` value rho the testbed
+Not in the paper (docs/experiments.md, "Ablations"). For every ``fractions`` value rho the testbed
 (:mod:`mtrl_bench.experiments.testbed`) is run with ``small_task_fraction = rho``: task 0 of the pool
 trains on max(1, round(rho n)) samples, every other task on n; a group's loss is the mean squared
 error over the union of its tasks' samples (as the paper's MFQI loss over all transitions). T = 1

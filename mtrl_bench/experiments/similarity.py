@@ -1,6 +1,6 @@
 """Task-similarity sweep on the synthetic testbed: multi- vs single-task error against dissimilarity.
 
-Not in the paper (README, "Ablations": where sharing stops helping). For every ``dissimilarities`` value delta
+Not in the paper (docs/experiments.md: where sharing stops helping). For every ``dissimilarities`` value delta
 the testbed (:mod:`mtrl_bench.experiments.testbed`) is run with its teacher's ``dissimilarity`` set
 to delta: each task's target is sqrt(1 - delta) x (a part common to all tasks) + sqrt(delta) x (a
 part of its own), so delta = 0 gives identical tasks and delta = 1 unrelated ones, with the truth

@@ -284,7 +284,7 @@ if [ "$WORKFLOW" = repo ]; then
 else
   SMK_TARGET_ARGS=(--snakefile tests/cluster/mini/Snakefile)
 fi
-# Options for a cluster without an accounting database (see the README, "Running on a cluster"): job states from
+# Options for a cluster without an accounting database (see docs/cluster.md, "Clusters without an accounting database"): job states from
 # squeue, a short first status-check delay (MinJobAge=3600 above >= 3x5 s), no account.
 NOACCT_ARGS=(--slurm-status-command squeue --slurm-init-seconds-before-status-checks 5 --slurm-no-account)
 

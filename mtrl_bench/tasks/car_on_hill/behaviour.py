@@ -1,7 +1,7 @@
 """A cheap, good but imperfect greedy policy for Car-On-Hill, and what its rollouts need.
 
 The authors' datasets were collected by an epsilon-greedy rollout of a near-optimal greedy policy
-(as their published per-variant files show; README, "The FQI data"). Exact Q* costs far too much per
+(as their published per-variant files show; docs/experiments.md, "The FQI data"). Exact Q* costs far too much per
 state for the thousands of states an episode batch visits, so the greedy policy here comes from
 value iteration on a grid instead:
 
