@@ -54,6 +54,7 @@ from analysis.plotting import (  # noqa: E402
     save_figure,
 )
 from analysis.vs_published import t_interval  # noqa: E402
+from mtrl_bench.random_streams import as_generator  # noqa: E402
 
 EXPERIMENT = "fqi"
 PUBLISHED_METRICS = ("avi_diff",)
@@ -219,7 +220,7 @@ def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
     Writes ``{stem}.pdf/.png`` (default ``{experiment}_final_error_vs_T``).
     """
     stem = stem or f"{experiment or 'all'}_final_error_vs_T"
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     ok, n_failed = _clean(frame, experiment)
     finals = {metric: final_values(ok, metric) for metric in metrics}
     present = [m for m in metrics if not finals[m].empty]

@@ -40,6 +40,7 @@ from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
 from analysis.multitask_tables import Study, curves, load_runs  # noqa: E402
 from analysis.plotting import PUBLISHED_LABEL, draw_published, empty_figure, failed_note, save_figure  # noqa: E402
 from analysis.vs_published import t_interval  # noqa: E402
+from mtrl_bench.random_streams import as_generator  # noqa: E402
 
 UNPUBLISHED_NOTE = "no published counterpart"
 
@@ -53,7 +54,7 @@ def colours(study: Study) -> dict[str, tuple[float, float, float]]:
 def band_table(values: pd.DataFrame, n_boot: int = 2000, rng: np.random.Generator | int | None = 0,
                ci: float = 0.95) -> pd.DataFrame:
     """IQM and CI over seeds per (width, task, algorithm, n_tasks, step): columns iqm, lo, hi, n_seeds."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     keys = ["width", "task", "algorithm", "n_tasks", "step"]
     rows = []
     for key, group in values.groupby(keys, sort=True):

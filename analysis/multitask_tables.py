@@ -57,6 +57,7 @@ from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_boot
 from analysis.cli import add_published_argument, analysis_parser
 from analysis.table_io import format_with_ci, write_table
 from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display, window_summary
+from mtrl_bench.random_streams import as_generator
 
 MEASURES = ("auc", "final")
 
@@ -144,7 +145,7 @@ def iqm_difference_ci(a: Sequence[float], b: Sequence[float], n_boot: int = 2000
     point = float(stats.trim_mean(a, 0.25) - stats.trim_mean(b, 0.25))
     if min(a.size, b.size) < 2 or n_boot <= 0:
         return point, math.nan, math.nan
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     resampled_a = a[rng.integers(0, a.size, size=(n_boot, a.size))]
     resampled_b = b[rng.integers(0, b.size, size=(n_boot, b.size))]
     diffs = stats.trim_mean(resampled_a, 0.25, axis=1) - stats.trim_mean(resampled_b, 0.25, axis=1)
@@ -158,7 +159,7 @@ def summary_table(study: Study, frame: pd.DataFrame, metric: str = "return_disco
     """One row per (width, task) that ran and measure (auc, final): each algorithm's IQM with its CI
     (``<algorithm>_iqm, _lo, _hi``), the difference multi - single with its CI (``diff, diff_lo, diff_hi``),
     and the seeds used / failed runs excluded. With task groups, ``group`` is the first column."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     values, _ = curves(frame, metric)
     summaries = run_summaries(values, final_epochs)
     failed_tasks = frame.loc[frame["failed"].astype(bool), [*RUN_KEYS, "task"]].drop_duplicates()

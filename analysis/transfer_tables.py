@@ -54,6 +54,7 @@ from analysis.cli import add_published_argument, analysis_parser, run
 from analysis.dqn_tables import iqm_difference_ci
 from analysis.table_io import format_with_ci, write_table
 from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display, window_summary
+from mtrl_bench.random_streams import as_generator
 
 LEARNERS = ("dqn", "ddpg")
 NO_TRANSFER = "no_transfer"
@@ -140,7 +141,7 @@ def summary_table(frame: pd.DataFrame, learner: str, metric: str = "return_disco
                   n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95) -> pd.DataFrame:
     """One row per target task, width, measure and setting: IQM [CI], seeds, failed runs, and the
     difference to no transfer [CI] (NaN on the no-transfer rows, or when there is no baseline)."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     values, failed = transfer_curves(frame, learner, metric)
     summaries = run_summaries(values, final_epochs)
     columns = ["task", "width", "measure", "setting", "metric", "iqm", "lo", "hi", "seeds", "failed", "diff",
