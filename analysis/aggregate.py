@@ -48,6 +48,7 @@ from rliable import metrics as rly_metrics
 from scipy import stats
 
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.random_streams import as_generator
 from mtrl_bench.results import COLUMNS, PROVENANCE_PREFIX, atomic_write_text, read_results
 
 RUN_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "width", "seed"]
@@ -188,7 +189,7 @@ def stratified_bootstrap_ci(scores: Sequence[float] | np.ndarray, n_boot: int = 
     n_runs, n_strata = matrix.shape
     if n_runs < 2 or n_boot <= 0:
         return point, float("nan"), float("nan")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     idx = rng.integers(0, n_runs, size=(n_boot, n_runs, n_strata))
     samples = matrix[idx, np.arange(n_strata)[None, None, :]].reshape(n_boot, -1)
     tail = 50.0 * (1.0 - ci)
@@ -204,7 +205,7 @@ def aggregate_seeds(values: pd.DataFrame, by: Sequence[str], n_boot: int = 2000,
     with a single run. Groups are visited in sorted order, so a given ``rng`` seed is reproducible.
     """
     by = list(by)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     rows = []
     for key, group in values.groupby(by, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)

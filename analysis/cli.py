@@ -15,7 +15,8 @@ Public API
 ``analysis_parser(prog, description) -> ArgumentParser``        with --runs, --outdir and the bootstrap options
 ``add_subcommand(commands, name, help) -> ArgumentParser``       the same options on a sub-command
 ``add_bootstrap_arguments(parser)``                              --n-boot, --seed, --ci only
-``add_published_argument(parser)``                               --no-published (curves/tables of the authors)
+``add_published_argument(parser)``                               --no-published (the authors' curves/tables),
+                                                                 --no-shipped (our shipped paper-protocol curves)
 ``run(main, argv=None) -> int``                                  a module's main, bad input as a one-line error (2)
 """
 
@@ -64,9 +65,12 @@ def add_io_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_published_argument(parser: argparse.ArgumentParser) -> None:
-    """--no-published: leave out the authors' published curves or comparison."""
+    """--no-published: leave out the authors' published curves or comparison; --no-shipped: leave out our
+    shipped paper-protocol curves (figures only; analysis/reference/ours/)."""
     parser.add_argument("--no-published", dest="published", action="store_false",
                         help="leave out the authors' published results (analysis.reference)")
+    parser.add_argument("--no-shipped", dest="shipped", action="store_false",
+                        help="leave out our shipped paper-protocol curves (analysis/reference/ours/), if any")
 
 
 def analysis_parser(prog: str, description: str) -> argparse.ArgumentParser:

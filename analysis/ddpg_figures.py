@@ -33,14 +33,14 @@ from analysis.plotting import draw_published
 
 def plot_returns(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
                  n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95,
-                 published: pd.DataFrame | None = None) -> list[Path]:
+                 published: pd.DataFrame | None = None, shipped: pd.DataFrame | None = None) -> list[Path]:
     """Draw the figure from DDPG rows (:func:`analysis.multitask_tables.load_runs`); return its paths.
 
     ``published``: :func:`analysis.reference.load` ``("ddpg")``, drawn beside ours where the task matches
     (a note names the groups without); None draws ours alone.
     """
     return mf.plot_returns(STUDY, frame, outdir, metric, n_boot, rng, ci, published, draw=draw_published,
-                           unpublished_note=True)
+                           unpublished_note=True, shipped=shipped)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,8 +32,6 @@ from analysis import multitask_tables as mt
 from analysis.cli import run
 from mtrl_bench.tasks.continuous import GROUPS
 
-EXPERIMENT = "ddpg"
-ALGORITHM_LABELS = {"mddpg": "MDDPG", "ddpg": "DDPG"}
 TASK_LABELS = {
     "bullet_inverted_pendulum": "InvertedPendulum (PyBullet)",
     "bullet_inverted_double_pendulum": "InvertedDoublePendulum (PyBullet)",
@@ -51,7 +49,8 @@ PUBLISHED_GROUPS = ("pendulum", "walker")
 """Our groups whose tasks the authors ran (pendulum_mujoco is ours only)."""
 
 STUDY = mt.Study(
-    experiment=EXPERIMENT, multi="mddpg", single="ddpg", algorithm_labels=ALGORITHM_LABELS,
+    experiment="ddpg", algorithms=("mddpg", "ddpg"), baseline="ddpg", title="MDDPG vs single-task DDPG",
+    algorithm_labels={"mddpg": "MDDPG", "ddpg": "DDPG"},
     task_order=tuple(task for tasks in GROUPS.values() for task in tasks), task_labels=TASK_LABELS,
     paper_epochs=PAPER_EPOCHS, task_groups={group: tuple(tasks) for group, tasks in GROUPS.items()},
     published_setting="40 runs, 600/500 layers, MDDPG on each group's three tasks; only the groups pendulum "

@@ -33,24 +33,19 @@ import pandas as pd
 from analysis import multitask_figures as mf
 from analysis.cli import run
 from analysis.dqn_tables import STUDY
-from analysis.multitask_figures import band_table
 from analysis.plotting import draw_published
-
-__all__ = ["COLOURS", "METRIC_LABELS", "band_table", "draw_published", "main", "plot_returns"]
-
-METRIC_LABELS = dict(STUDY.metric_labels)
-COLOURS = mf.colours(STUDY)
 
 
 def plot_returns(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
                  n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95,
-                 published: pd.DataFrame | None = None) -> list[Path]:
-    """Draw the figure from DQN rows (see :func:`analysis.dqn_tables.load_dqn_runs`); return its paths.
+                 published: pd.DataFrame | None = None, shipped: pd.DataFrame | None = None) -> list[Path]:
+    """Draw the figure from DQN rows (:func:`analysis.multitask_tables.load_runs`); return its paths.
 
     ``published``: the authors' summaries (:func:`analysis.reference.load` ``("dqn")``), drawn beside ours
     per algorithm and task up to our last epoch; None draws ours alone.
     """
-    return mf.plot_returns(STUDY, frame, outdir, metric, n_boot, rng, ci, published, draw=draw_published)
+    return mf.plot_returns(STUDY, frame, outdir, metric, n_boot, rng, ci, published, draw=draw_published,
+                           shipped=shipped)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

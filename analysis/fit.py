@@ -64,6 +64,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from mtrl_bench.random_streams import as_generator
+
 ALPHA_BOUNDS = (0.05, 4.0)
 """Range searched for the power model's exponent; below 0.05 T^-alpha is nearly the intercept."""
 
@@ -455,10 +457,6 @@ def _resample(group: pd.DataFrame, t_points: np.ndarray, base_weights: np.ndarra
     return means, weights
 
 
-def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
 def bootstrap_fits(seed_table: pd.DataFrame, model: str | Model, n_boot: int = 2000,
                    rng: np.random.Generator | int | None = 0) -> pd.DataFrame:
     """Refit ``model`` on ``n_boot`` stratified resamples (seeds within each T) of one seed table.
@@ -471,7 +469,7 @@ def bootstrap_fits(seed_table: pd.DataFrame, model: str | Model, n_boot: int = 2
     _check_seed_table(seed_table, ())
     if n_boot < 1:
         raise ValueError("n_boot must be >= 1")
-    rng = _as_rng(rng)
+    rng = as_generator(rng)
     means, weights, _ = _points(seed_table)
     t_points = means["n_tasks"].to_numpy(dtype=float)
     if t_points.size < spec.min_distinct_t:
@@ -507,7 +505,7 @@ def fit_table(seed_table: pd.DataFrame, models: Sequence[str] = MODEL_NAMES, by:
     if not 0.0 < ci < 1.0:
         raise ValueError("ci must lie in (0, 1)")
     by = list(by)
-    rng = _as_rng(rng)
+    rng = as_generator(rng)
     points, used_by_group = _fit_all_models(seed_table, models, by, criterion)
     tail = 50.0 * (1.0 - ci)
     extra = []

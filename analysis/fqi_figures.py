@@ -48,12 +48,14 @@ from analysis.cli import add_published_argument, analysis_parser, run  # noqa: E
 from analysis.plotting import (  # noqa: E402
     PUBLISHED_LABEL,
     PUBLISHED_STYLE,
+    SHIPPED_STYLE,
     draw_published,
+    draw_reference,
     empty_figure,
     failed_note,
     save_figure,
 )
-from analysis.vs_published import t_interval  # noqa: E402
+from mtrl_bench.random_streams import as_generator  # noqa: E402
 
 EXPERIMENT = "fqi"
 PUBLISHED_METRICS = ("avi_diff",)
@@ -93,29 +95,34 @@ def _task_set(values: pd.DataFrame, width, n_tasks) -> str | None:
     return str(sets[0]) if len(sets) == 1 else None
 
 
-def _draw_published_line(ax: plt.Axes, published: pd.DataFrame, metric: str, variants: str | None, n_tasks: int,
-                         last_step: int, ci: float, colour, label: str | None) -> bool:
-    """The authors' curve of task set ``variants`` up to ``last_step``; False when they have none."""
+def _reference_lines(ax: plt.Axes, metric: str, variants: str | None, n_tasks: int, width, last_step: int,
+                     ci: float, colour, published: pd.DataFrame | None, shipped: pd.DataFrame | None) -> set[str]:
+    """The authors' and our shipped curve of task set ``variants`` up to ``last_step``; the kinds drawn."""
     if variants is None:
-        return False
-    points = reference.curve(published, metric, variants=variants, n_tasks=int(n_tasks))
-    points = points.loc[points["step"] <= last_step]
-    if points.empty:
-        return False
-    low, high = t_interval(points["mean"], points["std"], points["n_runs"], ci)
-    draw_published(ax, points["step"], points["mean"], low, high, label=label, colour=colour)
-    return True
+        return set()
+    drawn = set()
+    if published is not None:
+        points = reference.curve(published, metric, variants=variants, n_tasks=int(n_tasks))
+        if draw_reference(ax, points, last_step, ci, None, colour, "authors", draw_published):
+            drawn.add("authors")
+    if shipped is not None:
+        points = reference.shipped_curve(shipped, metric, width, variants=variants, n_tasks=int(n_tasks))
+        if draw_reference(ax, points, last_step, ci, None, colour, "ours", draw_published):
+            drawn.add("ours")
+    return drawn
 
 
 def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "avi_diff",
                        experiment: str | None = EXPERIMENT, n_boot: int = 2000,
                        rng: np.random.Generator | int | None = 0, ci: float = 0.95,
-                       stem: str | None = None, published: pd.DataFrame | None = None) -> list[Path]:
+                       stem: str | None = None, published: pd.DataFrame | None = None,
+                       shipped: pd.DataFrame | None = None) -> list[Path]:
     """``metric`` against the FQI iteration: one line per T (IQM over seeds, ``ci`` bootstrap band).
 
     One panel per shared width; writes ``{stem}.pdf/.png`` (default ``{experiment}_{metric}_per_iteration``).
     ``published``: the authors' summaries (:func:`analysis.reference.load`); a line whose task set they
-    ran gets their mean and ``ci`` band beside it, up to our last iteration. None draws ours alone.
+    ran gets their mean and ``ci`` band beside it, up to our last iteration; ``shipped``: ours at the paper's
+    protocol (:func:`analysis.reference.load_shipped`), likewise (dotted). None leaves a reference out.
     """
     stem = stem or f"{experiment or 'all'}_{metric}_per_iteration"
     ok, n_failed = _clean(frame, experiment)
@@ -127,7 +134,7 @@ def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: s
     palette = _t_palette(summary["n_tasks"].unique())
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(widths), figsize=(4.2 * len(widths), 3.4), sharey=True, squeeze=False)
-    any_published = False
+    drawn: set[str] = set()
     for ax, width in zip(axes[0], widths, strict=True):
         panel = summary.loc[summary["width"] == width]
         for n_tasks, line in panel.groupby("n_tasks", sort=True):
@@ -137,9 +144,9 @@ def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: s
             ax.plot(line["step"], line["iqm"], color=colour, lw=1.6, label=label)
             if line["iqm_lo"].notna().any():
                 ax.fill_between(line["step"], line["iqm_lo"], line["iqm_hi"], color=colour, alpha=0.2, lw=0)
-            if published is not None and metric in PUBLISHED_METRICS:
-                any_published |= _draw_published_line(ax, published, metric, _task_set(values, width, n_tasks),
-                                                      n_tasks, int(line["step"].max()), ci, colour, None)
+            if metric in PUBLISHED_METRICS:
+                drawn |= _reference_lines(ax, metric, _task_set(values, width, n_tasks), n_tasks, width,
+                                          int(line["step"].max()), ci, colour, published, shipped)
         ax.set_title(_width_title(width))
         ax.set_xlabel("FQI iteration k")
         ax.set_ylabel(_label(metric) if ax is axes[0, 0] else "")
@@ -150,8 +157,12 @@ def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: s
     for ax in axes[0]:
         for handle, text in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(text, handle)
-    if any_published:
+    if "authors" in drawn:
         entries[f"{PUBLISHED_LABEL}:\nsame T, mean, {ci:.0%} t-band"] = Line2D([], [], **PUBLISHED_STYLE)
+    if "ours" in drawn:
+        n_seeds = int(shipped.loc[shipped["metric"] == metric, "n_runs"].min())
+        entries[f"ours, paper protocol, {n_seeds} seeds:\nsame T, mean, {ci:.0%} t-band"] = Line2D(
+            [], [], **SHIPPED_STYLE)
     axes[0, -1].legend(entries.values(), entries.keys(), title=legend_title, fontsize=8, title_fontsize=8,
                        frameon=True)
     fig.suptitle(f"Multi-task FQI: {METRIC_TITLES.get(metric, metric)} per iteration", y=1.02)
@@ -219,7 +230,7 @@ def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
     Writes ``{stem}.pdf/.png`` (default ``{experiment}_final_error_vs_T``).
     """
     stem = stem or f"{experiment or 'all'}_final_error_vs_T"
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     ok, n_failed = _clean(frame, experiment)
     finals = {metric: final_values(ok, metric) for metric in metrics}
     present = [m for m in metrics if not finals[m].empty]
@@ -257,13 +268,16 @@ def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
 
 
 def make_all(frame: pd.DataFrame, outdir: str | os.PathLike, experiment: str = EXPERIMENT, n_boot: int = 2000,
-             seed: int = 0, ci: float = 0.95, published: bool = True) -> list[Path]:
+             seed: int = 0, ci: float = 0.95, published: bool = True, shipped: bool = True) -> list[Path]:
     """The three FQI figures; each draws from its own generator seeded by ``seed``.
 
-    ``published``: draw the authors' avi_diff curves beside ours (:mod:`analysis.reference`).
+    ``published``: draw the authors' avi_diff curves beside ours (:mod:`analysis.reference`); ``shipped``:
+    draw ours at the paper's protocol too, when ``analysis/reference/ours/fqi.csv`` exists.
     """
     authors = reference.load("fqi") if published else None
-    paths = plot_per_iteration(frame, outdir, "avi_diff", experiment, n_boot, seed, ci, published=authors)
+    ours = reference.load_shipped("fqi") if shipped else None
+    paths = plot_per_iteration(frame, outdir, "avi_diff", experiment, n_boot, seed, ci, published=authors,
+                               shipped=ours)
     paths += plot_final_vs_tasks(frame, outdir, experiment=experiment, n_boot=n_boot, rng=seed, ci=ci)
     paths += plot_per_iteration(frame, outdir, "J", experiment, n_boot, seed, ci)
     return paths
@@ -274,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "Draw the FQI figures (PDF and PNG) from results files or an all-runs table.")
     add_published_argument(parser)
     args = parser.parse_args(argv)
-    paths = make_all(load_any(args.runs), args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published)
+    paths = make_all(load_any(args.runs), args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published,
+                     args.shipped)
     for path in paths:
         print(path)
     return 0

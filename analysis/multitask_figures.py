@@ -1,25 +1,32 @@
-"""The figure of a multi-task against single-task experiment: per task, a metric per epoch, beside the published.
+"""The figure of a comparison study: per task, a metric per epoch of each algorithm, beside the references.
 
-One panel per task and shared width: rows are the widths (with task groups, group by group), columns the
-tasks (of the row's group, in the study's order). In each panel, one line per algorithm: the interquartile
-mean over seeds at each epoch with its ``ci`` stratified-bootstrap band
-(:func:`analysis.aggregate.stratified_bootstrap_ci`, rliable's scheme). Epoch 0 is the policy before
-training. Failed (diverged) runs are left out and counted in a note. Beside each of our lines, the authors'
-published curve of the same algorithm and task (:mod:`analysis.reference`) is drawn dashed in the same
-colour with a hatched grey Student-t ``ci`` band, over the epochs our runs reached; with
-``unpublished_note``, a note at the bottom names the groups (or tasks) they did not run. Saved as
-``<experiment>_<metric>_per_epoch.{pdf,png}`` (:func:`analysis.plotting.save_figure`); with no rows the
-figure says so, so a workflow that declares the file always gets it.
+Serves every :class:`analysis.multitask_tables.Study`: MDQN vs DQN, MDDPG vs DDPG, and transfer (its
+algorithms are the unfreeze settings). One panel per task and shared width: rows are the widths (with task
+groups, group by group), columns the tasks (of the row's group, in the study's order). In each panel, one
+line per algorithm: the interquartile mean over seeds at each epoch with its ``ci`` stratified-bootstrap
+band (:func:`analysis.aggregate.aggregate_seeds`, rliable's scheme). Epoch 0 is the policy before training
+(for transfer: after the shared layers were loaded). Failed (diverged) runs are left out and counted in a note.
+
+Beside each of our lines, up to the last epoch our runs reached, two references of the same algorithm and
+task may be drawn in the line's colour (:func:`analysis.plotting.draw_reference`): the authors' published
+curve (:func:`analysis.reference.load`; dashed, hatched grey Student-t ``ci`` band, labelled "published
+(authors)"), and our own shipped paper-protocol curve (:func:`analysis.reference.load_shipped`; dotted,
+labelled "ours, paper protocol, n seeds"), when that file exists. With ``unpublished_note``, a note at the
+bottom names the groups (or tasks) the authors did not run. Saved as ``<experiment>_<metric>_per_epoch.{pdf,png}``
+(:func:`analysis.plotting.save_figure`); with no rows the figure says so, so a workflow that declares the
+file always gets it.
 
 Public API
 ----------
-``band_table(values, n_boot, rng, ci) -> DataFrame``     IQM and CI per width, task, algorithm, n_tasks, epoch
-``plot_returns(study, frame, outdir, metric, n_boot, rng, ci, published, draw, unpublished_note) -> [pdf, png]``
-``main(study, prog, argv, draw) -> int``                 the CLI of ``python -m analysis.<experiment>_figures``
+``colours(study, algorithms) -> dict``                    the baseline blue, the others the next colours
+``plot_returns(study, frame, outdir, metric, n_boot, rng, ci, published, draw, unpublished_note, shipped)``
+``figures_parser(prog, description)``, ``draw_figure(study, args, draw, unpublished_note)``
+``main(study, prog, argv, draw, unpublished_note) -> int``  the CLI of ``python -m analysis.<experiment>_figures``
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,46 +39,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import reference  # noqa: E402
-from analysis.aggregate import RUN_KEYS, stratified_bootstrap_ci  # noqa: E402
+from analysis.aggregate import RUN_KEYS, aggregate_seeds  # noqa: E402
 from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
 from analysis.multitask_tables import Study, curves, load_runs  # noqa: E402
-from analysis.plotting import PUBLISHED_LABEL, draw_published, empty_figure, failed_note, save_figure  # noqa: E402
-from analysis.vs_published import t_interval  # noqa: E402
+from analysis.plotting import (  # noqa: E402
+    PUBLISHED_LABEL,
+    STYLES,
+    draw_published,
+    draw_reference,
+    empty_figure,
+    failed_note,
+    save_figure,
+    shipped_label,
+)
 
 UNPUBLISHED_NOTE = "no published counterpart"
+BAND_KEYS = ["width", "task", "algorithm", "n_tasks", "step"]
 
 
-def colours(study: Study) -> dict[str, tuple[float, float, float]]:
-    """Line colour per algorithm: the multi-task one orange, the single-task one blue."""
+def colours(study: Study, algorithms: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    """Line colour per algorithm: the baseline blue, the others the next colours of seaborn's "deep"
+    palette in the study's order (MDQN/MDDPG orange)."""
     palette = sns.color_palette("deep")
-    return {study.multi: palette[1], study.single: palette[0]}
-
-
-def band_table(values: pd.DataFrame, n_boot: int = 2000, rng: np.random.Generator | int | None = 0,
-               ci: float = 0.95) -> pd.DataFrame:
-    """IQM and CI over seeds per (width, task, algorithm, n_tasks, step): columns iqm, lo, hi, n_seeds."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    keys = ["width", "task", "algorithm", "n_tasks", "step"]
-    rows = []
-    for key, group in values.groupby(keys, sort=True):
-        point, low, high = stratified_bootstrap_ci(group["value"].to_numpy(dtype=float), n_boot, rng, ci)
-        rows.append({**dict(zip(keys, key)), "iqm": point, "lo": low, "hi": high, "n_seeds": len(group)})
-    return pd.DataFrame(rows, columns=[*keys, "iqm", "lo", "hi", "n_seeds"])
-
-
-def _published_line(ax: plt.Axes, study: Study, published: pd.DataFrame, metric: str, algorithm: str, task: str,
-                    last_step: int, ci: float, label: str | None, draw: Callable) -> bool:
-    """The authors' curve of (algorithm, task) up to ``last_step``; False when they have none."""
-    points = reference.curve(published, metric, algorithm=algorithm, task=task)
-    points = points.loc[points["step"] <= last_step]
-    if points.empty:
-        return False
-    low, high = t_interval(points["mean"], points["std"], points["n_runs"], ci)
-    draw(ax, points["step"], points["mean"], low, high, label=label, colour=colours(study).get(algorithm))
-    return True
+    others = [a for a in study.algorithms_in_order(algorithms) if a != study.baseline]
+    return {study.baseline: palette[0], **{a: palette[(i + 1) % len(palette)] for i, a in enumerate(others)}}
 
 
 def _panels(study: Study, bands: pd.DataFrame) -> tuple[list[tuple[str, object]], int]:
@@ -85,32 +80,48 @@ def _panels(study: Study, bands: pd.DataFrame) -> tuple[list[tuple[str, object]]
     return rows, n_columns
 
 
+def _reference_line(ax: plt.Axes, study: Study, rows: pd.DataFrame, metric: str, algorithm: str, task: str,
+                    width, last_step: int, ci: float, colour, kind: str, draw: Callable) -> str | None:
+    """One reference curve (the authors' or ours shipped) of (algorithm, task) beside ours, in its colour;
+    its legend text, or None when there is none."""
+    theirs = study.their_algorithm(algorithm, rows["algorithm"].unique())
+    if theirs is None:
+        return None
+    if kind == "authors":
+        points, label = reference.curve(rows, metric, algorithm=theirs, task=task), PUBLISHED_LABEL
+    else:
+        points = reference.shipped_curve(rows, metric, width, algorithm=theirs, task=task)
+        label = shipped_label(points, width)
+    return label if draw_reference(ax, points, last_step, ci, None, colour, kind, draw) else None
+
+
 def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
                  n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95,
                  published: pd.DataFrame | None = None, draw: Callable = draw_published,
-                 unpublished_note: bool = False) -> list[Path]:
-    """Draw the figure from the study's rows (see :func:`analysis.multitask_tables.load_runs`); return its paths.
+                 unpublished_note: bool = False, shipped: pd.DataFrame | None = None) -> list[Path]:
+    """Draw the figure from the study's rows of ``frame`` (:meth:`Study.select`); return its paths.
 
-    ``published``: the authors' summaries (:func:`analysis.reference.load`), drawn beside ours per algorithm
-    and task up to our last epoch by ``draw`` (:func:`analysis.plotting.draw_published`); None draws ours
-    alone. ``unpublished_note``: with ``published``, name at the bottom (:data:`UNPUBLISHED_NOTE`) the
-    groups, or without groups the tasks, that have no published curve.
+    ``published``: the authors' summaries (:func:`analysis.reference.load`), ``shipped``: ours at the paper's
+    protocol (:func:`analysis.reference.load_shipped`); each drawn beside ours per algorithm and task up to
+    our last epoch by ``draw`` (:func:`analysis.plotting.draw_published`); None leaves it out.
+    ``unpublished_note``: with ``published``, name at the bottom (:data:`UNPUBLISHED_NOTE`) the groups, or
+    without groups the tasks, that have no published curve.
     """
     stem = f"{study.experiment}_{metric}_per_epoch"
+    frame = study.select(frame)
     values, failed = curves(frame, metric) if not frame.empty else (pd.DataFrame(), pd.DataFrame())
-    name = study.label(study.single)
     if values.empty:
-        return save_figure(empty_figure(f"no {name} runs with metric {metric!r}"), outdir, stem)
-    if published is not None:
-        published = published.loc[published["experiment"] == study.experiment]
-    bands = band_table(values, n_boot, rng, ci)
+        return save_figure(empty_figure(f"no {study.title} runs with metric {metric!r}"), outdir, stem)
+    references = [(kind, study.reference_rows(rows, metric)) for kind, rows in
+                  (("authors", published), ("ours", shipped)) if rows is not None]
+    bands = aggregate_seeds(values, BAND_KEYS, n_boot, rng, ci)
     several_widths = bands["width"].nunique() > 1
     rows, n_columns = _panels(study, bands)
-    several_multi = bands.loc[bands["algorithm"] == study.multi, "n_tasks"].nunique() > 1
-    line_colours = colours(study)
+    task_counts = bands.groupby("algorithm")["n_tasks"].nunique()
+    line_colours = colours(study, bands["algorithm"].unique())
     unpublished: list[str] = []
-    drew_published = False
-    fig, axes = plt.subplots(len(rows), n_columns, figsize=(3.2 * n_columns, 2.6 * len(rows)),
+    drawn = {"authors": False, "ours": False}
+    fig, axes = plt.subplots(len(rows), n_columns, figsize=(max(3.2 * n_columns, 6.4), 2.6 * len(rows)),
                              squeeze=False, sharex=True)
     for i, (group, width) in enumerate(rows):
         tasks = [t for t in study.tasks_in_order(bands["task"].unique()) if study.group_of(t) == group]
@@ -121,20 +132,25 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
                 ax.set_axis_off()
                 continue
             task = tasks[j]
-            for (algorithm, n_tasks), line in here.groupby(["algorithm", "n_tasks"], sort=True):
-                colour = line_colours.get(algorithm)
-                label = study.label(algorithm)
-                if algorithm == study.multi and several_multi:
-                    label = f"{label} (T={n_tasks})"
-                ax.plot(line["step"], line["iqm"], color=colour, label=f"{label} (n={line['n_seeds'].max()})")
-                ax.fill_between(line["step"], line["lo"], line["hi"], color=colour, alpha=0.25, linewidth=0)
-            if published is not None:
-                last = int(here["step"].max())
-                drawn = [_published_line(ax, study, published, metric, algorithm, task, last, ci,
-                                         f"{study.label(algorithm)} {PUBLISHED_LABEL}", draw)
-                         for algorithm in here["algorithm"].unique()]
-                drew_published |= any(drawn)
-                if not any(drawn):
+            algorithms = [a for a in study.algorithms_in_order(here["algorithm"]) if a in set(here["algorithm"])]
+            last = int(here["step"].max())
+            for algorithm in algorithms:
+                for n_tasks, line in here.loc[here["algorithm"] == algorithm].groupby("n_tasks", sort=True):
+                    label = study.label(algorithm) + (f" (T={n_tasks})" if task_counts[algorithm] > 1 else "")
+                    ax.plot(line["step"], line["iqm"], color=line_colours[algorithm],
+                            label=f"{label} (n={line['n_seeds'].max()})")
+                    ax.fill_between(line["step"], line["iqm_lo"], line["iqm_hi"], color=line_colours[algorithm],
+                                    alpha=0.25, linewidth=0)
+            handles, labels = ax.get_legend_handles_labels()
+            for kind, reference_rows in references:
+                found = [_reference_line(ax, study, reference_rows, metric, algorithm, task, width, last, ci,
+                                         line_colours[algorithm], kind, draw) for algorithm in algorithms]
+                found = [label for label in found if label]
+                drawn[kind] |= bool(found)
+                if found:  # one neutral entry per kind; the colour says whose curve it is
+                    handles.append(Line2D([], [], **STYLES[kind][0]))
+                    labels.append(found[0])
+                elif kind == "authors":
                     unpublished.append(group or study.task_label(task))
             ax.set_title(study.task_label(task) + (f", width {width}" if several_widths else ""), fontsize=10)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -142,11 +158,13 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
                 ax.set_xlabel("epoch")
             if j == 0:
                 ax.set_ylabel((f"{group}\n" if group else "") + study.metric_labels.get(metric, metric))
-            ax.legend(fontsize=6, frameon=False)
+            ax.legend(handles, labels, fontsize=6, frameon=False)
     n_failed = len(failed.drop_duplicates(RUN_KEYS)) if not failed.empty else 0
-    title = f"{study.label(study.multi)} vs {name}: IQM over seeds, {ci:.0%} stratified-bootstrap band"
-    if drew_published:
-        title += f"; dashed: published mean, {ci:.0%} t-band"
+    notes = [f"dashed: published mean, {ci:.0%} t-band"] if drawn["authors"] else []
+    notes += [f"dotted: ours at the paper's protocol (shipped), {ci:.0%} t-band"] if drawn["ours"] else []
+    title = f"{study.title}: IQM over seeds, {ci:.0%} stratified-bootstrap band"
+    if notes:
+        title += "\n" + "; ".join(notes)
     fig.suptitle(title, fontsize=11)
     failed_note(fig, n_failed)
     if unpublished_note and unpublished:
@@ -156,18 +174,29 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
     return save_figure(fig, outdir, stem)
 
 
-def main(study: Study, prog: str, argv: Sequence[str] | None = None, draw: Callable = draw_published,
-         unpublished_note: bool = False) -> int:
-    """``python -m analysis.<experiment>_figures``: the figure of one metric, beside the published curves."""
-    multi, single = study.label(study.multi), study.label(study.single)
-    parser = analysis_parser(prog, f"{multi} vs {single}: return per epoch per task, beside the published "
-                                   f"curves (PDF and PNG).")
-    parser.add_argument("--metric", default="return_discounted", help=f"one of {', '.join(study.metric_labels)}")
+def figures_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The figure CLI's options: :func:`analysis.cli.analysis_parser` + --metric, --no-published, --no-shipped."""
+    parser = analysis_parser(prog, description)
+    parser.add_argument("--metric", default="return_discounted", help="metric to plot")
     add_published_argument(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def draw_figure(study: Study, args: argparse.Namespace, draw: Callable = draw_published,
+                unpublished_note: bool = False) -> int:
+    """Draw the figure the parsed ``args`` ask for, beside the references they keep; print its paths."""
     frame = load_runs(study, args.runs)
-    published = reference.load(study.experiment) if args.published else None
+    published = reference.load(study.published_name) if args.published else None
+    shipped = reference.load_shipped(study.shipped_name) if args.shipped else None
     for path in plot_returns(study, frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci, published,
-                             draw, unpublished_note):
+                             draw, unpublished_note, shipped):
         print(path)
     return 0
+
+
+def main(study: Study, prog: str, argv: Sequence[str] | None = None, draw: Callable = draw_published,
+         unpublished_note: bool = False) -> int:
+    """``python -m analysis.<experiment>_figures``: the figure of one metric, beside the references."""
+    parser = figures_parser(prog, f"{study.title}: a metric per epoch per task, beside the published curves "
+                                  f"and our shipped paper-protocol curves (PDF and PNG).")
+    return draw_figure(study, parser.parse_args(argv), draw, unpublished_note)

@@ -1,9 +1,11 @@
-"""Tables of a multi-task against single-task experiment (MDQN vs DQN, MDDPG vs DDPG), per task and width.
+"""Tables of a comparison study: algorithms (or settings) x tasks x epochs, each against a baseline.
 
-A :class:`Study` names one such experiment: its ``experiment`` column value, the multi-task and
-single-task algorithm names and labels, its tasks' order, labels and (optionally) groups, the epochs the
-paper reported and how its published results were obtained. :mod:`analysis.dqn_tables` and
-:mod:`analysis.ddpg_tables` are this module applied to their study.
+A :class:`Study` names one experiment's comparison: which runs belong to it (:meth:`Study.select`), its
+algorithm axis and baseline, its tasks' order, labels and (optionally) groups, the epochs the paper reported
+and how the published results were obtained. The same pipeline serves the multi-task against single-task
+experiments (:mod:`analysis.dqn_tables`: MDQN vs DQN, :mod:`analysis.ddpg_tables`: MDDPG vs DDPG) and the
+transfer experiment (:mod:`analysis.transfer_tables`: its algorithm axis is the unfreeze setting, its
+baseline no transfer).
 
 For every run (one seed of one configuration) and task, two numbers summarise its curve of a metric per
 epoch (epoch 0 = before training):
@@ -14,22 +16,26 @@ epoch (epoch 0 = before training):
   fewer when the run has fewer).
 
 Across seeds, each algorithm gets the interquartile mean (IQM) with a stratified-bootstrap interval
-(:func:`analysis.aggregate.stratified_bootstrap_ci`, rliable's scheme), and the difference multi - single
-gets its own interval from resampling the runs of both algorithms independently (the runs are not
-paired). Failed (diverged) runs are excluded and counted. A task or width nobody ran has no row; an
-algorithm that did not run a task shows no estimate and 0 seeds.
+(:func:`analysis.aggregate.stratified_bootstrap_ci`, rliable's scheme), and its difference to the baseline
+gets its own interval from resampling the runs of both independently (the runs are not paired); each
+difference is drawn as soon as both its sides are, so one generator serves the whole table reproducibly.
+Failed (diverged) runs are excluded and counted. A task or width nobody ran has no row.
+
+``<experiment>_summary``: a study of a fixed pair (multi, single) writes one row per task, width and measure
+with a column group per algorithm (an algorithm that did not run a task shows no estimate and 0 seeds); a
+study whose algorithms are found in the runs (transfer's settings) writes one row per algorithm.
 
 ``<experiment>_vs_published``: ours against the authors' published summaries (:mod:`analysis.reference`)
-per algorithm, task and width, at every paper checkpoint our runs reached (``study.paper_epochs``; an epoch
-we did not reach is left out) and over our last ``final_epochs`` trained epochs (theirs averaged over the
-same epochs, left out if they did not run them). A task they did not run has no row. Per row: means with
-Student-t intervals and Welch's test of the difference (:mod:`analysis.vs_published`; for the window the
-published spread is an upper bound, so that test is conservative).
+per algorithm (mapped to theirs by :meth:`Study.their_algorithm`), task and width, at every paper checkpoint
+our runs reached (``study.paper_epochs``) and over our last ``final_epochs`` trained epochs (theirs averaged
+over the same epochs, left out if they did not run them all). Per row: means with Student-t intervals and
+Welch's test of the difference (:mod:`analysis.vs_published`; for the window the published spread is an
+upper bound, so that test is conservative).
 
 Public API
 ----------
-``Study``                                                    one multi- vs single-task experiment
-``load_runs(study, paths) -> DataFrame``                     rows of the study's experiment only
+``Study``                                                    one comparison (subclass: transfer's)
+``load_runs(study, paths) -> DataFrame``                     the study's rows of results files / all-runs tables
 ``curves(frame, metric) -> (values, failed)``                one value per run, task and epoch
 ``run_summaries(values, final_epochs) -> DataFrame``         auc and final per run and task
 ``iqm_difference_ci(a, b, n_boot, rng, ci) -> (point, lo, hi)``
@@ -42,6 +48,7 @@ Public API
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,34 +64,57 @@ from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_boot
 from analysis.cli import add_published_argument, analysis_parser
 from analysis.table_io import format_with_ci, write_table
 from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display, window_summary
+from mtrl_bench.random_streams import as_generator
 
 MEASURES = ("auc", "final")
+MEASURE_NAMES = {"auc": "AUC (mean over training)", "final": "final"}
 
 
 @dataclass(frozen=True)
 class Study:
-    """One multi-task vs single-task experiment, as its results and the published ones name it.
+    """One comparison, as its results and the published ones name it.
 
+    ``experiment``: the runs' ``experiment`` value and the output files' stem. ``algorithms``: a fixed pair
+    ``(multi, single)`` in drawing order, or empty when the algorithms are whatever ran
+    (:meth:`algorithms_in_order` orders them); ``baseline``: the algorithm every other is compared with.
     ``task_groups``: group -> its tasks in order; when given, tasks are ordered group by group, the summary
-    gets a ``group`` column and the figure one row of panels per group (empty: one group of every task).
-    ``published_setting`` and ``score_convention`` complete the vs-published caption.
+    gets a ``group`` column and the figure one row of panels per group. ``rows_by``: the nesting of the
+    summary's rows (and of its bootstrap draws). ``axis``: the algorithm column's name in the tables.
+    ``published``/``shipped``: the names of the authors' and of our shipped reference
+    (:func:`analysis.reference.load`, :func:`analysis.reference.load_shipped`); default ``experiment``.
+    ``title`` heads the figure and captions; ``published_setting`` and ``score_convention`` complete the
+    vs-published caption.
     """
 
     experiment: str
-    multi: str
-    single: str
+    baseline: str
+    title: str
     algorithm_labels: Mapping[str, str]
     task_order: tuple[str, ...]
     task_labels: Mapping[str, str]
     paper_epochs: tuple[int, ...]
     published_setting: str
     score_convention: str
+    algorithms: tuple[str, ...] = ()
     task_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     metric_labels: Mapping[str, str] = field(default_factory=dict)
+    rows_by: tuple[str, str] = ("width", "task")
+    axis: str = "algorithm"
+    published: str = ""
+    shipped: str = ""
 
     @property
-    def algorithms(self) -> tuple[str, str]:
-        return self.multi, self.single
+    def published_name(self) -> str:
+        return self.published or self.experiment
+
+    @property
+    def shipped_name(self) -> str:
+        return self.shipped or self.experiment
+
+    @property
+    def is_pair(self) -> bool:
+        """A fixed (multi, single) pair: the summary has one column group per algorithm."""
+        return len(self.algorithms) == 2
 
     def label(self, algorithm: str) -> str:
         return self.algorithm_labels.get(algorithm, algorithm)
@@ -96,15 +126,42 @@ class Study:
         present = set(tasks)
         return [t for t in self.task_order if t in present] + sorted(present - set(self.task_order))
 
+    def algorithms_in_order(self, present: Iterable[str]) -> list[str]:
+        """The study's algorithms (a fixed pair, even where one did not run), else those present, sorted."""
+        return list(self.algorithms) if self.algorithms else sorted(set(present))
+
     def group_of(self, task: str) -> str:
         """The task's group ("" without groups or for a task in none of them)."""
         return next((group for group, tasks in self.task_groups.items() if task in tasks), "")
 
+    def select(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The study's rows of a table of runs, the algorithm axis in column ``algorithm``."""
+        if frame.empty or "experiment" not in frame.columns:
+            return frame
+        return frame.loc[frame["experiment"] == self.experiment].reset_index(drop=True)
+
+    def reference_rows(self, summaries: pd.DataFrame, metric: str) -> pd.DataFrame:
+        """The rows of a reference (:mod:`analysis.reference`: the authors' or ours shipped) this study
+        compares with, its algorithms named as in the reference."""
+        return summaries.loc[(summaries["experiment"] == self.experiment) & (summaries["metric"] == metric)]
+
+    def their_algorithm(self, algorithm: str, theirs: Iterable[str]) -> str | None:
+        """The reference's algorithm that our ``algorithm`` is compared with (None: no counterpart)."""
+        return algorithm if algorithm in set(theirs) else None
+
+    def comparison_columns(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The vs-published table's key columns, in order (before :data:`COMPARISON_COLUMNS`)."""
+        return table[["metric", "width", "algorithm", "n_tasks", "theirs_n_tasks", "task"]]
+
+    def comparison_labels(self) -> dict[str, str]:
+        """Key column -> header in the vs-published display."""
+        return {"task": "task", "width": "width", "algorithm": "algorithm", "n_tasks": "T ours",
+                "theirs_n_tasks": "T published"}
+
 
 def load_runs(study: Study, paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """Rows of the study's experiment from results files (provenance header) and/or all-runs tables."""
-    frame = load_any(paths)
-    return frame.loc[frame["experiment"] == study.experiment].reset_index(drop=True)
+    """The study's rows (:meth:`Study.select`) of results files (provenance header) and/or all-runs tables."""
+    return study.select(load_any(paths))
 
 
 def curves(frame: pd.DataFrame, metric: str = "return_discounted") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -144,7 +201,7 @@ def iqm_difference_ci(a: Sequence[float], b: Sequence[float], n_boot: int = 2000
     point = float(stats.trim_mean(a, 0.25) - stats.trim_mean(b, 0.25))
     if min(a.size, b.size) < 2 or n_boot <= 0:
         return point, math.nan, math.nan
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     resampled_a = a[rng.integers(0, a.size, size=(n_boot, a.size))]
     resampled_b = b[rng.integers(0, b.size, size=(n_boot, b.size))]
     diffs = stats.trim_mean(resampled_a, 0.25, axis=1) - stats.trim_mean(resampled_b, 0.25, axis=1)
@@ -153,56 +210,125 @@ def iqm_difference_ci(a: Sequence[float], b: Sequence[float], n_boot: int = 2000
     return point, float(low), float(high)
 
 
-def summary_table(study: Study, frame: pd.DataFrame, metric: str = "return_discounted", final_epochs: int = 10,
-                  n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95) -> pd.DataFrame:
-    """One row per (width, task) that ran and measure (auc, final): each algorithm's IQM with its CI
-    (``<algorithm>_iqm, _lo, _hi``), the difference multi - single with its CI (``diff, diff_lo, diff_hi``),
-    and the seeds used / failed runs excluded. With task groups, ``group`` is the first column."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def _panels(study: Study, summaries: pd.DataFrame) -> list[tuple[object, str]]:
+    """The (width, task) pairs in the order of the summary's rows (``study.rows_by``)."""
+    widths = sorted(summaries["width"].unique())
+    tasks = study.tasks_in_order(summaries["task"].unique())
+    if study.rows_by == ("task", "width"):
+        return [(width, task) for task in tasks for width in widths]
+    return [(width, task) for width in widths for task in tasks]
+
+
+def _estimates(study: Study, frame: pd.DataFrame, metric: str, final_epochs: int, n_boot: int,
+               rng: np.random.Generator | int | None, ci: float) -> list[dict]:
+    """One record per (width, task) that ran, measure and algorithm: IQM [CI], seeds, failed runs excluded,
+    the difference to the baseline [CI] (NaN for the baseline itself or without one) and the last epoch."""
+    rng = as_generator(rng)
+    frame = study.select(frame)
+    if frame.empty:
+        return []
     values, _ = curves(frame, metric)
     summaries = run_summaries(values, final_epochs)
-    failed_tasks = frame.loc[frame["failed"].astype(bool), [*RUN_KEYS, "task"]].drop_duplicates()
+    flags = frame["failed"].astype(bool) if "failed" in frame.columns else pd.Series(False, index=frame.index)
+    failed = frame.loc[flags, [*RUN_KEYS, "task"]].drop_duplicates()
+    records: list[dict] = []
+    for width, task in _panels(study, summaries):
+        here = summaries.loc[(summaries["width"] == width) & (summaries["task"] == task)]
+        if here.empty:
+            continue
+        algorithms = study.algorithms_in_order(here["algorithm"])
+        for measure in MEASURES:
+            scores: dict[str, np.ndarray] = {}
+            waiting: list[dict] = []  # records whose baseline is not estimated yet
+            for algorithm in algorithms:
+                runs = here.loc[here["algorithm"] == algorithm]
+                scores[algorithm] = runs[measure].to_numpy(dtype=float)
+                point, low, high = (stratified_bootstrap_ci(scores[algorithm], n_boot, rng, ci)
+                                    if scores[algorithm].size else (math.nan,) * 3)
+                n_failed = len(failed.loc[(failed["algorithm"] == algorithm) & (failed["width"] == width)
+                                          & (failed["task"] == task)])
+                record = {"group": study.group_of(task), "task": task, "width": width, "measure": measure,
+                          "algorithm": algorithm, "metric": metric, "iqm": point, "lo": low, "hi": high,
+                          "seeds": int(scores[algorithm].size), "failed": n_failed, "diff": math.nan,
+                          "diff_lo": math.nan, "diff_hi": math.nan,
+                          "epochs": int(runs["epochs"].max()) if not runs.empty else math.nan}
+                records.append(record)
+                if algorithm == study.baseline:
+                    waiting, ready = [], waiting
+                elif study.baseline in scores:
+                    ready = [record]
+                else:
+                    waiting.append(record)
+                    ready = []
+                for other in ready:
+                    diff = iqm_difference_ci(scores[other["algorithm"]], scores[study.baseline], n_boot, rng, ci)
+                    other.update({"diff": diff[0], "diff_lo": diff[1], "diff_hi": diff[2]})
+    return records
+
+
+def _pair_table(study: Study, records: list[dict]) -> pd.DataFrame:
+    """One row per (width, task, measure): ``<algorithm>_iqm, _lo, _hi, _seeds, _failed`` per algorithm of
+    the pair, then the difference multi - single (``diff, diff_lo, diff_hi``)."""
     rows = []
-    for width in sorted(summaries["width"].unique()):
-        for task in study.tasks_in_order(summaries["task"].unique()):
-            here = summaries.loc[(summaries["width"] == width) & (summaries["task"] == task)]
-            if here.empty:
-                continue
-            for measure in MEASURES:
-                row = {"group": study.group_of(task)} if study.task_groups else {}
-                row.update({"task": task, "width": width, "measure": measure, "metric": metric})
-                scores = {}
-                for algorithm in study.algorithms:
-                    scores[algorithm] = here.loc[here["algorithm"] == algorithm, measure].to_numpy(dtype=float)
-                    point, low, high = (stratified_bootstrap_ci(scores[algorithm], n_boot, rng, ci)
-                                        if scores[algorithm].size else (math.nan,) * 3)
-                    n_failed = len(failed_tasks.loc[(failed_tasks["algorithm"] == algorithm)
-                                                    & (failed_tasks["width"] == width)
-                                                    & (failed_tasks["task"] == task)])
-                    row.update({f"{algorithm}_iqm": point, f"{algorithm}_lo": low, f"{algorithm}_hi": high,
-                                f"{algorithm}_seeds": int(scores[algorithm].size), f"{algorithm}_failed": n_failed})
-                diff = iqm_difference_ci(scores[study.multi], scores[study.single], n_boot, rng, ci)
-                row.update({"diff": diff[0], "diff_lo": diff[1], "diff_hi": diff[2]})
-                rows.append(row)
+    for start in range(0, len(records), 2):
+        pair = records[start:start + 2]
+        first = pair[0]
+        row = {"group": first["group"]} if study.task_groups else {}
+        row.update({key: first[key] for key in ("task", "width", "measure", "metric")})
+        for r in pair:
+            a = r["algorithm"]
+            row.update({f"{a}_iqm": r["iqm"], f"{a}_lo": r["lo"], f"{a}_hi": r["hi"], f"{a}_seeds": r["seeds"],
+                        f"{a}_failed": r["failed"]})
+        multi = next(r for r in pair if r["algorithm"] != study.baseline)
+        row.update({"diff": multi["diff"], "diff_lo": multi["diff_lo"], "diff_hi": multi["diff_hi"]})
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def summary_table(study: Study, frame: pd.DataFrame, metric: str = "return_discounted", final_epochs: int = 10,
+                  n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95) -> pd.DataFrame:
+    """The study's summary of ``frame`` (rows chosen by :meth:`Study.select`).
+
+    A pair: one row per (width, task) that ran and measure (auc, final), each algorithm's IQM with its CI
+    (``<algorithm>_iqm, _lo, _hi``), seeds used and failed runs excluded (``_seeds, _failed``), and the
+    difference multi - single with its CI (``diff, diff_lo, diff_hi``). Otherwise one row per task, width,
+    measure and algorithm (column ``study.axis``): ``iqm, lo, hi, seeds, failed, diff, diff_lo, diff_hi``
+    (the difference to the baseline) and ``epochs``. With task groups, ``group`` is the first column.
+    """
+    records = _estimates(study, frame, metric, final_epochs, n_boot, rng, ci)
+    if study.is_pair:
+        return _pair_table(study, records)
+    columns = ["task", "width", "measure", "algorithm", "metric", "iqm", "lo", "hi", "seeds", "failed", "diff",
+               "diff_lo", "diff_hi", "epochs"]
+    table = pd.DataFrame(records, columns=["group", *columns] if study.task_groups else columns)
+    return table.rename(columns={"algorithm": study.axis})
 
 
 def summary_display(study: Study, table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """The summary as strings, one estimate with its interval per cell."""
-    names = {"auc": "AUC (mean over training)", "final": "final"}
-    multi, single = study.label(study.multi), study.label(study.single)
+    level = f"{ci:.0%}"
+    baseline = study.label(study.baseline)
     rows = []
     for r in table.to_dict("records"):
         row = {"group": r["group"]} if "group" in r else {}
-        m, s = study.multi, study.single
-        row.update({
-            "task": study.task_label(r["task"]), "width": r["width"], "measure": names[r["measure"]],
-            f"{multi} IQM [{ci:.0%} CI]": format_with_ci(r[f"{m}_iqm"], r[f"{m}_lo"], r[f"{m}_hi"]),
-            f"{single} IQM [{ci:.0%} CI]": format_with_ci(r[f"{s}_iqm"], r[f"{s}_lo"], r[f"{s}_hi"]),
-            f"{multi} - {single} [{ci:.0%} CI]": format_with_ci(r["diff"], r["diff_lo"], r["diff_hi"]),
-            f"seeds ({multi}/{single})": f"{r[f'{m}_seeds']}/{r[f'{s}_seeds']}",
-            f"failed ({multi}/{single})": f"{r[f'{m}_failed']}/{r[f'{s}_failed']}",
-        })
+        row.update({"task": study.task_label(r["task"]), "width": r["width"], "measure": MEASURE_NAMES[r["measure"]]})
+        if study.is_pair:
+            m = next(a for a in study.algorithms if a != study.baseline)
+            s, multi = study.baseline, study.label(m)
+            row.update({
+                f"{multi} IQM [{level} CI]": format_with_ci(r[f"{m}_iqm"], r[f"{m}_lo"], r[f"{m}_hi"]),
+                f"{baseline} IQM [{level} CI]": format_with_ci(r[f"{s}_iqm"], r[f"{s}_lo"], r[f"{s}_hi"]),
+                f"{multi} - {baseline} [{level} CI]": format_with_ci(r["diff"], r["diff_lo"], r["diff_hi"]),
+                f"seeds ({multi}/{baseline})": f"{r[f'{m}_seeds']}/{r[f'{s}_seeds']}",
+                f"failed ({multi}/{baseline})": f"{r[f'{m}_failed']}/{r[f'{s}_failed']}",
+            })
+        else:
+            row.update({
+                study.axis: study.label(r[study.axis]),
+                f"IQM [{level} CI]": format_with_ci(r["iqm"], r["lo"], r["hi"]),
+                f"- {baseline} [{level} CI]": format_with_ci(r["diff"], r["diff_lo"], r["diff_hi"]),
+                "seeds": r["seeds"], "failed": r["failed"],
+            })
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -211,15 +337,15 @@ def write_summary(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, 
                   final_epochs: int = 10, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> list[Path]:
     """Write ``<experiment>_summary.{csv,md,tex}`` under ``outdir``."""
     table = summary_table(study, frame, metric, final_epochs, n_boot, seed, ci)
+    frame = study.select(frame)
     values, _ = curves(frame, metric) if not frame.empty else (pd.DataFrame(columns=["step"]), None)
     shortest = int(values.loc[values["step"] > 0].groupby([*RUN_KEYS, "task"])["step"].count().min()) \
         if (values["step"] > 0).any() else final_epochs
     window = f"{final_epochs} epochs" + (", all trained epochs of a run with fewer" if shortest < final_epochs else "")
-    caption = (f"{study.label(study.multi)} vs single-task {study.label(study.single)}, {metric.replace('_', ' ')}: "
-               f"area under the curve (trapezoidal, epochs 0..E, divided by E) and final value (mean of the last "
-               f"{window}) per run; interquartile mean over seeds with {ci:.0%} stratified-bootstrap "
-               f"CIs ({n_boot} resamples); the difference resamples both algorithms' runs independently; failed "
-               f"runs excluded.")
+    caption = (f"{study.title}, {metric.replace('_', ' ')}: area under the curve (trapezoidal, epochs 0..E, divided "
+               f"by E) and final value (mean of the last {window}) per run; interquartile mean over seeds with "
+               f"{ci:.0%} stratified-bootstrap CIs ({n_boot} resamples); the difference to "
+               f"{study.label(study.baseline)} resamples both sides' runs independently; failed runs excluded.")
     display = summary_display(study, table, ci) if not table.empty else None
     return write_table(table, outdir, f"{study.experiment}_summary", display, caption)
 
@@ -246,24 +372,30 @@ def _ours_at_checkpoints(values: pd.DataFrame, final_epochs: int, epochs: Sequen
     return pd.concat([points[columns], means[columns]], ignore_index=True)
 
 
-def _theirs_at(published: pd.DataFrame, metric: str, checkpoints: pd.DataFrame) -> pd.DataFrame:
-    """Published (algorithm, task, checkpoint) summaries for the (first, last) epoch spans in ``checkpoints``.
-
-    A span the authors did not cover completely is left out.
+def _theirs_at(rows: pd.DataFrame, metric: str, checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """Reference (theirs, task, checkpoint) summaries for the (first, last) epoch spans in ``checkpoints``
+    (columns theirs, task, checkpoint, first, last). A span the reference did not cover completely is left out.
     """
-    rows = []
-    spans = checkpoints[["algorithm", "task", "checkpoint", "first", "last"]].drop_duplicates()
+    found = []
+    spans = checkpoints[["theirs", "task", "checkpoint", "first", "last"]].drop_duplicates()
     for r in spans.itertuples(index=False):
-        points = reference.curve(published, metric, algorithm=r.algorithm, task=r.task)
+        points = reference.curve(rows, metric, algorithm=r.theirs, task=r.task)
         points = points.loc[points["step"].between(r.first, r.last)]
         if len(points) != r.last - r.first + 1:
             continue
         mean, std, n_runs = window_summary(points)
-        n_tasks = published.loc[(published["algorithm"] == r.algorithm) & (published["task"] == r.task),
-                                "n_tasks"].iloc[0]
-        rows.append({"algorithm": r.algorithm, "task": r.task, "checkpoint": r.checkpoint, "mean": mean,
-                     "std": std, "n_runs": n_runs, "theirs_n_tasks": int(n_tasks)})
-    return pd.DataFrame(rows, columns=["algorithm", "task", "checkpoint", "mean", "std", "n_runs", "theirs_n_tasks"])
+        n_tasks = rows.loc[(rows["algorithm"] == r.theirs) & (rows["task"] == r.task), "n_tasks"].iloc[0]
+        found.append({"theirs": r.theirs, "task": r.task, "checkpoint": r.checkpoint, "mean": mean, "std": std,
+                      "n_runs": n_runs, "theirs_n_tasks": int(n_tasks)})
+    return pd.DataFrame(found, columns=["theirs", "task", "checkpoint", "mean", "std", "n_runs", "theirs_n_tasks"])
+
+
+_KEY_COLUMNS = ["metric", "width", "algorithm", "theirs", "n_tasks", "theirs_n_tasks", "task"]
+
+
+def _comparison(study: Study, table: pd.DataFrame) -> pd.DataFrame:
+    head = study.comparison_columns(table[_KEY_COLUMNS]).reset_index(drop=True)
+    return pd.concat([head, table[[*COMPARISON_COLUMNS, "first", "last"]].reset_index(drop=True)], axis=1)
 
 
 def published_comparison(study: Study, frame: pd.DataFrame, published: pd.DataFrame,
@@ -271,44 +403,51 @@ def published_comparison(study: Study, frame: pd.DataFrame, published: pd.DataFr
                          epochs: Sequence[int] | None = None, ci: float = 0.95) -> pd.DataFrame:
     """Ours vs the authors' per shared width, algorithm, task and checkpoint our runs reached.
 
-    published: :func:`analysis.reference.load` ``(study.experiment)``; ``epochs`` default
-    ``study.paper_epochs``. Columns: ``metric, width, algorithm, n_tasks, theirs_n_tasks, task`` +
+    published: :func:`analysis.reference.load` ``(study.published_name)``; ``epochs`` default
+    ``study.paper_epochs``. Columns: the study's key columns (:meth:`Study.comparison_columns`) +
     :data:`analysis.vs_published.COMPARISON_COLUMNS` + ``first, last`` (the epochs the checkpoint covers).
     Failed runs are excluded.
     """
     epochs = study.paper_epochs if epochs is None else epochs
-    keys = ["algorithm", "task"]
-    head = ["metric", "width", "algorithm", "n_tasks", "theirs_n_tasks", "task"]
+    empty = _comparison(study, pd.DataFrame(columns=[*_KEY_COLUMNS, *COMPARISON_COLUMNS, "first", "last"]))
+    frame = study.select(frame)
     values, _ = curves(frame, metric) if not frame.empty else (pd.DataFrame(), None)
-    theirs_all = published.loc[(published["experiment"] == study.experiment) & (published["metric"] == metric)]
+    theirs_all = study.reference_rows(published, metric)
     if values.empty or theirs_all.empty:
-        return pd.DataFrame(columns=[*head, *COMPARISON_COLUMNS, "first", "last"])
+        return empty
     ours = _ours_at_checkpoints(values, final_epochs, epochs)
+    available = set(theirs_all["algorithm"])
+    ours["theirs"] = ours["algorithm"].map(lambda algorithm: study.their_algorithm(algorithm, available))
+    ours = ours.loc[ours["theirs"].notna()]
     theirs = _theirs_at(theirs_all, metric, ours)
     spans = ours[["checkpoint", "first", "last"]].drop_duplicates("checkpoint")
+    keys = ["theirs", "task"]
     parts = []
-    for (width, n_tasks), group in ours.groupby(["width", "n_tasks"], sort=True):
+    for (width, algorithm, n_tasks), group in ours.groupby(["width", "algorithm", "n_tasks"], sort=True):
         table = compare(group[[*keys, "checkpoint", "value"]], theirs, keys, ci)
         if not table.empty:
-            parts.append(table.assign(metric=metric, width=width, n_tasks=n_tasks))
+            parts.append(table.assign(metric=metric, width=width, algorithm=algorithm, n_tasks=n_tasks))
     if not parts:
-        return pd.DataFrame(columns=[*head, *COMPARISON_COLUMNS, "first", "last"])
+        return empty
     table = pd.concat(parts, ignore_index=True)
     table = table.merge(theirs[[*keys, "checkpoint", "theirs_n_tasks"]], on=[*keys, "checkpoint"], how="left")
     table = table.merge(spans, on="checkpoint", how="left")
-    order = {task: i for i, task in enumerate(study.task_order)}
+    task_rank = {task: i for i, task in enumerate(study.tasks_in_order(table["task"]))}
+    algorithm_rank = {a: i for i, a in enumerate(study.algorithms_in_order(table["algorithm"]))}
+    table["task_rank"] = table["task"].map(task_rank)
+    table["algorithm_rank"] = table["algorithm"].map(lambda a: algorithm_rank.get(a, len(algorithm_rank)))
     table["is_window"] = table["first"] != table["last"]  # single epochs first, then the window
-    table = table.sort_values(["width", "task", "algorithm", "n_tasks", "is_window", "first"], kind="stable",
-                              key=lambda c: c.map(lambda t: order.get(t, len(order))) if c.name == "task" else c)
-    return table[[*head, *COMPARISON_COLUMNS, "first", "last"]].reset_index(drop=True)
+    order = [{"task": "task_rank"}.get(key, key) for key in study.rows_by]
+    table = table.sort_values([*order, "algorithm_rank", "n_tasks", "is_window", "first", "last"], kind="stable")
+    return _comparison(study, table)
 
 
 def published_display(study: Study, table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """The comparison as strings, one estimate with its interval per cell."""
-    display = compare_display(table, {"task": "task", "width": "width", "algorithm": "algorithm",
-                                      "n_tasks": "T ours", "theirs_n_tasks": "T published"}, ci)
-    display["task"] = display["task"].map(study.task_label)
-    display["algorithm"] = display["algorithm"].map(study.label)
+    labels = study.comparison_labels()
+    display = compare_display(table, labels, ci)
+    display[labels["task"]] = display[labels["task"]].map(study.task_label)
+    display[labels[study.axis]] = display[labels[study.axis]].map(study.label)
     return display
 
 
@@ -316,8 +455,9 @@ def write_published_comparison(study: Study, frame: pd.DataFrame, outdir: str | 
                                metric: str = "return_discounted", final_epochs: int = 10,
                                ci: float = 0.95) -> list[Path]:
     """Write ``<experiment>_vs_published.{csv,md,tex}`` under ``outdir``."""
-    table = published_comparison(study, frame, reference.load(study.experiment), metric, final_epochs, ci=ci)
-    caption = (f"Ours vs the published results of D'Eramo et al. (2020; {study.published_setting}), "
+    published = reference.load(study.published_name)
+    table = published_comparison(study, frame, published, metric, final_epochs, ci=ci)
+    caption = (f"{study.title}: ours vs the published results of D'Eramo et al. (2020; {study.published_setting}), "
                f"{metric.replace('_', ' ')} ({study.score_convention}), at the paper's epochs our runs reached "
                f"and over our last {final_epochs} trained epochs (theirs over the same epochs): means with "
                f"{ci:.0%} Student-t CIs, the difference with Welch's {ci:.0%} CI and p-value (for a window the "
@@ -326,15 +466,17 @@ def write_published_comparison(study: Study, frame: pd.DataFrame, outdir: str | 
     return write_table(table, outdir, f"{study.experiment}_vs_published", display, caption)
 
 
-def main(study: Study, prog: str, argv: Sequence[str] | None = None) -> int:
-    """``python -m analysis.<experiment>_tables``: the summary and, unless --no-published, the comparison."""
-    multi, single = study.label(study.multi), study.label(study.single)
-    parser = analysis_parser(prog, f"{multi} vs {single} per task, and ours vs the published results "
-                                   f"(CSV, Markdown, LaTeX).")
+def tables_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The tables CLI's options: :func:`analysis.cli.analysis_parser` + --metric, --final-epochs, --no-published."""
+    parser = analysis_parser(prog, description)
     parser.add_argument("--metric", default="return_discounted", help="metric to summarise")
-    parser.add_argument("--final-epochs", type=int, default=10, help="epochs averaged for the final value")
+    parser.add_argument("--final-epochs", type=int, default=10, help="trained epochs averaged for the final value")
     add_published_argument(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def write_tables(study: Study, args: argparse.Namespace) -> int:
+    """Write the summary and, unless --no-published, the comparison; print their paths."""
     frame = load_runs(study, args.runs)
     paths = write_summary(study, frame, args.outdir, args.metric, args.final_epochs, args.n_boot, args.seed, args.ci)
     if args.published:
@@ -342,3 +484,10 @@ def main(study: Study, prog: str, argv: Sequence[str] | None = None) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def main(study: Study, prog: str, argv: Sequence[str] | None = None) -> int:
+    """``python -m analysis.<experiment>_tables``: the summary and, unless --no-published, the comparison."""
+    parser = tables_parser(prog, f"{study.title} per task, and ours vs the published results (CSV, Markdown, "
+                                 f"LaTeX).")
+    return write_tables(study, parser.parse_args(argv))

@@ -43,6 +43,7 @@ from analysis.cli import run as run_cli
 from analysis.table_io import format_number, write_table
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments.testbed import COMPLEXITY_METRICS
+from mtrl_bench.random_streams import as_generator
 from mtrl_bench.theory.approx_error import ClassComplexities, approximation_error_bound
 from mtrl_bench.theory.avi import multitask_avi_bound
 
@@ -99,7 +100,7 @@ def fqi_bound_table(comparison: pd.DataFrame, concentrability: float = 1.0, n_bo
     The intervals are percentile intervals of the seed mean from ``n_boot`` bootstrap resamples of the
     seeds (NaN with one seed or ``n_boot == 0``).
     """
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     grouped = comparison.groupby(["width", "n_tasks"], sort=True)
     table = grouped.agg(
         n_seeds=("seed", "nunique"),

@@ -8,6 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """``rng`` itself when it is a Generator, else a new one seeded by it (an int, or None for fresh entropy)."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
 class SeedUniforms:
     """Per-seed streams of uniforms in [0, 1): ``next()`` returns (S, width), row s from seed s's own
     generator (seeded by ``(seed, crc32(key))``), so a seed's numbers do not depend on the batch.

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import dqn_figures, dqn_tables, reference
+from analysis import dqn_figures, dqn_tables, multitask_tables, reference
 from analysis.aggregate import load_runs, write_all_runs
 from mtrl_bench.results import write_results
 
@@ -45,25 +45,25 @@ def test_auc_is_the_trapezoid_over_epochs_divided_by_their_number_and_final_aver
     values = pd.DataFrame({"experiment": "dqn", "algorithm": "dqn", "variants": "cartpole", "n_tasks": 1,
                            "width": 80, "seed": 0, "task": "cartpole", "step": [0, 1, 2, 3],
                            "value": [0.0, 2.0, 2.0, 6.0]})
-    summary = dqn_tables.run_summaries(values, final_epochs=2).iloc[0]
+    summary = multitask_tables.run_summaries(values, final_epochs=2).iloc[0]
     assert summary["auc"] == pytest.approx((1.0 + 2.0 + 4.0) / 3)
     assert summary["final"] == pytest.approx(4.0)
-    assert dqn_tables.run_summaries(values, final_epochs=10).iloc[0]["final"] == pytest.approx(10.0 / 3)
+    assert multitask_tables.run_summaries(values, final_epochs=10).iloc[0]["final"] == pytest.approx(10.0 / 3)
 
 
 def test_iqm_difference_is_the_difference_of_trimmed_means_with_an_interval_around_it():
     rng = np.random.default_rng(0)
     a, b = rng.normal(1.0, 0.1, 20), rng.normal(0.0, 0.1, 20)
-    point, low, high = dqn_tables.iqm_difference_ci(a, b, n_boot=500, rng=1)
+    point, low, high = multitask_tables.iqm_difference_ci(a, b, n_boot=500, rng=1)
     assert point == pytest.approx(stats.trim_mean(a, 0.25) - stats.trim_mean(b, 0.25))
     assert low < point < high and low > 0.8 and high < 1.2
-    assert np.isnan(dqn_tables.iqm_difference_ci([], b)[0])
-    assert np.isnan(dqn_tables.iqm_difference_ci([1.0], b)[1])
+    assert np.isnan(multitask_tables.iqm_difference_ci([], b)[0])
+    assert np.isnan(multitask_tables.iqm_difference_ci([1.0], b)[1])
 
 
 def test_summary_shows_mdqn_ahead_by_one_and_excludes_failed_runs(tmp_path):
-    frame = dqn_tables.load_dqn_runs(synthetic_files(tmp_path, diverge_mdqn_seed=3))
-    table = dqn_tables.summary_table(frame, n_boot=200)
+    frame = multitask_tables.load_runs(dqn_tables.STUDY, synthetic_files(tmp_path, diverge_mdqn_seed=3))
+    table = multitask_tables.summary_table(dqn_tables.STUDY, frame, n_boot=200)
     assert list(table["task"].unique()) == list(TASKS) and set(table["measure"]) == {"auc", "final"}
     assert (table["mdqn_seeds"] == 3).all() and (table["mdqn_failed"] == 1).all() and (table["dqn_seeds"] == 4).all()
     final = table.loc[(table["task"] == "cartpole") & (table["measure"] == "final")].iloc[0]
@@ -107,7 +107,7 @@ def long_frame(n_epochs, tasks=TASKS, n_seeds=3):
 
 def test_published_comparison_keeps_only_the_checkpoints_our_runs_reached():
     published = reference.load("dqn")
-    table = dqn_tables.published_comparison(long_frame(12), published)
+    table = multitask_tables.published_comparison(dqn_tables.STUDY, long_frame(12), published)
     assert set(table["checkpoint"]) == {"epoch 0", "epoch 10", "epochs 3-12 (mean)"}  # no epoch 20..50
     assert len(table) == 3 * 2 * len(TASKS) and (table["ours_n"] == 3).all() and (table["theirs_n"] == 100).all()
     mdqn = table.loc[table["algorithm"] == "mdqn"]
@@ -120,9 +120,9 @@ def test_published_comparison_keeps_only_the_checkpoints_our_runs_reached():
     ours = np.mean([np.linspace(0.0, 50.0, 13)[3:] + seed for seed in range(3)])
     assert window["ours_mean"] == pytest.approx(ours)
     # 60 epochs: every paper epoch is reached, but the last-10 window (51-60) lies beyond theirs.
-    longer = dqn_tables.published_comparison(long_frame(60, tasks=("cartpole",)), published)
+    longer = multitask_tables.published_comparison(dqn_tables.STUDY, long_frame(60, tasks=("cartpole",)), published)
     assert set(longer["checkpoint"]) == {f"epoch {e}" for e in dqn_tables.PAPER_EPOCHS}
-    assert dqn_tables.published_comparison(long_frame(12, tasks=("chain",)), published).empty
+    assert multitask_tables.published_comparison(dqn_tables.STUDY, long_frame(12, tasks=("chain",)), published).empty
 
 
 def test_figure_draws_the_published_curves_beside_tasks_they_ran(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The authors' published results (per-evaluation mean, std, n), under this project's names.
+"""The authors' published results (per-evaluation mean, std, n), under this project's names, and ours shipped.
 
 The CSV files beside this module summarise the result arrays published with the code of D'Eramo,
 Tateo, Bonarini, Restelli & Peters, "Sharing Knowledge in Multi-Task Deep Reinforcement Learning"
@@ -27,18 +27,36 @@ Score conventions (see ``SOURCE.md``): FQI ``avi_diff`` is directly comparable w
 average only the completed evaluation episodes, as ours; DDPG returns count the unfinished last episode;
 ``J_authors`` for T > 1 is not a per-task return.
 
+Ours shipped (``ours/<name>.csv``, written by :mod:`analysis.ship`): the same summaries of our own runs at the
+paper's protocol, so a figure can draw them beside a short run and the authors' curve. ``<name>`` is one of
+:data:`SHIPPED` (the authors' experiments: ``fqi``, ``dqn``, ``ddpg``, ``dqn_transfer``, ``ddpg_transfer``). The
+file is a provenance line, :data:`SHIPPED_PREFIX` + a JSON object with at least :data:`PROVENANCE_KEYS`, then a
+CSV with the columns :data:`SHIPPED_COLUMNS`: :data:`COLUMNS` (under our names, as :func:`load` returns the
+authors') plus ``width``, our shared width. A transfer file also holds the learner's single-task runs of its
+target tasks (the no-transfer baseline, ``experiment`` = the learner), as the authors' do. ``group`` is empty;
+FQI rows are per task set (``task`` = ``mean``, averaged over the set's tasks per run, as theirs).
+:func:`read_shipped` checks all of it and names what to fix in one line; :func:`load_shipped` returns None when
+the file is absent, so every figure is drawn as before until results are shipped.
+
 Public API
 ----------
 ``EXPERIMENTS``, ``COLUMNS``, ``TASK_NAMES``, ``CONVENTIONS``
 ``load(experiment) -> DataFrame``                          one experiment (and its transfer rows)
 ``curve(reference, metric, algorithm=None, variants=None, n_tasks=None, task=None) -> DataFrame``
     the matching rows sorted by step (columns step, mean, std, n_runs); empty when none match
+``SHIPPED``, ``SHIPPED_COLUMNS``, ``SHIPPED_PREFIX``, ``PROVENANCE_KEYS``, ``SHIPPED_DIR``
+``read_shipped(path) -> (DataFrame, provenance)``          validated; ConfigError names what to fix
+``load_shipped(name, directory=SHIPPED_DIR) -> DataFrame | None``   None when ``<name>.csv`` is absent
+``shipped_curve(shipped, metric, width, **keys) -> DataFrame``      at the panel's width, else the widest shipped
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import os
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
@@ -139,3 +157,89 @@ def curve(reference: pd.DataFrame, metric: str, algorithm: str | None = None, va
             mask &= reference[column] == value
     rows = reference.loc[mask, ["step", "mean", "std", "n_runs"]]
     return rows.sort_values("step").reset_index(drop=True)
+
+
+# -- ours, shipped ---------------------------------------------------------------------------------
+
+SHIPPED = ("fqi", "dqn", "ddpg", "dqn_transfer", "ddpg_transfer")
+SHIPPED_COLUMNS = [*COLUMNS[:6], "width", *COLUMNS[6:]]
+SHIPPED_PREFIX = "# mtrl-bench-shipped: "
+PROVENANCE_KEYS = ("name", "created", "protocol", "metrics", "runs", "failed_runs", "seeds", "git_commits",
+                   "sources")
+"""Keys every shipped file's provenance has (:mod:`analysis.ship` writes them; more are allowed)."""
+SHIPPED_DIR = Path(__file__).parent / "ours"
+_SHIPPED_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "task", "width", "step", "metric"]
+
+
+def shipped_experiments(name: str) -> set[str]:
+    """The ``experiment`` values a shipped file of ``name`` may hold (a transfer's also its learner's)."""
+    return {name, name.removesuffix("_transfer")}
+
+
+def read_shipped(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
+    """A shipped summary file and its provenance, checked: name, provenance keys, columns, experiments,
+    counts, spreads and one row per key; bad input is one :class:`ConfigError` line that says what to fix."""
+    path = Path(path)
+    fix = "; write it with `python -m analysis.ship` (docs/analysis.md)"
+    name = path.stem
+    if name not in SHIPPED:
+        raise ConfigError(f"{path}: a shipped file is named <name>.csv with name one of {list(SHIPPED)}")
+    with open(path) as handle:
+        first = handle.readline()
+        if not first.startswith(SHIPPED_PREFIX):
+            raise ConfigError(f"{path}: the first line must be {SHIPPED_PREFIX.strip()!r} + JSON provenance{fix}")
+        try:
+            provenance = json.loads(first[len(SHIPPED_PREFIX):])
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: the provenance line is not JSON ({err.msg}){fix}") from err
+        try:
+            frame = pd.read_csv(handle, dtype={"experiment": str, "algorithm": str, "variants": str, "task": str,
+                                               "group": str, "metric": str}, keep_default_na=False,
+                                na_values={c: [""] for c in ("width", "step", "mean", "std", "n_runs")})
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ConfigError(f"{path}: no readable table after the provenance line{fix}") from err
+    missing = [key for key in PROVENANCE_KEYS if key not in provenance]
+    if missing or provenance.get("name") != name:
+        raise ConfigError(f"{path}: provenance needs keys {list(PROVENANCE_KEYS)} and name {name!r} "
+                          f"(missing {missing}){fix}")
+    if list(frame.columns) != SHIPPED_COLUMNS:
+        raise ConfigError(f"{path}: columns must be {SHIPPED_COLUMNS}, found {list(frame.columns)}{fix}")
+    others = set(frame["experiment"]) - shipped_experiments(name)
+    if others:
+        raise ConfigError(f"{path}: rows of experiments {sorted(others)}; a {name} file holds only "
+                          f"{sorted(shipped_experiments(name))}{fix}")
+    numbers = frame[["n_tasks", "width", "step", "mean", "std", "n_runs"]].apply(pd.to_numeric, errors="coerce")
+    counts_ok = numbers["n_runs"].notna().all() and (numbers["n_runs"] >= 1).all() and (
+        numbers["n_runs"] % 1 == 0).all()
+    spread_ok = ((numbers["std"] >= 0) | (numbers["std"].isna() & (numbers["n_runs"] == 1))).all()
+    if not (counts_ok and spread_ok and numbers[["n_tasks", "width", "step", "mean"]].notna().all().all()):
+        raise ConfigError(f"{path}: every row needs numbers n_tasks, width, step, mean, an integer n_runs >= 1 and "
+                          f"std >= 0 (empty only for one run){fix}")
+    if frame.duplicated(_SHIPPED_KEYS).any():
+        raise ConfigError(f"{path}: more than one row per {_SHIPPED_KEYS}{fix}")
+    frame[["n_tasks", "width", "step", "n_runs"]] = numbers[["n_tasks", "width", "step", "n_runs"]].astype(int)
+    frame[["mean", "std"]] = numbers[["mean", "std"]].astype(float)
+    return frame, provenance
+
+
+def load_shipped(name: str, directory: str | os.PathLike = SHIPPED_DIR) -> pd.DataFrame | None:
+    """Our shipped paper-protocol summaries ``<directory>/<name>.csv`` (:func:`read_shipped`), None when absent."""
+    if name not in SHIPPED:
+        raise ConfigError(f"no shipped results for {name!r}: choose one of {list(SHIPPED)}")
+    path = Path(directory) / f"{name}.csv"
+    return read_shipped(path)[0] if path.is_file() else None
+
+
+def shipped_curve(shipped: pd.DataFrame, metric: str, width: float | None = None, **keys) -> pd.DataFrame:
+    """The shipped curve matching ``keys`` (as :func:`curve`) at shared width ``width`` when shipped there,
+    else at the widest shipped width: columns step, mean, std, n_runs, width; empty when none match."""
+    rows = shipped.loc[shipped["metric"] == metric]
+    for column, value in keys.items():
+        if value is not None:
+            rows = rows.loc[rows[column] == value]
+    if rows.empty:
+        return pd.DataFrame(columns=["step", "mean", "std", "n_runs", "width"])
+    widths = set(rows["width"])
+    chosen = width if width in widths else max(widths)
+    at = rows.loc[rows["width"] == chosen, ["step", "mean", "std", "n_runs", "width"]]
+    return at.sort_values("step").reset_index(drop=True)
