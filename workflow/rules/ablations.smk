@@ -36,8 +36,7 @@ for _section, (_experiment, _command, _tables, _figures) in ABLATION_STUDIES.ite
         continue
     # A study without a `sweep` has one job per seed batch, named "default".
     _points = {label or "default": point for label, point in sweep_points(config[_section]).items()}
-    for _point in _points.values():  # every job's config is checked before anything runs
-        experiment_config(_experiment, config[_section], _point, **ablation_fixed(_experiment))
+    check_jobs(_experiment, grid(_points, [ablation_fixed(_experiment)]), section=config[_section])
     ABLATION[_section] = {
         "experiment": _experiment, "command": _command, "points": _points,
         "runs": expand(f"{R}/runs/{_section}/{{point}}_s{{seeds}}.csv", point=sorted(_points),

@@ -1,16 +1,14 @@
 # Multi-task DQN against single-task DQN on the five discrete-action tasks (the paper's Sec. 5.2):
 # MDQN on all tasks and one DQN per task, over sweep points and seed batches, then figure and table.
+from mtrl_bench.experiments.planning import dqn_jobs
+
 if enabled("dqn"):
     DQN = config["dqn"]
-    DQN_TASKS = experiment_config("dqn", DQN, {})[2].tasks
     # One job kind per algorithm: "mdqn" trains all tasks together, "dqn_<task>" one task alone.
-    DQN_TASK_SETS = {"mdqn": list(DQN_TASKS), **{f"dqn_{task}": [task] for task in DQN_TASKS}}
+    DQN_TASK_SETS = dqn_jobs(DQN)
     DQN_POINTS = sweep_points(DQN)
-    DQN_RUNS = expand(f"{R}/runs/dqn/{{algo}}_{{point}}_s{{seeds}}.csv", algo=sorted(DQN_TASK_SETS),
-                      point=sorted(DQN_POINTS), seeds=seed_batches(DQN))
-    for _tasks in DQN_TASK_SETS.values():
-        for _point in DQN_POINTS.values():
-            experiment_config("dqn", DQN, _point, tasks=_tasks)
+    DQN_RUNS = run_files(f"{R}/runs/dqn", DQN_TASK_SETS, DQN_POINTS, seed_batches(DQN))
+    check_jobs("dqn", grid(DQN_POINTS, [{"tasks": tasks} for tasks in DQN_TASK_SETS.values()]))
 
     rule dqn_run:
         output:

@@ -9,7 +9,7 @@ if enabled("fidelity"):
     FID = config["fidelity"]
     FID_T = FID.get("n_tasks", [1, 2])
     FID_DIR = f"{R}/fidelity"
-    FID_SEEDS = seed_list(f"{FID['seeds']['first']}-{FID['seeds']['first'] + FID['seeds']['count'] - 1}")
+    FID_SEEDS = seed_list(seed_batches(FID)[0])  # all seeds in one job
     FID_DATASET_DIR = f"--dataset-dir {FID['dataset_dir']}" if FID.get("dataset_dir") else ""
 
     rule fidelity_run:

@@ -1,37 +1,16 @@
 # Multi-task FQI on the Car-On-Hill family (the paper's Sec. 5.1): exact Q* per variant, one run per
 # task set x sweep point x seed batch, then the all-runs table, figures, tables and the AVI bound.
-import random
-
-from mtrl_bench.tasks.car_on_hill import dynamics as coh
-from mtrl_bench.tasks.family import get_family
-
-
-def fqi_task_sets(section):
-    """{set_id: [variant names]}: the paper's nested sets and, optionally, random subsets per T."""
-    sets = {}
-    opts = section["task_sets"]
-    for n in opts["n_tasks"]:
-        if opts.get("nested", True):
-            sets[f"T{n}_nested"] = [p.name for p in coh.nested_task_set(n)]
-        rng = random.Random(opts.get("random_seed", 0) * 1000 + n)
-        for draw in range(opts.get("random_draws", 0)):
-            sets[f"T{n}_random{draw}"] = [coh.VARIANTS[i].name for i in sorted(rng.sample(range(16), n))]
-    return sets
-
+from mtrl_bench.experiments.planning import fqi_gamma, fqi_task_sets
 
 if enabled("fqi"):
     FQI = config["fqi"]
     FQI_SETS = fqi_task_sets(FQI)
     FQI_POINTS = sweep_points(FQI)
-    FQI_RUNS = expand(f"{R}/runs/fqi/{{task_set}}_{{point}}_s{{seeds}}.csv", task_set=sorted(FQI_SETS),
-                      point=sorted(FQI_POINTS), seeds=seed_batches(FQI))
+    FQI_RUNS = run_files(f"{R}/runs/fqi", FQI_SETS, FQI_POINTS, seed_batches(FQI))
     FQI_MERGE = FQI.get("qstar_merge_resolution")
     FQI_BOUND = FQI.get("bound", {})
-    _fqi_defaults = experiment_config("fqi", FQI, {})[2]
-    FQI_GAMMA = _fqi_defaults.gamma if _fqi_defaults.gamma is not None else get_family(_fqi_defaults.family).gamma
-    for _set, _variants in FQI_SETS.items():  # every job's config is checked before anything runs
-        for _point in FQI_POINTS.values():
-            experiment_config("fqi", FQI, _point, variants=_variants)
+    FQI_GAMMA = fqi_gamma(FQI)
+    check_jobs("fqi", grid(FQI_POINTS, [{"variants": variants} for variants in FQI_SETS.values()]))
 
     rule qstar:
         output:

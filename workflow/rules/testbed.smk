@@ -5,8 +5,7 @@ if enabled("testbed"):
     TB_POINTS = sweep_points(TB)
     TESTBED_RUNS = expand(f"{R}/runs/testbed/{{point}}_s{{seeds}}.csv", point=sorted(TB_POINTS),
                           seeds=seed_batches(TB))
-    for _point in TB_POINTS.values():
-        experiment_config("testbed", TB, _point)
+    check_jobs("testbed", grid(TB_POINTS))
 
     rule testbed_run:
         output:
