@@ -67,13 +67,14 @@ if ABLATION:
                                      ablation_point(wc.section, wc.point),
                                      **ablation_fixed(ABLATION[wc.section]["experiment"])),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
         threads: THREADS
         resources:  # the section's `resources` (mem_mb, runtime in minutes), a GPU when the device is cuda
             mem_mb=lambda wc: config[wc.section].get("resources", {}).get("mem_mb", 2000),
             runtime=lambda wc: config[wc.section].get("resources", {}).get("runtime", 30),
             **({"gpu": 1} if ON_GPU else {}),
         shell:
-            "mtrl-bench run {params.experiment} {params.args} --seeds {params.seeds} --device {DEVICE} "
+            "mtrl-bench run {params.experiment} {params.args} --seeds {params.seeds} --device {params.device} "
             "--threads {threads} --out {output} > {log} 2>&1"
 
     for _section, _study in ABLATION.items():
@@ -89,8 +90,10 @@ if ABLATION:
                 f"{R}/logs/analysis/{_section}_tables.log",
             params:
                 command=_study["command"],
+                boot=BOOT,
+                tables=TAB,
             shell:
-                "python -m analysis.ablation_tables {params.command} --runs {input} --outdir {TAB} {BOOT} > {log} 2>&1"
+                "python -m analysis.ablation_tables {params.command} --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
 
         rule:
             name:
@@ -105,8 +108,10 @@ if ABLATION:
                 f"{R}/logs/analysis/{_section}_figures.log",
             params:
                 command=_study["command"],
+                boot=BOOT,
+                figures=FIG,
             shell:
-                "python -m analysis.ablation_figures {params.command} --runs {input} --outdir {FIG} {BOOT} "
+                "python -m analysis.ablation_figures {params.command} --runs {input} --outdir {params.figures} {params.boot} "
                 "> {log} 2>&1"
 
         ABLATION_OUTPUTS += _study["runs"] + _study["tables"] + _study["figures"]

@@ -29,11 +29,13 @@ if enabled("ddpg"):
         params:
             args=lambda wc: run_args("ddpg", DDPG, DDPG_POINTS[wc.point], **DDPG_JOBS[wc.algo]),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
+            threads_per_job=THREADS,
         threads: DDPG_CORES
         resources:
             **job_resources(DDPG),
         shell:
-            "mtrl-bench run ddpg {params.args} --seeds {params.seeds} --device {DEVICE} --threads {THREADS} "
+            "mtrl-bench run ddpg {params.args} --seeds {params.seeds} --device {params.device} --threads {params.threads_per_job} "
             "--out {output} > {log} 2>&1"
 
     rule ddpg_aggregate:
@@ -55,8 +57,11 @@ if enabled("ddpg"):
             f"{FIG}/ddpg_return_discounted_per_epoch.pdf",
         log:
             f"{R}/logs/analysis/ddpg_figures.log",
+        params:
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.ddpg_figures --runs {input} --outdir {FIG} --metric return_discounted {BOOT} "
+            "python -m analysis.ddpg_figures --runs {input} --outdir {params.figures} --metric return_discounted {params.boot} "
             "> {log} 2>&1"
 
     rule ddpg_tables:
@@ -74,8 +79,10 @@ if enabled("ddpg"):
             f"{R}/logs/analysis/ddpg_tables.log",
         params:
             final_epochs=DDPG.get("final_epochs", 10),
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.ddpg_tables --runs {input} --outdir {TAB} --final-epochs {params.final_epochs} "
-            "{BOOT} > {log} 2>&1"
+            "python -m analysis.ddpg_tables --runs {input} --outdir {params.tables} --final-epochs {params.final_epochs} "
+            "{params.boot} > {log} 2>&1"
 
     add_targets("ddpg", DDPG_RUNS + rules.ddpg_figures.output + rules.ddpg_tables.output)

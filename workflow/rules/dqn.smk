@@ -22,11 +22,12 @@ if enabled("dqn"):
         params:
             args=lambda wc: run_args("dqn", DQN, DQN_POINTS[wc.point], tasks=DQN_TASK_SETS[wc.algo]),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
         threads: THREADS
         resources:
             **job_resources(DQN),
         shell:
-            "mtrl-bench run dqn {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+            "mtrl-bench run dqn {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
             "--out {output} > {log} 2>&1"
 
     rule dqn_aggregate:
@@ -48,8 +49,11 @@ if enabled("dqn"):
             f"{FIG}/dqn_return_discounted_per_epoch.pdf",
         log:
             f"{R}/logs/analysis/dqn_figures.log",
+        params:
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.dqn_figures --runs {input} --outdir {FIG} --metric return_discounted {BOOT} "
+            "python -m analysis.dqn_figures --runs {input} --outdir {params.figures} --metric return_discounted {params.boot} "
             "> {log} 2>&1"
 
     rule dqn_tables:
@@ -67,8 +71,10 @@ if enabled("dqn"):
             f"{R}/logs/analysis/dqn_tables.log",
         params:
             final_epochs=DQN.get("final_epochs", 10),
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.dqn_tables --runs {input} --outdir {TAB} --final-epochs {params.final_epochs} "
-            "{BOOT} > {log} 2>&1"
+            "python -m analysis.dqn_tables --runs {input} --outdir {params.tables} --final-epochs {params.final_epochs} "
+            "{params.boot} > {log} 2>&1"
 
     add_targets("dqn", DQN_RUNS + rules.dqn_figures.output + rules.dqn_tables.output)

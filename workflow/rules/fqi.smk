@@ -41,11 +41,12 @@ if enabled("fqi"):
             args=lambda wc: run_args("fqi", FQI, FQI_POINTS[wc.point], variants=FQI_SETS[wc.task_set],
                                      qstar_dir=f"{R}/data/qstar", data_dir=f"{R}/data/datasets"),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
         threads: THREADS
         resources:
             **{**job_resources(FQI), "runtime": lambda wc: runtime_of_task_set(FQI, wc.task_set)},
         shell:
-            "mtrl-bench run fqi {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+            "mtrl-bench run fqi {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
             "--out {output} > {log} 2>&1"
 
     rule fqi_aggregate:
@@ -72,8 +73,11 @@ if enabled("fqi"):
             f"{FIG}/fqi_J_per_iteration.pdf",
         log:
             f"{R}/logs/analysis/fqi_figures.log",
+        params:
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.fqi_figures --runs {input} --outdir {FIG} {BOOT} > {log} 2>&1"
+            "python -m analysis.fqi_figures --runs {input} --outdir {params.figures} {params.boot} > {log} 2>&1"
 
     rule fqi_tables:
         input:
@@ -91,8 +95,11 @@ if enabled("fqi"):
             f"{TAB}/fqi_vs_published.tex",
         log:
             f"{R}/logs/analysis/fqi_tables.log",
+        params:
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.fqi_tables --runs {input} --outdir {TAB} {BOOT} > {log} 2>&1"
+            "python -m analysis.fqi_tables --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
 
     rule fqi_bound_table:
         input:
@@ -106,8 +113,10 @@ if enabled("fqi"):
         params:
             bound=f"--concentrability {FQI_BOUND.get('concentrability', 1.0)} --gamma {FQI_GAMMA} "
                   f"--rmax {FQI_BOUND.get('rmax', 1.0)}",
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.theory_tables fqi-bound --runs {input} --outdir {TAB} {BOOT} {params.bound} "
+            "python -m analysis.theory_tables fqi-bound --runs {input} --outdir {params.tables} {params.boot} {params.bound} "
             "> {log} 2>&1"
 
     rule fqi_bound_figure:
@@ -121,8 +130,10 @@ if enabled("fqi"):
         params:
             bound=f"--concentrability {FQI_BOUND.get('concentrability', 1.0)} --gamma {FQI_GAMMA} "
                   f"--rmax {FQI_BOUND.get('rmax', 1.0)}",
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.theory_figures fqi-bound --runs {input} --outdir {FIG} {BOOT} {params.bound} "
+            "python -m analysis.theory_figures fqi-bound --runs {input} --outdir {params.figures} {params.boot} {params.bound} "
             "> {log} 2>&1"
 
     add_targets("fqi", FQI_RUNS + rules.fqi_figures.output + rules.fqi_tables.output

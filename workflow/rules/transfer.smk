@@ -42,11 +42,12 @@ if enabled("transfer"):
                 learner=_learner,
                 args=lambda wc, output, case=_case: case.source_args(wc.held, wc.point, output.checkpoints),
                 seeds=lambda wc: seed_list(wc.seeds),
+                device=DEVICE,
             threads: THREADS
             resources:
                 **job_resources({"resources": _case.resources}),
             shell:
-                "mtrl-bench run {params.learner} {params.args} --seeds {params.seeds} --device {DEVICE} "
+                "mtrl-bench run {params.learner} {params.args} --seeds {params.seeds} --device {params.device} "
                 "--threads {threads} --out {output.runs} > {log} 2>&1"
 
         rule:
@@ -64,11 +65,12 @@ if enabled("transfer"):
             params:
                 args=lambda wc, input, case=_case: case.run_args(wc.held, wc.point, wc.frozen, input[0]),
                 seeds=lambda wc: seed_list(wc.seeds),
+                device=DEVICE,
             threads: THREADS
             resources:
                 **job_resources({"resources": _case.resources}),
             shell:
-                "mtrl-bench run transfer {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+                "mtrl-bench run transfer {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
                 "--out {output} > {log} 2>&1"
 
         _batches = seed_batches(_case.section)
@@ -99,9 +101,11 @@ if enabled("transfer"):
                 f"{R}/logs/analysis/transfer_{_learner}_figures.log",
             params:
                 learner=_learner,
+                boot=BOOT,
+                figures=FIG,
             shell:
-                "python -m analysis.transfer_figures --runs {input} --outdir {FIG} --learner {params.learner} "
-                "--metric return_discounted {BOOT} > {log} 2>&1"
+                "python -m analysis.transfer_figures --runs {input} --outdir {params.figures} --learner {params.learner} "
+                "--metric return_discounted {params.boot} > {log} 2>&1"
 
         rule:
             name:
@@ -120,9 +124,11 @@ if enabled("transfer"):
             params:
                 learner=_learner,
                 final_epochs=TR.get("final_epochs", 10),
+                boot=BOOT,
+                tables=TAB,
             shell:
-                "python -m analysis.transfer_tables --runs {input} --outdir {TAB} --learner {params.learner} "
-                "--final-epochs {params.final_epochs} {BOOT} > {log} 2>&1"
+                "python -m analysis.transfer_tables --runs {input} --outdir {params.tables} --learner {params.learner} "
+                "--final-epochs {params.final_epochs} {params.boot} > {log} 2>&1"
 
         add_targets(f"transfer_{_learner}", _runs + [
             f"{FIG}/transfer_{_learner}_return_discounted_per_epoch.png",
