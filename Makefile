@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test,slurm]"
 	@mkdir -p $(VENV) && touch $(STAMP)
 
+# Snakemake loads workflow/profiles/default by itself (next to workflow/Snakefile), as in a bare `snakemake`.
 run: setup
-	$(PY) -m snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+	$(PY) -m snakemake --cores $(CORES)
 	$(PY) -m snakemake --report results/report.html
 	@echo "Results: results/runs (per-job tidy tables), results/tables, results/figures, results/report.html"
 

@@ -1,19 +1,30 @@
-"""The Snakemake workflow: both configs dry-run, bad configs are refused, a tiny sweep runs end to end."""
+"""The Snakemake workflow: the configs dry-run, bad configs are refused, a tiny sweep runs end to end.
 
+Snakemake is slow to start (it imports the package and builds every job's config), so the tests share
+their runs: one dry run per config (module-scoped fixtures, read by several tests), and one process that
+parses the workflow under every bad config through the Snakemake API (tests/workflow_parse.py).
+"""
+
+import json
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from mtrl_bench import config as cfg
+from mtrl_bench.commands.run import EXPERIMENTS, config_file_params, experiment_module
+
 REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "workflow" / "config"
 
 
 def copy_workflow(dest: Path) -> Path:
-    shutil.copy(REPO / "Snakefile", dest / "Snakefile")
+    """A copy of the workflow (workflow/Snakefile, rules, configs, profiles) to run in ``dest``."""
     shutil.copytree(REPO / "workflow", dest / "workflow", ignore=shutil.ignore_patterns("*.draft"))
     return dest
 
@@ -23,20 +34,60 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("configfile", [None, "workflow/config/paper.yaml"])
-def test_both_configs_dry_run_cleanly(tmp_path, configfile):
-    copy_workflow(tmp_path)
-    args = ["-n", "--cores", "2", "--quiet", "rules"] + (["--configfile", configfile] if configfile else [])
-    done = snakemake(tmp_path, *args)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "fqi_run" in done.stdout + done.stderr
-
-
-def test_paper_config_sweeps_the_papers_grid(tmp_path):
-    copy_workflow(tmp_path)
-    done = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", "workflow/config/paper.yaml")
+def output_of(done: subprocess.CompletedProcess) -> str:
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """One copy of the workflow for the dry runs, with a shipped paper-protocol summary for paper_figures."""
+    dest = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    (dest / "analysis" / "reference" / "ours").mkdir(parents=True)
+    (dest / "analysis" / "reference" / "ours" / "dqn.csv").write_text("experiment,value\n")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def default_dry_run(workdir) -> str:
+    """A bare `snakemake -n -p` (no profile named, default config): the default sweep, the paper-protocol
+    reference run and the shipped figures."""
+    return output_of(snakemake(workdir, "-n", "-p", "--forceall", "--cores", "2", "all", "paper_reference",
+                               "paper_figures"))
+
+
+@pytest.fixture(scope="module")
+def paper_dry_run(workdir) -> str:
+    return output_of(snakemake(workdir, "-n", "-p", "--cores", "2", "--configfile", "workflow/config/paper.yaml"))
+
+
+def jobs(dry_run: str, rule: str) -> list[str]:
+    """The blocks of the dry run's jobs of ``rule`` (each block: output, wildcards, resources, shell command)."""
+    blocks = dry_run.split("\n\n")
+    return [b for b in blocks if b.lstrip().startswith(f"rule {rule}:") or f"\nrule {rule}:" in b]
+
+
+def shell_commands(dry_run: str, rule: str) -> list[str]:
+    return [line.split("Shell command: ", 1)[1] for block in jobs(dry_run, rule) for line in block.splitlines()
+            if line.startswith("Shell command: ")]
+
+
+def test_both_configs_dry_run_cleanly(default_dry_run, paper_dry_run):
+    for out in (default_dry_run, paper_dry_run):
+        assert "rule fqi_run:" in out and "rule dqn_run:" in out
+
+
+def test_a_bare_snakemake_loads_the_default_workflow_profile(default_dry_run):
+    # workflow/Snakefile finds profiles/default next to it: a bare `snakemake` reruns incomplete jobs and
+    # resumes after an interruption, like `make run`.
+    assert "Using workflow specific profile workflow/profiles/default" in default_dry_run
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text())
+    assert profile["rerun-incomplete"] is True
+
+
+def test_paper_config_sweeps_the_papers_grid(paper_dry_run):
+    out = paper_dry_run
     # T in {1,2,4,8,16} x widths {5,10,30,80} x one batch of 100 seeds, and Q* for all 16 variants.
     assert "T16_nested_w80_s0-99.csv" in out
     assert out.count("rule fqi_run:") == 20 and out.count("rule qstar:") == 16
@@ -52,19 +103,59 @@ def job_runtime(dry_run: str, output: str) -> int:
     return int(line.split("runtime=")[1].split(",")[0])
 
 
-def test_paper_fqi_jobs_ask_for_the_runtime_of_their_task_set(tmp_path):
-    copy_workflow(tmp_path)
-    paper = yaml.safe_load((REPO / "workflow" / "config" / "paper.yaml").read_text())
+def test_paper_fqi_jobs_ask_for_the_runtime_of_their_task_set(paper_dry_run):
+    paper = yaml.safe_load((CONFIGS / "paper.yaml").read_text())
     by_set = paper["fqi"]["resources"]["runtime_by_task_set"]
-    done = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", "workflow/config/paper.yaml")
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-3000:]
     for task_set in ("T1", "T8"):
-        assert job_runtime(out, f"results/runs/fqi/{task_set}_nested_w30_s0-99.csv") == by_set[task_set]
+        assert job_runtime(paper_dry_run, f"results/runs/fqi/{task_set}_nested_w30_s0-99.csv") == by_set[task_set]
     assert by_set["T1"] < by_set["T8"]
 
 
-@pytest.mark.parametrize("override, message", [
+def seeds_of(command: str) -> list[int]:
+    words = command.split("--seeds ", 1)[1].split()
+    return [int(w) for w in words[:words.index("--device")]]
+
+
+def test_paper_reference_runs_mdqn_transfer_and_the_fqi_sweep_at_the_papers_protocol(default_dry_run):
+    out = default_dry_run
+    dqn = shell_commands(out, "paper_reference_dqn_run")
+    assert len(dqn) == 6  # MDQN + the five single-task DQNs
+    assert {c.split("--tasks ")[1].split(" --")[0] for c in dqn} == {
+        "cartpole acrobot mountaincar car_on_hill inverted_pendulum", "cartpole", "acrobot", "mountaincar",
+        "car_on_hill", "inverted_pendulum"}
+    for command in dqn:
+        for flag in ("--epochs 50", "--steps-per-epoch 1000", "--test-steps 2000", "--shared-width 80",
+                     "--input-width 80", "--out results/paper_reference/runs/dqn/"):
+            assert flag in command, (flag, command)
+        assert len(seeds_of(command)) >= 24
+    # The transfer to Acrobot: one source on the four other tasks, unfrozen at 0, 10 and never.
+    (source,) = shell_commands(out, "paper_reference_transfer_source_dqn")
+    assert "--tasks cartpole mountaincar car_on_hill inverted_pendulum " in source and len(seeds_of(source)) >= 24
+    transfer = shell_commands(out, "paper_reference_transfer_run_dqn")
+    assert sorted(c.split("--frozen-epochs ")[1].split()[0] for c in transfer) == ["0", "10", "50"]
+    assert all("--target acrobot" in c and len(seeds_of(c)) >= 24 for c in transfer)
+    # The FQI T sweep: T = 1, 2, 4, 8, nested and random task sets, 50 iterations, the paper's fit rule.
+    fqi = shell_commands(out, "paper_reference_fqi_run")
+    sets = {c.split("runs/fqi/")[1].split("_w")[0] for c in fqi}
+    assert {f"T{n}_nested" for n in (1, 2, 4, 8)} <= sets and {f"T{n}_random0" for n in (2, 4, 8)} <= sets
+    assert all("--iterations 50" in c and "--max-fit-steps none" in c and len(seeds_of(c)) >= 24 for c in fqi)
+    # Its own results folder, and the DDPG placeholder is off.
+    assert "rule paper_reference_ddpg_run:" not in out
+    for rule in ("paper_reference_dqn_tables", "paper_reference_transfer_figures_dqn", "paper_reference_fqi_figures"):
+        assert all("results/paper_reference/" in c and " results/tables" not in c and " results/figures" not in c
+                   for c in shell_commands(out, rule)), rule
+
+
+def test_paper_figures_draws_from_the_shipped_summaries(default_dry_run, workdir):
+    (command,) = shell_commands(default_dry_run, "paper_figures")
+    assert "--ours analysis/reference/ours" in command and "mtrl-bench run" not in command
+    # Without shipped summaries: one line that says what to do.
+    done = snakemake(workdir, "-n", "--cores", "1", "paper_figures", "--config", "paper_reference={shipped: absent}")
+    assert done.returncode != 0
+    assert "paper_figures: no shipped paper-protocol summaries (*.csv) in absent/" in done.stdout + done.stderr
+
+
+BAD_CONFIGS = [
     ({"fqi": {"sweep": {"shared_width": [0]}}}, "fqi.params.shared_width must be >= 1"),
     ({"fqi": {"params": {"learning_rate": float("nan")}}}, "fqi.params.learning_rate must be a finite number"),
     ({"fqi": {"params": {"unknown_key": 1}}}, "fqi.params.unknown_key"),
@@ -76,24 +167,63 @@ def test_paper_fqi_jobs_ask_for_the_runtime_of_their_task_set(tmp_path):
     ({"transfer": {"dqn": {"held_out": ["pong"]}}}, "pong"),
     ({"fqi": {"unknown_key": 1}}, "unknown_key"),
     ({"fqi": {"resources": {"runtime_by_task_set": {"eight": 5}}}}, "eight"),
-])
-def test_bad_configs_are_refused_naming_the_key(tmp_path, override, message):
-    copy_workflow(tmp_path)
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(override))
-    done = snakemake(tmp_path, "-n", "--cores", "1", "--configfile", "bad.yaml")
-    assert done.returncode != 0
-    assert message in done.stdout + done.stderr
+    ({"paper_reference": {"shipped": 3}}, "shipped"),
+]
 
 
-def test_nested_override_on_the_command_line_is_read_as_yaml(tmp_path):
+@cache
+def parse_errors(root: str) -> tuple[str, ...]:
+    """The error of parsing the workflow under each of BAD_CONFIGS (and last, the default config: "")."""
+    workdir = copy_workflow(Path(root))
+    runs = []
+    for i, (override, _) in enumerate(BAD_CONFIGS):
+        (workdir / f"bad{i}.yaml").write_text(yaml.safe_dump(override))
+        runs.append(["workflow/config/default.yaml", f"bad{i}.yaml"])
+    runs.append(["workflow/config/default.yaml"])
+    done = subprocess.run([sys.executable, str(REPO / "tests" / "workflow_parse.py"), str(workdir)],
+                          input=json.dumps(runs), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tuple(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("index", range(len(BAD_CONFIGS)))
+def test_bad_configs_are_refused_naming_the_key(tmp_path_factory, index):
+    errors = parse_errors(str(tmp_path_factory.getbasetemp() / "bad_configs"))
+    assert errors[-1] == "", f"the default config itself fails to parse: {errors[-1][-2000:]}"
+    message = BAD_CONFIGS[index][1]
+    assert errors[index], "the workflow accepted the bad config"
+    assert message in errors[index], errors[index][-2000:]
+
+
+def test_nested_override_on_the_command_line_is_read_as_yaml(workdir):
     # Snakemake delivers nested --config values as strings; the workflow reads them as YAML scalars.
-    copy_workflow(tmp_path)
-    done = snakemake(tmp_path, "-n", "-p", "--cores", "1", "--config",
-                     "fqi={sweep: {shared_width: [12]}, params: {learning_rate: 3e-3}}")
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-3000:]
+    out = output_of(snakemake(workdir, "-n", "-p", "--cores", "1", "--config",
+                              "fqi={sweep: {shared_width: [12]}, params: {learning_rate: 3e-3}}"))
     assert "T1_nested_w12_s0-4.csv" in out and "T1_nested_w30_" not in out
     assert "--learning-rate 0.003" in out
+
+
+@pytest.mark.parametrize("configfile", ["default", "paper", "test_tiny"])
+def test_mtrl_bench_run_reads_a_whole_workflow_config(configfile):
+    # `mtrl-bench run <experiment> --config workflow/config/<x>.yaml` takes the experiment's `params`.
+    path = str(CONFIGS / f"{configfile}.yaml")
+    sections = yaml.safe_load(Path(path).read_text())
+    for name in EXPERIMENTS:
+        params = config_file_params(path, name)
+        section = sections.get(name) or sections.get(f"ablation_{name}") or {}
+        assert params == section.get("params", {}), name
+        cfg.build(experiment_module(name).Config, params, where=name)
+
+
+def test_mtrl_bench_run_with_the_default_workflow_config_runs(tmp_path):
+    from mtrl_bench.cli import main
+    from mtrl_bench.results import read_results
+
+    out = tmp_path / "testbed.csv"
+    assert main(["run", "testbed", "--config", str(CONFIGS / "default.yaml"), "--epochs", "2", "--task-counts", "1",
+                 "--n-samples", "5", "--out", str(out)]) == 0
+    rows, prov = read_results(out)
+    assert prov["config"]["noise_std"] == 0.1 and prov["config"]["epochs"] == 2 and len(rows) > 0
 
 
 def assert_same_numbers_as_reference(results: Path) -> None:

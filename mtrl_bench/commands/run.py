@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import time
+from collections.abc import Mapping
 from types import ModuleType
 
 import torch
@@ -43,14 +44,32 @@ def register(groups: dict) -> None:
         doc = (module.__doc__ or name).strip().splitlines()[0]
         p = groups["run"].add_parser(name, help=doc, description=doc)
         p.add_argument("--config", metavar="FILE", default=None,
-                       help=f"YAML file of {name} hyper-parameters (a mapping of field names, or a file with a "
-                            f"'{name}' section); flags given on the command line override it")
+                       help=f"YAML file of {name} hyper-parameters (a mapping of field names, a file with a "
+                            f"'{name}' section, or a whole workflow config: its {name}.params); flags given on the "
+                            f"command line override it")
         cfg.add_arguments(p, module.Config)
         p.add_argument("--seeds", type=int, nargs="*", default=[0], help="seeds, all trained at once (default 0)")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
         p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
         p.add_argument("--out", required=True, help="tidy results CSV (written atomically)")
         p.set_defaults(func=lambda args, module=module: main(module, args))
+
+
+def config_file_params(path: str, name: str) -> dict:
+    """The hyper-parameters in a ``--config`` file: a mapping of field names, a file with a ``<name>``
+    section of them, or a whole workflow config (workflow/config/*.yaml), whose experiment section
+    (``<name>``, or ``ablation_<name>`` for an ablation study) holds them under ``params``; its ``sweep``
+    and ``seeds`` are the workflow's (give them as flags: ``--shared-width 30 --seeds 0 1``)."""
+    data = cfg.load_yaml_section(path)
+    workflow = "results_dir" in data or any(isinstance(v, Mapping) and "params" in v for v in data.values())
+    if not workflow:
+        section = data.get(name)
+        return dict(section) if isinstance(section, Mapping) else data
+    section = next((data[key] for key in (name, f"ablation_{name}") if isinstance(data.get(key), Mapping)), {})
+    params = section.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"config file {path}: {name}.params must be a mapping of field names to values")
+    return dict(params)
 
 
 def check_seeds(seeds: list[int]) -> list[int]:
@@ -69,7 +88,7 @@ def main(module: ModuleType, args: argparse.Namespace) -> int:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     name = module.EXPERIMENT
-    base = cfg.load_yaml_section(args.config, name) if args.config else {}
+    base = config_file_params(args.config, name) if args.config else {}
     config = cfg.from_args(module.Config, args, base, where=name)
     seeds = check_seeds(args.seeds)
     device = resolve_device(args.device)

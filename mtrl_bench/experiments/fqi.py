@@ -119,6 +119,10 @@ class Config:
         return FitOptions(kernel=self.fit_kernel, sync_every=self.fit_sync_every, repack_every=self.fit_repack_every,
                           cuda_graph=self.fit_cuda_graph, rows_per_tile=self.fit_rows_per_tile)
 
+    def discount(self) -> float:
+        """gamma, or the task family's when none is set."""
+        return get_family(self.family).gamma if self.gamma is None else self.gamma
+
 
 def task_data(config: Config, family: TaskFamily,
               tasks: Sequence[str]) -> tuple[list[TransitionData], list[TransitionData], dict]:
@@ -157,7 +161,7 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
     device = resolve_device(device) if isinstance(device, str) else device
     family = get_family(config.family)
     tasks = list(config.variants)
-    gamma = family.gamma if config.gamma is None else config.gamma
+    gamma = config.discount()
 
     spec = NetSpec(n_tasks=len(tasks), obs_dim=family.obs_dim, n_actions=[family.n_actions] * len(tasks),
                    input_width=config.input_width, shared_widths=(config.shared_width,))

@@ -11,7 +11,7 @@
 # bodies; submit a GPU rule to show the GPU request in the sbatch call (a GPU-less node must refuse
 # it); stop every daemon it started (trap on EXIT, also on failure or time-out).
 #
-# --workflow repo: the project's Snakefile with workflow/config/test_tiny.yaml (the default, `auto`,
+# --workflow repo: the project's workflow/Snakefile with workflow/config/test_tiny.yaml (the default, `auto`,
 #                  when both exist); mini: tests/cluster/mini/Snakefile, the infrastructure alone.
 # --keep:          keep the scratch folder (logs, both result trees) for inspection.
 #
@@ -75,7 +75,7 @@ export PATH="$PYBIN:$PATH"
 PLUGIN_VERSION="$("$PY" -c 'import importlib.metadata as m; print(m.version("snakemake-executor-plugin-slurm"))')"
 
 if [ "$WORKFLOW" = auto ]; then
-  if [ -f "$REPO/Snakefile" ] && [ -f "$REPO/workflow/config/test_tiny.yaml" ]; then WORKFLOW=repo; else WORKFLOW=mini; fi
+  if [ -f "$REPO/workflow/Snakefile" ] && [ -f "$REPO/workflow/config/test_tiny.yaml" ]; then WORKFLOW=repo; else WORKFLOW=mini; fi
 fi
 log "workflow: $WORKFLOW; python: $PY; snakemake-executor-plugin-slurm $PLUGIN_VERSION; limit ${TIME_LIMIT}s"
 

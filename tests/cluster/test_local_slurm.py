@@ -29,7 +29,7 @@ def profile() -> dict:
 
 def workflow_rule_names() -> set[str]:
     """Rule names of the workflow, its rule drafts (*.smk.draft) and the mini stand-in workflow."""
-    files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk*")),
+    files = [REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk*")),
              Path(__file__).with_name("mini") / "Snakefile"]
     names: set[str] = set()
     for f in files:
@@ -59,7 +59,7 @@ def test_profile_slurm_extra_has_no_option_the_plugin_refuses(profile):
 
 
 def test_profile_groups_name_rules_of_the_workflow(profile):
-    if not (REPO / "Snakefile").is_file():
+    if not (REPO / "workflow" / "Snakefile").is_file():
         pytest.skip("no Snakefile yet")
     names = workflow_rule_names()
     groups = profile.get("groups") or {}

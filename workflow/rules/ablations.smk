@@ -36,8 +36,7 @@ for _section, (_experiment, _command, _tables, _figures) in ABLATION_STUDIES.ite
         continue
     # A study without a `sweep` has one job per seed batch, named "default".
     _points = {label or "default": point for label, point in sweep_points(config[_section]).items()}
-    for _point in _points.values():  # every job's config is checked before anything runs
-        experiment_config(_experiment, config[_section], _point, **ablation_fixed(_experiment))
+    check_jobs(_experiment, grid(_points, [ablation_fixed(_experiment)]), section=config[_section])
     ABLATION[_section] = {
         "experiment": _experiment, "command": _command, "points": _points,
         "runs": expand(f"{R}/runs/{_section}/{{point}}_s{{seeds}}.csv", point=sorted(_points),
@@ -68,13 +67,14 @@ if ABLATION:
                                      ablation_point(wc.section, wc.point),
                                      **ablation_fixed(ABLATION[wc.section]["experiment"])),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
         threads: THREADS
         resources:  # the section's `resources` (mem_mb, runtime in minutes), a GPU when the device is cuda
             mem_mb=lambda wc: config[wc.section].get("resources", {}).get("mem_mb", 2000),
             runtime=lambda wc: config[wc.section].get("resources", {}).get("runtime", 30),
             **({"gpu": 1} if ON_GPU else {}),
         shell:
-            "mtrl-bench run {params.experiment} {params.args} --seeds {params.seeds} --device {DEVICE} "
+            "mtrl-bench run {params.experiment} {params.args} --seeds {params.seeds} --device {params.device} "
             "--threads {threads} --out {output} > {log} 2>&1"
 
     for _section, _study in ABLATION.items():
@@ -90,8 +90,10 @@ if ABLATION:
                 f"{R}/logs/analysis/{_section}_tables.log",
             params:
                 command=_study["command"],
+                boot=BOOT,
+                tables=TAB,
             shell:
-                "python -m analysis.ablation_tables {params.command} --runs {input} --outdir {TAB} {BOOT} > {log} 2>&1"
+                "python -m analysis.ablation_tables {params.command} --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
 
         rule:
             name:
@@ -106,8 +108,10 @@ if ABLATION:
                 f"{R}/logs/analysis/{_section}_figures.log",
             params:
                 command=_study["command"],
+                boot=BOOT,
+                figures=FIG,
             shell:
-                "python -m analysis.ablation_figures {params.command} --runs {input} --outdir {FIG} {BOOT} "
+                "python -m analysis.ablation_figures {params.command} --runs {input} --outdir {params.figures} {params.boot} "
                 "> {log} 2>&1"
 
         ABLATION_OUTPUTS += _study["runs"] + _study["tables"] + _study["figures"]

@@ -1,5 +1,5 @@
-# Shared by every experiment's rules: config validation, paths, seed batches, sweep points, the
-# generated argument list of a run, resources, and the list of final targets. The library never sees
+# Shared by every experiment's rules: config validation, paths, the job check, resources, and the list
+# of final targets (the job planning itself is mtrl_bench.experiments.planning). The library never sees
 # Snakemake: every rule calls the `mtrl-bench` CLI or an `analysis` module CLI in a shell directive.
 # Experiment files (fqi.smk, dqn.smk, ...) use only what is defined here, so they can be included
 # in any order; each registers its final outputs with `add_targets`.
@@ -10,7 +10,10 @@ import sys
 from snakemake.utils import validate
 
 from mtrl_bench import config as hyper
-from mtrl_bench.errors import ConfigError
+# Job planning (task sets, seed batches, sweep points, transfer cases, each run's argument list) lives in
+# the package as plain, tested functions; the rules only expand it into file names and shell commands.
+from mtrl_bench.experiments.planning import (experiment_config, grid, run_args, run_files, seed_batches, seed_list,
+                                             sweep_points)
 
 # `--config 'fqi={params: {learning_rate: 0.1}}'` delivers nested values as strings: read them as YAML
 # scalars first, then validate the workflow's own keys against the schema.
@@ -48,57 +51,20 @@ def enabled(name):
     return isinstance(section, dict) and section.get("enabled", True)
 
 
-def seed_batches(section):
-    """Seed ranges "first-last" of at most seed_batch_size seeds each."""
-    first, count = section["seeds"]["first"], section["seeds"]["count"]
-    size = section.get("seed_batch_size", count)
-    return [f"{s}-{min(s + size, first + count) - 1}" for s in range(first, first + count, size)]
-
-
-def seed_list(batch):
-    low, high = (int(x) for x in batch.split("-"))
-    return " ".join(str(s) for s in range(low, high + 1))
-
-
-# Short names of swept fields in run file names (w30 = shared width 30); other fields keep their name.
-SHORT = {"shared_width": "w", "widths": "w", "input_map": ""}
-
-
-def sweep_points(section):
-    """{label: {field: value}} for every combination of the section's `sweep` lists (one job each).
-
-    The label names the point in run file names, e.g. "w30" or "task_w5".
-    """
-    points = {"": {}}
-    for field, values in section.get("sweep", {}).items():
-        points = {(f"{label}_" if label else "") + f"{SHORT.get(field, field)}{value}": {**point, field: value}
-                  for label, point in points.items() for value in values}
-    return points
-
-
 def one_of(labels):
     """A wildcard constraint that matches exactly these labels (sweep points)."""
     return "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True)) or "^$"
 
 
-def experiment_config(name, section, point, **fixed):
-    """(Config class, mapping, built config) of one run: the section's `params`, the sweep point and
-    the job's fixed fields, validated by the experiment's dataclass (the one place values are checked)."""
-    from importlib import import_module
+def check_jobs(name, jobs, section=None):
+    """Build every job's config before anything runs, so a bad value fails the dry run naming the key.
 
-    experiment = import_module(f"mtrl_bench.experiments.{name}")
-    mapping = hyper.merge(hyper.merge(section.get("params", {}), point), fixed)
-    try:
-        built = hyper.build(experiment.Config, mapping, where=f"{name}.params")
-    except ConfigError as err:
-        raise ValueError(f"config error: {err}") from None
-    return experiment.Config, mapping, built
-
-
-def run_args(name, section, point, **fixed):
-    """The generated `--field value ...` argument list of one run (the dataclass's vocabulary)."""
-    cls, mapping, _ = experiment_config(name, section, point, **fixed)
-    return hyper.to_cli_args(cls, mapping)
+    ``jobs``: (sweep point, fixed fields) pairs, e.g. ``grid(points, kinds)``; ``section`` defaults to
+    the experiment's own config section.
+    """
+    section = config[name] if section is None else section
+    for point, fixed in jobs:
+        experiment_config(name, section, point, **fixed)
 
 
 def job_resources(section):

@@ -4,29 +4,16 @@
 # The section's `groups` maps a task group (mtrl_bench.tasks.continuous.GROUPS) to the tasks to run,
 # [] = all of them, null = not this group; `params` are the fields of mtrl_bench.experiments.ddpg.Config (group and tasks are
 # set per job here).
-if enabled("ddpg"):
-    from mtrl_bench.experiments import ddpg as _ddpg_experiment
+from mtrl_bench.experiments.planning import ddpg_jobs
 
+if enabled("ddpg"):
     DDPG = config["ddpg"]
     # Job kinds: "mddpg_<group>" trains the group's tasks together, "ddpg_<task>" one task alone
     # (task names are unique across groups). A group of one task has no MDDPG job.
-    DDPG_JOBS = {}
-    for _group, _tasks in DDPG["groups"].items():
-        if _tasks is None:  # null switches off a group inherited from another config file
-            continue
-        try:
-            _names = _ddpg_experiment.task_names(experiment_config("ddpg", DDPG, {}, group=_group, tasks=_tasks)[2])
-        except ConfigError as err:
-            raise ValueError(f"config error: ddpg.groups.{_group}: {err}") from None
-        if len(_names) > 1:
-            DDPG_JOBS[f"mddpg_{_group}"] = {"group": _group, "tasks": _names}
-        DDPG_JOBS.update({f"ddpg_{_task}": {"group": _group, "tasks": [_task]} for _task in _names})
+    DDPG_JOBS = ddpg_jobs(DDPG)
     DDPG_POINTS = sweep_points(DDPG)
-    DDPG_RUNS = expand(f"{R}/runs/ddpg/{{algo}}_{{point}}_s{{seeds}}.csv", algo=sorted(DDPG_JOBS),
-                       point=sorted(DDPG_POINTS), seeds=seed_batches(DDPG))
-    for _job in DDPG_JOBS.values():
-        for _point in DDPG_POINTS.values():
-            experiment_config("ddpg", DDPG, _point, **_job)
+    DDPG_RUNS = run_files(f"{R}/runs/ddpg", DDPG_JOBS, DDPG_POINTS, seed_batches(DDPG))
+    check_jobs("ddpg", grid(DDPG_POINTS, DDPG_JOBS.values()))
     # Environment worker processes run beside the learner: a job takes them as extra cores.
     DDPG_CORES = THREADS + experiment_config("ddpg", DDPG, {}, **next(iter(DDPG_JOBS.values())))[2].env_workers
 
@@ -42,11 +29,13 @@ if enabled("ddpg"):
         params:
             args=lambda wc: run_args("ddpg", DDPG, DDPG_POINTS[wc.point], **DDPG_JOBS[wc.algo]),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
+            threads_per_job=THREADS,
         threads: DDPG_CORES
         resources:
             **job_resources(DDPG),
         shell:
-            "mtrl-bench run ddpg {params.args} --seeds {params.seeds} --device {DEVICE} --threads {THREADS} "
+            "mtrl-bench run ddpg {params.args} --seeds {params.seeds} --device {params.device} --threads {params.threads_per_job} "
             "--out {output} > {log} 2>&1"
 
     rule ddpg_aggregate:
@@ -68,8 +57,11 @@ if enabled("ddpg"):
             f"{FIG}/ddpg_return_discounted_per_epoch.pdf",
         log:
             f"{R}/logs/analysis/ddpg_figures.log",
+        params:
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.ddpg_figures --runs {input} --outdir {FIG} --metric return_discounted {BOOT} "
+            "python -m analysis.ddpg_figures --runs {input} --outdir {params.figures} --metric return_discounted {params.boot} "
             "> {log} 2>&1"
 
     rule ddpg_tables:
@@ -87,8 +79,10 @@ if enabled("ddpg"):
             f"{R}/logs/analysis/ddpg_tables.log",
         params:
             final_epochs=DDPG.get("final_epochs", 10),
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.ddpg_tables --runs {input} --outdir {TAB} --final-epochs {params.final_epochs} "
-            "{BOOT} > {log} 2>&1"
+            "python -m analysis.ddpg_tables --runs {input} --outdir {params.tables} --final-epochs {params.final_epochs} "
+            "{params.boot} > {log} 2>&1"
 
     add_targets("ddpg", DDPG_RUNS + rules.ddpg_figures.output + rules.ddpg_tables.output)

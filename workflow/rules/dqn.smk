@@ -1,16 +1,14 @@
 # Multi-task DQN against single-task DQN on the five discrete-action tasks (the paper's Sec. 5.2):
 # MDQN on all tasks and one DQN per task, over sweep points and seed batches, then figure and table.
+from mtrl_bench.experiments.planning import dqn_jobs
+
 if enabled("dqn"):
     DQN = config["dqn"]
-    DQN_TASKS = experiment_config("dqn", DQN, {})[2].tasks
     # One job kind per algorithm: "mdqn" trains all tasks together, "dqn_<task>" one task alone.
-    DQN_TASK_SETS = {"mdqn": list(DQN_TASKS), **{f"dqn_{task}": [task] for task in DQN_TASKS}}
+    DQN_TASK_SETS = dqn_jobs(DQN)
     DQN_POINTS = sweep_points(DQN)
-    DQN_RUNS = expand(f"{R}/runs/dqn/{{algo}}_{{point}}_s{{seeds}}.csv", algo=sorted(DQN_TASK_SETS),
-                      point=sorted(DQN_POINTS), seeds=seed_batches(DQN))
-    for _tasks in DQN_TASK_SETS.values():
-        for _point in DQN_POINTS.values():
-            experiment_config("dqn", DQN, _point, tasks=_tasks)
+    DQN_RUNS = run_files(f"{R}/runs/dqn", DQN_TASK_SETS, DQN_POINTS, seed_batches(DQN))
+    check_jobs("dqn", grid(DQN_POINTS, [{"tasks": tasks} for tasks in DQN_TASK_SETS.values()]))
 
     rule dqn_run:
         output:
@@ -24,11 +22,12 @@ if enabled("dqn"):
         params:
             args=lambda wc: run_args("dqn", DQN, DQN_POINTS[wc.point], tasks=DQN_TASK_SETS[wc.algo]),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
         threads: THREADS
         resources:
             **job_resources(DQN),
         shell:
-            "mtrl-bench run dqn {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+            "mtrl-bench run dqn {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
             "--out {output} > {log} 2>&1"
 
     rule dqn_aggregate:
@@ -50,8 +49,11 @@ if enabled("dqn"):
             f"{FIG}/dqn_return_discounted_per_epoch.pdf",
         log:
             f"{R}/logs/analysis/dqn_figures.log",
+        params:
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.dqn_figures --runs {input} --outdir {FIG} --metric return_discounted {BOOT} "
+            "python -m analysis.dqn_figures --runs {input} --outdir {params.figures} --metric return_discounted {params.boot} "
             "> {log} 2>&1"
 
     rule dqn_tables:
@@ -69,8 +71,10 @@ if enabled("dqn"):
             f"{R}/logs/analysis/dqn_tables.log",
         params:
             final_epochs=DQN.get("final_epochs", 10),
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.dqn_tables --runs {input} --outdir {TAB} --final-epochs {params.final_epochs} "
-            "{BOOT} > {log} 2>&1"
+            "python -m analysis.dqn_tables --runs {input} --outdir {params.tables} --final-epochs {params.final_epochs} "
+            "{params.boot} > {log} 2>&1"
 
     add_targets("dqn", DQN_RUNS + rules.dqn_figures.output + rules.dqn_tables.output)

@@ -9,7 +9,7 @@ if enabled("fidelity"):
     FID = config["fidelity"]
     FID_T = FID.get("n_tasks", [1, 2])
     FID_DIR = f"{R}/fidelity"
-    FID_SEEDS = seed_list(f"{FID['seeds']['first']}-{FID['seeds']['first'] + FID['seeds']['count'] - 1}")
+    FID_SEEDS = seed_list(seed_batches(FID)[0])  # all seeds in one job
     FID_DATASET_DIR = f"--dataset-dir {FID['dataset_dir']}" if FID.get("dataset_dir") else ""
 
     rule fidelity_run:
@@ -28,13 +28,16 @@ if enabled("fidelity"):
             kernel=FID.get("fit_kernel", "fused"),
             seeds=FID_SEEDS,
             dataset_dir=FID_DATASET_DIR,
+            device=DEVICE,
+            fidelity_dir=FID_DIR,
+            results=R,
         threads: THREADS
         resources:
             **job_resources(FID),
         shell:
             "python -m mtrl_bench.commands.fidelity fqi --n-tasks {wildcards.n} --seeds {params.seeds} "
             "--iterations {params.iterations} --fit-kernel {params.kernel} {params.dataset_dir} --no-table "
-            "--outdir {FID_DIR} --data-dir {R}/data/datasets --qstar-dir {R}/data/qstar --device {DEVICE} "
+            "--outdir {params.fidelity_dir} --data-dir {params.results}/data/datasets --qstar-dir {params.results}/data/qstar --device {params.device} "
             "--threads {threads} > {log} 2>&1"
 
     rule fidelity_table:
@@ -46,8 +49,11 @@ if enabled("fidelity"):
             f"{TAB}/fqi_fidelity.tex",
         log:
             f"{R}/logs/analysis/fqi_fidelity.log",
+        params:
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.fqi_fidelity --runs {input} --outdir {TAB} {BOOT} > {log} 2>&1"
+            "python -m analysis.fqi_fidelity --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
 
     rule fidelity:
         input:

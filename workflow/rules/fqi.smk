@@ -1,37 +1,16 @@
 # Multi-task FQI on the Car-On-Hill family (the paper's Sec. 5.1): exact Q* per variant, one run per
 # task set x sweep point x seed batch, then the all-runs table, figures, tables and the AVI bound.
-import random
-
-from mtrl_bench.tasks.car_on_hill import dynamics as coh
-from mtrl_bench.tasks.family import get_family
-
-
-def fqi_task_sets(section):
-    """{set_id: [variant names]}: the paper's nested sets and, optionally, random subsets per T."""
-    sets = {}
-    opts = section["task_sets"]
-    for n in opts["n_tasks"]:
-        if opts.get("nested", True):
-            sets[f"T{n}_nested"] = [p.name for p in coh.nested_task_set(n)]
-        rng = random.Random(opts.get("random_seed", 0) * 1000 + n)
-        for draw in range(opts.get("random_draws", 0)):
-            sets[f"T{n}_random{draw}"] = [coh.VARIANTS[i].name for i in sorted(rng.sample(range(16), n))]
-    return sets
-
+from mtrl_bench.experiments.planning import fqi_gamma, fqi_task_sets
 
 if enabled("fqi"):
     FQI = config["fqi"]
     FQI_SETS = fqi_task_sets(FQI)
     FQI_POINTS = sweep_points(FQI)
-    FQI_RUNS = expand(f"{R}/runs/fqi/{{task_set}}_{{point}}_s{{seeds}}.csv", task_set=sorted(FQI_SETS),
-                      point=sorted(FQI_POINTS), seeds=seed_batches(FQI))
+    FQI_RUNS = run_files(f"{R}/runs/fqi", FQI_SETS, FQI_POINTS, seed_batches(FQI))
     FQI_MERGE = FQI.get("qstar_merge_resolution")
     FQI_BOUND = FQI.get("bound", {})
-    _fqi_defaults = experiment_config("fqi", FQI, {})[2]
-    FQI_GAMMA = _fqi_defaults.gamma if _fqi_defaults.gamma is not None else get_family(_fqi_defaults.family).gamma
-    for _set, _variants in FQI_SETS.items():  # every job's config is checked before anything runs
-        for _point in FQI_POINTS.values():
-            experiment_config("fqi", FQI, _point, variants=_variants)
+    FQI_GAMMA = fqi_gamma(FQI)
+    check_jobs("fqi", grid(FQI_POINTS, [{"variants": variants} for variants in FQI_SETS.values()]))
 
     rule qstar:
         output:
@@ -62,11 +41,12 @@ if enabled("fqi"):
             args=lambda wc: run_args("fqi", FQI, FQI_POINTS[wc.point], variants=FQI_SETS[wc.task_set],
                                      qstar_dir=f"{R}/data/qstar", data_dir=f"{R}/data/datasets"),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
         threads: THREADS
         resources:
             **{**job_resources(FQI), "runtime": lambda wc: runtime_of_task_set(FQI, wc.task_set)},
         shell:
-            "mtrl-bench run fqi {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+            "mtrl-bench run fqi {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
             "--out {output} > {log} 2>&1"
 
     rule fqi_aggregate:
@@ -93,8 +73,11 @@ if enabled("fqi"):
             f"{FIG}/fqi_J_per_iteration.pdf",
         log:
             f"{R}/logs/analysis/fqi_figures.log",
+        params:
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.fqi_figures --runs {input} --outdir {FIG} {BOOT} > {log} 2>&1"
+            "python -m analysis.fqi_figures --runs {input} --outdir {params.figures} {params.boot} > {log} 2>&1"
 
     rule fqi_tables:
         input:
@@ -112,8 +95,11 @@ if enabled("fqi"):
             f"{TAB}/fqi_vs_published.tex",
         log:
             f"{R}/logs/analysis/fqi_tables.log",
+        params:
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.fqi_tables --runs {input} --outdir {TAB} {BOOT} > {log} 2>&1"
+            "python -m analysis.fqi_tables --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
 
     rule fqi_bound_table:
         input:
@@ -127,8 +113,10 @@ if enabled("fqi"):
         params:
             bound=f"--concentrability {FQI_BOUND.get('concentrability', 1.0)} --gamma {FQI_GAMMA} "
                   f"--rmax {FQI_BOUND.get('rmax', 1.0)}",
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.theory_tables fqi-bound --runs {input} --outdir {TAB} {BOOT} {params.bound} "
+            "python -m analysis.theory_tables fqi-bound --runs {input} --outdir {params.tables} {params.boot} {params.bound} "
             "> {log} 2>&1"
 
     rule fqi_bound_figure:
@@ -142,8 +130,10 @@ if enabled("fqi"):
         params:
             bound=f"--concentrability {FQI_BOUND.get('concentrability', 1.0)} --gamma {FQI_GAMMA} "
                   f"--rmax {FQI_BOUND.get('rmax', 1.0)}",
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.theory_figures fqi-bound --runs {input} --outdir {FIG} {BOOT} {params.bound} "
+            "python -m analysis.theory_figures fqi-bound --runs {input} --outdir {params.figures} {params.boot} {params.bound} "
             "> {log} 2>&1"
 
     add_targets("fqi", FQI_RUNS + rules.fqi_figures.output + rules.fqi_tables.output

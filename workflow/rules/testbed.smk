@@ -5,8 +5,7 @@ if enabled("testbed"):
     TB_POINTS = sweep_points(TB)
     TESTBED_RUNS = expand(f"{R}/runs/testbed/{{point}}_s{{seeds}}.csv", point=sorted(TB_POINTS),
                           seeds=seed_batches(TB))
-    for _point in TB_POINTS.values():
-        experiment_config("testbed", TB, _point)
+    check_jobs("testbed", grid(TB_POINTS))
 
     rule testbed_run:
         output:
@@ -19,11 +18,12 @@ if enabled("testbed"):
         params:
             args=lambda wc: run_args("testbed", TB, TB_POINTS[wc.point]),
             seeds=lambda wc: seed_list(wc.seeds),
+            device=DEVICE,
         threads: THREADS
         resources:
             **job_resources(TB),
         shell:
-            "mtrl-bench run testbed {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+            "mtrl-bench run testbed {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
             "--out {output} > {log} 2>&1"
 
     rule testbed_fit_table:
@@ -35,8 +35,11 @@ if enabled("testbed"):
             f"{TAB}/testbed_fit.tex",
         log:
             f"{R}/logs/analysis/testbed_fit.log",
+        params:
+            boot=BOOT,
+            tables=TAB,
         shell:
-            "python -m analysis.theory_tables testbed-fit --runs {input} --outdir {TAB} {BOOT} > {log} 2>&1"
+            "python -m analysis.theory_tables testbed-fit --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
 
     rule testbed_figure:
         input:
@@ -46,7 +49,10 @@ if enabled("testbed"):
             f"{FIG}/testbed_excess_risk_vs_T.pdf",
         log:
             f"{R}/logs/analysis/testbed_figure.log",
+        params:
+            boot=BOOT,
+            figures=FIG,
         shell:
-            "python -m analysis.theory_figures testbed --runs {input} --outdir {FIG} {BOOT} > {log} 2>&1"
+            "python -m analysis.theory_figures testbed --runs {input} --outdir {params.figures} {params.boot} > {log} 2>&1"
 
     add_targets("testbed", TESTBED_RUNS + rules.testbed_fit_table.output + rules.testbed_figure.output)

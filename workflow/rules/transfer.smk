@@ -14,111 +14,19 @@
 #       save_shared: best                  # which source epoch: best (normalised), best-sum (authors'), final
 #       load_into: online_and_target       # or online (the authors' code)
 #       resources: {mem_mb: 2000, runtime: 60}
+from mtrl_bench.experiments.planning import TRANSFER_LEARNERS, transfer_case
+
 if enabled("transfer"):
     TR = config["transfer"]
-    TR_LEARNERS = {"dqn": "mdqn", "ddpg": "mddpg"}  # learner -> the source run's algorithm name
-
-
-    def _transfer_tasks(learner, section, point):
-        """The learner experiment's tasks at a sweep point (the leave-one-out pool), in its order; a swept
-        DDPG `group` gives each point its own pool."""
-        if learner == "dqn":
-            return list(experiment_config(learner, section, point)[2].tasks)
-        from mtrl_bench.experiments.ddpg import task_names
-
-        pool = []
-        for group, tasks in section["groups"].items():
-            if tasks is None:
-                continue
-            names = task_names(experiment_config(learner, section, point, group=group, tasks=tasks)[2])
-            TR_GROUP_OF.update({name: group for name in names})
-            pool += names
-        return pool
-
-
-    TR_GROUP_OF = {}  # DDPG task -> its group in the ddpg section (the source trains the rest of that group)
-
-
-    def _learner_fields(learner, held):
-        """Per-run fields that come from the held-out task: a DDPG task's group."""
-        return {"group": TR_GROUP_OF[held]} if learner == "ddpg" else {}
-
-
-    def _transfer_case(learner, case):
-        """(held-out task, sweep point) pairs, frozen-epoch labels -> N, and the learner section, checked once."""
-        if not enabled(learner):
-            raise ValueError(f"config error: transfer.{learner} needs the `{learner}` section (its params, sweep and "
-                             f"seeds; its single-task runs are the no-transfer curves)")
-        section = config[learner]
-        points = sweep_points(section)
-        pools = {label: _transfer_tasks(learner, section, point) for label, point in points.items()}
-        wanted = case.get("held_out", "all")
-        pairs = [(task, label) for label, pool in pools.items() for task in pool if wanted == "all" or task in wanted]
-        everywhere = sorted({task for pool in pools.values() for task in pool})
-        for task in ([] if wanted == "all" else wanted):
-            if task not in everywhere:
-                raise ValueError(f"config error: transfer.{learner}.held_out: {task!r} is not one of the {learner} "
-                                 f"tasks {everywhere}")
-        if min(len(pool) for pool in pools.values()) < 2 or any(
-                sum(TR_GROUP_OF.get(t) == TR_GROUP_OF.get(held) for t in pools[label]) < 2 for held, label in pairs):
-            raise ValueError(f"config error: transfer.{learner} needs at least two {learner} tasks")
-        epochs = experiment_config(learner, section, {})[2].epochs
-        frozen = {}
-        for value in case.get("frozen_epochs", [0, "all"]):
-            if value == "all":
-                frozen["fall"] = epochs
-            elif isinstance(value, int) and 0 <= value < epochs:
-                frozen[f"f{value}"] = value
-            else:
-                raise ValueError(f"config error: transfer.{learner}.frozen_epochs: {value!r} must be an integer in "
-                                 f"0..{epochs - 1} (the {learner} runs last {epochs} epochs) or `all`")
-        return {"section": section, "pools": pools, "pairs": pairs, "held": sorted({t for t, _ in pairs}),
-                "frozen": frozen, "points": points, "save": case.get("save_shared", "best"),
-                "into": case.get("load_into", "online_and_target"), "resources": case.get("resources", {})}
-
-
-    TR_CASES = {learner: _transfer_case(learner, TR[learner]) for learner in TR_LEARNERS
-                if isinstance(TR.get(learner), dict) and TR[learner].get("enabled", True)}
-
-
-    def transfer_baseline(learner, task, point, seeds):
-        """The single-task run of the learner's own experiment, the no-transfer curve: dqn.smk's file names
-        (<learner>_<task>_<point>_s<seeds>.csv); ddpg.smk must name its single-task runs the same way."""
-        return f"{R}/runs/{learner}/{learner}_{task}_{point}_s{seeds}.csv"
-
-
-    def transfer_params(learner, case, held, point, frozen, source_dir):
-        """The mapping of one transfer run (transfer.Config's vocabulary): the learner's params without tasks."""
-        inner = hyper.merge(case["section"].get("params", {}), case["points"][point])
-        inner = {k: v for k, v in inner.items() if k not in ("tasks", "save_shared", "checkpoint_dir")}
-        inner.update(_learner_fields(learner, held))
-        return {"algorithm": learner, "target": held, "source_dir": source_dir, "frozen_epochs": case["frozen"][frozen],
-                "load_into": case["into"], learner: inner}
-
-
-    def transfer_args(learner, case, held, point, frozen, source_dir):
-        mapping = transfer_params(learner, case, held, point, frozen, source_dir)
-        cls, _, _ = experiment_config("transfer", {"params": mapping}, {})
-        return hyper.to_cli_args(cls, mapping)
-
-
-    def source_args(learner, case, held, point, checkpoint_dir):
-        fields = _learner_fields(learner, held)
-        sources = [task for task in case["pools"][point]
-                   if task != held and TR_GROUP_OF.get(task) == fields.get("group")]
-        return run_args(learner, case["section"], case["points"][point], tasks=sources, save_shared=case["save"],
-                        checkpoint_dir=checkpoint_dir, **fields)
-
+    # learner -> its TransferCase (pools, held-out x point pairs, frozen-epoch labels), every job checked.
+    TR_CASES = {learner: transfer_case(learner, TR[learner], config[learner] if enabled(learner) else None)
+                for learner in TRANSFER_LEARNERS if isinstance(TR.get(learner), dict) and TR[learner].get("enabled", True)}
 
     for _learner, _case in TR_CASES.items():
-        # Check every job's config now (a bad value fails the dry run, naming the key).
-        for _held, _point in _case["pairs"]:
-            source_args(_learner, _case, _held, _point, "checkpoints")
-            for _frozen in _case["frozen"]:
-                transfer_args(_learner, _case, _held, _point, _frozen, "checkpoints")
-
+        check_jobs(_learner, _case.source_jobs(), section=_case.section)
+        check_jobs("transfer", _case.run_jobs(), section={})
         _ck = f"{R}/checkpoints/{_learner}/{{held}}_{{point}}_s{{seeds}}"
-        _constraints = {"held": one_of(_case["held"]), "point": one_of(_case["points"]), "seeds": r"\d+-\d+"}
+        _constraints = {"held": one_of(_case.held), "point": one_of(_case.points), "seeds": r"\d+-\d+"}
 
         rule:
             name:
@@ -132,14 +40,14 @@ if enabled("transfer"):
                 **_constraints,
             params:
                 learner=_learner,
-                args=lambda wc, output, learner=_learner, case=_case: source_args(learner, case, wc.held, wc.point,
-                                                                                  output.checkpoints),
+                args=lambda wc, output, case=_case: case.source_args(wc.held, wc.point, output.checkpoints),
                 seeds=lambda wc: seed_list(wc.seeds),
+                device=DEVICE,
             threads: THREADS
             resources:
-                **job_resources(_case),
+                **job_resources({"resources": _case.resources}),
             shell:
-                "mtrl-bench run {params.learner} {params.args} --seeds {params.seeds} --device {DEVICE} "
+                "mtrl-bench run {params.learner} {params.args} --seeds {params.seeds} --device {params.device} "
                 "--threads {threads} --out {output.runs} > {log} 2>&1"
 
         rule:
@@ -153,23 +61,21 @@ if enabled("transfer"):
                 f"{R}/logs/transfer/{_learner}/{{held}}_{{point}}_{{frozen}}_s{{seeds}}.log",
             wildcard_constraints:
                 **_constraints,
-                frozen=one_of(_case["frozen"]),
+                frozen=one_of(_case.frozen),
             params:
-                args=lambda wc, input, learner=_learner, case=_case: transfer_args(learner, case, wc.held, wc.point,
-                                                                                   wc.frozen, input[0]),
+                args=lambda wc, input, case=_case: case.run_args(wc.held, wc.point, wc.frozen, input[0]),
                 seeds=lambda wc: seed_list(wc.seeds),
+                device=DEVICE,
             threads: THREADS
             resources:
-                **job_resources(_case),
+                **job_resources({"resources": _case.resources}),
             shell:
-                "mtrl-bench run transfer {params.args} --seeds {params.seeds} --device {DEVICE} --threads {threads} "
+                "mtrl-bench run transfer {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
                 "--out {output} > {log} 2>&1"
 
-        _batches = seed_batches(_case["section"])
-        _runs = [f"{R}/runs/transfer/{_learner}/{held}_{point}_{frozen}_s{seeds}.csv" for held, point in _case["pairs"]
-                 for frozen in sorted(_case["frozen"]) for seeds in _batches]
-        _baselines = [transfer_baseline(_learner, held, point, seeds) for held, point in _case["pairs"]
-                      for seeds in _batches]
+        _batches = seed_batches(_case.section)
+        _runs = _case.run_files(f"{R}/runs/transfer/{_learner}", _batches)
+        _baselines = _case.baseline_files(f"{R}/runs/{_learner}", _batches)
 
         rule:
             name:
@@ -195,9 +101,11 @@ if enabled("transfer"):
                 f"{R}/logs/analysis/transfer_{_learner}_figures.log",
             params:
                 learner=_learner,
+                boot=BOOT,
+                figures=FIG,
             shell:
-                "python -m analysis.transfer_figures --runs {input} --outdir {FIG} --learner {params.learner} "
-                "--metric return_discounted {BOOT} > {log} 2>&1"
+                "python -m analysis.transfer_figures --runs {input} --outdir {params.figures} --learner {params.learner} "
+                "--metric return_discounted {params.boot} > {log} 2>&1"
 
         rule:
             name:
@@ -216,9 +124,11 @@ if enabled("transfer"):
             params:
                 learner=_learner,
                 final_epochs=TR.get("final_epochs", 10),
+                boot=BOOT,
+                tables=TAB,
             shell:
-                "python -m analysis.transfer_tables --runs {input} --outdir {TAB} --learner {params.learner} "
-                "--final-epochs {params.final_epochs} {BOOT} > {log} 2>&1"
+                "python -m analysis.transfer_tables --runs {input} --outdir {params.tables} --learner {params.learner} "
+                "--final-epochs {params.final_epochs} {params.boot} > {log} 2>&1"
 
         add_targets(f"transfer_{_learner}", _runs + [
             f"{FIG}/transfer_{_learner}_return_discounted_per_epoch.png",
