@@ -49,7 +49,7 @@ from scipy import stats
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.random_streams import as_generator
-from mtrl_bench.results import COLUMNS, PROVENANCE_PREFIX, atomic_write_text, read_results
+from mtrl_bench.results import COLUMNS, header_kind, read_legacy_table, read_results, read_table, write_table
 
 RUN_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "width", "seed"]
 FAILURE_METRIC = "diverged"
@@ -90,28 +90,24 @@ def load_any(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     for path in paths:
         if not Path(path).is_file():
             raise ConfigError(f"--runs: no such file {path}")
-        with open(path) as handle:
-            is_results_file = handle.readline().startswith(PROVENANCE_PREFIX)
-        frames.append(load_runs([path]) if is_results_file else read_all_runs(path))
+        frames.append(load_runs([path]) if header_kind(path) == "results" else read_all_runs(path))
     if not frames:
         raise ConfigError("no input files given: pass results files or all-runs tables with --runs")
     return pd.concat(frames, ignore_index=True)
 
 
 def write_all_runs(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write the all-runs table as plain CSV, atomically."""
-    return atomic_write_text(path, frame.to_csv(index=False, float_format="%.9g"))
+    """Write the all-runs table as CSV with a header line (row count, checksum), atomically."""
+    return write_table(path, frame)
 
 
 def read_all_runs(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a table written by :func:`write_all_runs` (or any tidy table with the result columns)."""
-    try:
-        frame = pd.read_csv(path, dtype=dict(_STR_COLUMNS))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path} is neither a results file nor an all-runs table ({type(err).__name__})") from err
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"{path} lacks columns {missing}: give a results file or an all-runs table")
+    """Read a table written by :func:`write_all_runs`, checked (:func:`mtrl_bench.results.read_table`); a
+    headerless one of an older version needs the tidy columns and ``failed`` and is read with a warning."""
+    if header_kind(path) == "table":
+        frame = read_table(path, dtypes=_STR_COLUMNS)[0]
+    else:
+        frame = read_legacy_table(path, dtypes=_STR_COLUMNS, columns=[*COLUMNS, "failed"])
     if "failed" not in frame.columns:
         frame = _flag_failed(frame)
     return frame

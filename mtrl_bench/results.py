@@ -9,9 +9,12 @@ leaves a file that looks complete.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import platform
+import stat
 import subprocess
 import tempfile
 import time
@@ -23,10 +26,15 @@ import numpy as np
 import pandas as pd
 
 from mtrl_bench import __version__
+from mtrl_bench.checksums import sha256_bytes, warn
 from mtrl_bench.errors import ConfigError
 
 COLUMNS = ["experiment", "algorithm", "variants", "n_tasks", "task", "width", "seed", "step", "metric", "value"]
 PROVENANCE_PREFIX = "# mtrl-bench-provenance: "
+TABLE_PREFIX = "# mtrl-bench-table: "
+ROWS_KEY, SHA_KEY = "rows", "rows_sha256"
+"""Header fields of a results file or table: its number of rows, and the SHA-256 of every byte after
+the header line (the column line and the rows)."""
 
 
 def git_commit(repo: Path | None = None) -> str:
@@ -66,27 +74,81 @@ def provenance(config: dict[str, Any], device: str, started: float, **extra: Any
     return record
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early, before any training, when ``path`` cannot be written."""
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc says it; Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+def output_target(path: str | os.PathLike) -> Path:
+    """Where a write to ``path`` lands: a symlink is followed to its target (the link stays, the target is
+    replaced); a ConfigError when that is an existing non-regular file (a folder, device, FIFO, socket)."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as err:
+        raise ConfigError(f"cannot inspect the output {path}: {err.strerror}") from err
+    for test, kind in _KINDS:
+        if test(mode):
+            hint = f"give a file name such as {path}/run.csv" if kind == "a folder" else "choose a file name"
+            raise ConfigError(f"output {path} is {kind}: mtrl-bench writes only regular files; {hint}")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"output {path} is not a regular file: mtrl-bench writes only regular files")
+    return path
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before any work, when ``path`` cannot be written: its folder is created, a probe file is
+    created and removed there, and an existing ``path`` must be a regular file (a symlink is followed).
+    Returns the path the write will land on."""
+    path = output_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create the output folder {path.parent}: {err.strerror}") from err
-    if not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"output folder {path.parent} is not writable: choose another --out")
-    if path.is_dir():
-        raise ConfigError(f"--out {path} is a folder: give a file name such as {path}/run.csv")
+    if not path.parent.is_dir():
+        raise ConfigError(f"output folder {path.parent} is not a folder: choose another output")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"cannot write {path}: creating a file in {path.parent} fails "
+                          f"({err.strerror}); choose another output") from err
     return path
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> Path:
     """Call ``write(handle)`` on a temporary file in the destination folder, then rename it into place,
-    so that an interrupted write never leaves a file that looks complete."""
-    path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    so that an interrupted write never leaves a file that looks complete.
+
+    Only regular files are written (:func:`output_target`: a symlink is followed, a device, FIFO or folder
+    refused); the file gets the mode of an ordinary new file (0666 less the umask: 0644 under 022).
+    """
+    path = output_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise ConfigError(f"cannot write {path}: {err.strerror}; choose another output") from err
     try:
         with os.fdopen(fd, "wb" if binary else "w") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -102,8 +164,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda handle: handle.write(text))
 
 
+def _body_and_header(prefix: str, frame: pd.DataFrame, meta: dict[str, Any]) -> str:
+    """The file's text: ``prefix + json(meta + rows + rows_sha256)`` then the CSV rows."""
+    body = frame.to_csv(index=False, float_format="%.9g", lineterminator="\n")
+    record = {**meta, ROWS_KEY: len(frame), SHA_KEY: sha256_bytes(body.encode())}
+    return prefix + json.dumps(record, sort_keys=True, default=str) + "\n" + body
+
+
 def write_results(path: str | os.PathLike, rows: pd.DataFrame | Iterable[dict], prov: dict[str, Any]) -> Path:
-    """Write a tidy results table with its provenance header, atomically."""
+    """Write a tidy results table with its provenance header, atomically.
+
+    The provenance also records ``rows`` (the number of rows) and ``rows_sha256`` (SHA-256 of every byte
+    after the provenance line), which :func:`read_results` checks.
+    """
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
@@ -111,19 +184,153 @@ def write_results(path: str | os.PathLike, rows: pd.DataFrame | Iterable[dict], 
     frame = frame[COLUMNS]
     if not np.isfinite(frame["value"].to_numpy(dtype=float)).all():
         raise ValueError("results contain NaN or inf values: record divergence as a failure instead")
-    header = PROVENANCE_PREFIX + json.dumps(prov, sort_keys=True, default=str) + "\n"
-    return atomic_write_text(path, header + frame.to_csv(index=False, float_format="%.9g"))
+    return atomic_write_text(path, _body_and_header(PROVENANCE_PREFIX, frame, prov))
+
+
+def write_table(path: str | os.PathLike, frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> Path:
+    """Write a derived tidy table (e.g. all runs of an experiment), atomically, under a ``TABLE_PREFIX``
+    header line holding ``meta``, its row count and the checksum of its rows (read by :func:`read_table`)."""
+    return atomic_write_text(path, _body_and_header(TABLE_PREFIX, frame, dict(meta or {})))
+
+
+def _read_text(path: Path, what: str) -> str:
+    if not path.exists():
+        raise ConfigError(f"{what} {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} is not a regular file")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} {path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is damaged or not a {what}: byte {err.start} is not text") from err
+
+
+def _header(path: Path, first: str, prefix: str, what: str) -> dict[str, Any]:
+    try:
+        record = json.loads(first[len(prefix):])
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: the header line of this {what} is mangled ({err.msg} at character "
+                          f"{err.pos + len(prefix)}): rerun the job that writes it") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: the header line of this {what} is mangled (not a JSON object): rerun the job "
+                          "that writes it")
+    return record
+
+
+def _check_rows(path: Path, body: str, record: dict[str, Any], what: str) -> None:
+    """The row count and checksum of ``record`` against ``body``; files of older versions carry neither."""
+    if ROWS_KEY not in record and SHA_KEY not in record:
+        warn(f"{path}: a {what} written without a row count and checksum (mtrl-bench "
+             f"{record.get('version', 'before 0.8')}): its rows are checked for shape and type only; "
+             "rerun the job for a checked file")
+        return
+    expected = record.get(ROWS_KEY)
+    if not isinstance(expected, int) or isinstance(expected, bool) or not isinstance(record.get(SHA_KEY), str):
+        raise ConfigError(f"{path}: the header line of this {what} is mangled (its '{ROWS_KEY}' or '{SHA_KEY}' "
+                          "field is missing or not valid): rerun the job that writes it")
+    if sha256_bytes(body.encode()) != record[SHA_KEY]:
+        found = max(body.count("\n") - 1, 0)
+        raise ConfigError(f"{path} fails its checksum: the rows were altered or the file is truncated "
+                          f"({found} lines of rows found, {expected} written); rerun the job that writes it")
+
+
+def _parse_rows(path: Path, body: str, columns: list[str], first_line: int,
+                dtypes: dict[str, Any]) -> pd.DataFrame:
+    """The CSV ``body`` as a table, refusing a missing column, a row of the wrong length or a bad value."""
+    lines = body.splitlines()
+    if not lines or not lines[0].strip():
+        raise ConfigError(f"{path} has no column line: the file is empty or truncated; rerun the job that writes it")
+    header = next(csv.reader([lines[0]]))
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ConfigError(f"{path} lacks columns {missing} (line {first_line}): damaged (a results file that lost "
+                          "its provenance line?), or not an mtrl-bench table")
+    for number, fields in enumerate(csv.reader(lines[1:]), start=first_line + 1):
+        if len(fields) != len(header):
+            raise ConfigError(f"{path}: line {number} has {len(fields)} fields, not {len(header)} (a garbled row, "
+                              "or the file is truncated mid-row); rerun the job that writes it")
+    try:
+        frame = pd.read_csv(io.StringIO(body), dtype=dtypes)
+    except (pd.errors.ParserError, ValueError) as err:
+        raise ConfigError(f"{path} is not a readable table ({type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:120]})") from None
+    for column, kind in (("n_tasks", "integer"), ("width", "integer"), ("seed", "integer"), ("step", "integer"),
+                         ("value", "number")):
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        ok = pd.api.types.is_integer_dtype(values) if kind == "integer" else pd.api.types.is_numeric_dtype(values)
+        if kind == "number" and ok:
+            ok = bool(np.isfinite(values.to_numpy(dtype=float)).all())
+        if not ok:
+            parsed = pd.to_numeric(values, errors="coerce")
+            bad = ~np.isfinite(parsed.to_numpy(dtype=float))
+            if kind == "integer":
+                bad |= parsed.to_numpy(dtype=float) % 1 != 0
+            row = int(np.argmax(bad)) if bad.any() else 0
+            raise ConfigError(f"{path}: line {row + first_line + 1}: {column} {str(values.iloc[row])[:40]!r} is not "
+                              f"a finite {kind}; rerun the job that writes it")
+    return frame
+
+
+_RESULT_DTYPES = {"experiment": str, "variants": str, "task": str, "algorithm": str, "metric": str}
+
+
+def _read_checked(path: str | os.PathLike, prefix: str, what: str, columns: list[str],
+                  dtypes: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    path = Path(path)
+    text = _read_text(path, what)
+    first, newline, body = text.partition("\n")
+    if not first.startswith(prefix):
+        raise ConfigError(f"{path} has no header line ({prefix.strip()} ...): not an mtrl-bench {what}, or its "
+                          "first line was lost")
+    record = _header(path, first, prefix, what)
+    _check_rows(path, body, record, what)
+    frame = _parse_rows(path, body, columns, 2, dtypes)
+    if ROWS_KEY in record and len(frame) != record[ROWS_KEY]:
+        raise ConfigError(f"{path} holds {len(frame)} rows, its header says {record[ROWS_KEY]}: damaged; rerun the "
+                          "job that writes it")
+    return frame, record
 
 
 def read_results(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read a results file: ``(tidy table, provenance)``."""
+    """Read a results file: ``(tidy table, provenance)``, checked.
+
+    A missing or mangled provenance line, a checksum or row count that does not match, a row of the wrong
+    length, a non-numeric or non-finite value: a one-line :class:`ConfigError` naming the file. A file of an
+    older version without ``rows``/``rows_sha256`` is read with a one-line warning (see docs/integrity.md).
+    """
+    return _read_checked(path, PROVENANCE_PREFIX, "results file", COLUMNS, _RESULT_DTYPES)
+
+
+def read_table(path: str | os.PathLike, dtypes: dict[str, Any] | None = None,
+               columns: list[str] = COLUMNS) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a table written by :func:`write_table`: ``(table, header)``, checked as :func:`read_results`."""
+    return _read_checked(path, TABLE_PREFIX, "table", columns, {**_RESULT_DTYPES, **(dtypes or {})})
+
+
+def read_legacy_table(path: str | os.PathLike, dtypes: dict[str, Any] | None = None,
+                      columns: list[str] = COLUMNS) -> pd.DataFrame:
+    """A headerless tidy table (as written before tables had a header), its rows checked for shape and type;
+    read with a one-line warning."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"results file {path} does not exist")
-    with open(path) as handle:
-        first = handle.readline()
-        if not first.startswith(PROVENANCE_PREFIX):
-            raise ConfigError(f"{path} is not an mtrl-bench results file (no provenance header)")
-        prov = json.loads(first[len(PROVENANCE_PREFIX):])
-        frame = pd.read_csv(handle, dtype={"variants": str, "task": str, "algorithm": str})
-    return frame, prov
+    body = _read_text(path, "table")
+    frame = _parse_rows(path, body, columns, 1, {**_RESULT_DTYPES, **(dtypes or {})})
+    warn(f"{path}: a table without a header line (row count and checksum): its rows are checked for shape "
+         "and type only; rewrite it with this version")
+    return frame
+
+
+def header_kind(path: str | os.PathLike) -> str | None:
+    """``"results"``, ``"table"`` or None (no header line; unreadable files are None too) from a file's first line."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(len(PROVENANCE_PREFIX) + len(TABLE_PREFIX))
+    except OSError:
+        return None
+    if first.startswith(PROVENANCE_PREFIX.encode()):
+        return "results"
+    if first.startswith(TABLE_PREFIX.encode()):
+        return "table"
+    return None

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.results import header_kind, read_results
 
 ITERATIONS = 50
 AUTHORS_TYPICAL = (53_500,) + (14_000,) * 19 + (650,) * 30
@@ -38,6 +39,8 @@ def authors_profile(quantiles: int = 1001) -> Profile:
 
 
 def _rows(path: Path):
+    if header_kind(path) == "results":  # a results file: checked (the shipped profile has its own format)
+        return read_results(path)[0].astype(str).to_dict("records")
     text = path.read_text()
     lines = [ln for ln in io.StringIO(text) if not ln.startswith("#")]
     return csv.DictReader(lines)
