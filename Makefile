@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@# mujoco 4 comes as mujoco + mujoco-core + mujoco-studio sharing the mujoco/ package; pinning mujoco<4 over
 	@# it would leave mujoco-core's files behind, so such an environment is cleaned of all three first.
 	@if $(PY) -m pip show mujoco-core >/dev/null 2>&1; then $(PY) -m pip uninstall -q -y mujoco mujoco-core mujoco-studio; fi
-	$(PY) -m pip install -q -e ".[test,slurm]"
+	$(PY) -m pip install -q -e ".[test,slurm,peer]"
 	@mkdir -p $(VENV) && touch $(STAMP)
 
 # Snakemake loads workflow/profiles/default by itself (next to workflow/Snakefile), as in a bare `snakemake`.

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "mtrl_bench.commands.bench",
     "mtrl_bench.commands.bound",
     "mtrl_bench.commands.fidelity",
+    "mtrl_bench.commands.peer",
 ]
 
 

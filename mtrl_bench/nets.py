@@ -539,3 +539,75 @@ class SplitMultiTaskNet(nn.Module):
             z = ACTIVATIONS[spec.output_activation if name == "head" else spec.activation](z)
             z = z.reshape(n_members, n_tasks, batch, fan_out)
         return z
+
+
+# -- the common DDPG networks (state and action concatenated at the critic's input) ---------------
+
+class CommonDDPGActor(DDPGActor):
+    """The common DDPG actor (as stable-baselines3's): :class:`DDPGActor`'s layers (ReLU MLP, tanh output) with
+    every layer, the head included, initialised as ``torch.nn.Linear`` by default: weights and biases
+    uniform(+-1/sqrt(fan_in)). Parameters as :class:`DDPGActor`."""
+
+    key = "actor_common"
+
+    def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        spec = self.spec
+        out = _input_and_shared_layers(gen, spec)
+        bound = 1.0 / math.sqrt(spec.shared_width)
+        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, spec.action_dim), bound)
+        out["head_bias"] = _uniform(gen, (spec.n_tasks, spec.action_dim), bound)
+        return out
+
+
+class CommonDDPGCritic(DDPGCritic):
+    """S members x T tasks of the common DDPG critic Q_t(s, a) = f_t(ReLU(h(ReLU(w_t([s, a]))))).
+
+    w_t: Linear(obs_dims[t] + action_dims[t] -> input_width) on the concatenation of the zero-padded
+    observation and action (``input_weight`` (S, T, obs_dim + action_dim, J), rows of padded entries zero);
+    h: shared Linear(input_width -> shared_width); f_t: Linear(shared_width -> 1). Every layer initialised
+    as ``torch.nn.Linear`` by default (uniform(+-1/sqrt(fan_in)), the task's own fan-in at the input), as
+    stable-baselines3's critic. With one task this is the two-hidden-layer ReLU critic of the common DDPG
+    implementations; with several, the input layer is per task and the second layer shared, as the paper's.
+    """
+
+    key = "critic_common"
+
+    def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        spec = self.spec
+        n_obs = spec.obs_dim
+        weight = torch.zeros(spec.n_tasks, n_obs + spec.action_dim, spec.input_width, dtype=torch.float64)
+        bias = torch.zeros(spec.n_tasks, spec.input_width, dtype=torch.float64)
+        for t, (obs_dim, action_dim) in enumerate(zip(spec.obs_dims, spec.action_dims)):
+            bound = 1.0 / math.sqrt(obs_dim + action_dim)
+            block = _uniform(gen, (obs_dim + action_dim, spec.input_width), bound)
+            weight[t, :obs_dim], weight[t, n_obs:n_obs + action_dim] = block[:obs_dim], block[obs_dim:]
+            bias[t] = _uniform(gen, (spec.input_width,), bound)
+        out = {"input_weight": weight, "input_bias": bias}
+        bound = 1.0 / math.sqrt(spec.input_width)
+        out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
+        out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
+        bound = 1.0 / math.sqrt(spec.shared_width)
+        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, 1), bound)
+        out["head_bias"] = _uniform(gen, (spec.n_tasks, 1), bound)
+        return out
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: slice | None = None) -> torch.Tensor:
+        """Q-values (S, T, B) of obs (S, T, B, obs_dim) and zero-padded actions (S, T, B, action_dim)."""
+        p = self._members(members)
+        x = torch.cat([obs, actions.expand(*obs.shape[:-1], actions.shape[-1])], dim=-1)
+        z = torch.relu(_per_task_linear(x, p["input_weight"], p["input_bias"]))
+        z = torch.relu(_shared_linear(z, p["shared0_weight"], p["shared0_bias"]))
+        return _per_task_linear(z, p["head_weight"], p["head_bias"])[..., 0]
+
+    def n_parameters(self) -> int:
+        spec = self.spec
+        return super().n_parameters() - (spec.n_tasks * spec.action_dim - sum(spec.action_dims)) * spec.input_width
+
+
+DDPG_NETWORKS: dict[str, tuple[type[DDPGActor], type[DDPGCritic]]] = {
+    "paper": (DDPGActor, DDPGCritic),
+    "common": (CommonDDPGActor, CommonDDPGCritic),
+}
+"""DDPG network presets: name -> (actor class, critic class). ``paper``: the action enters the critic at the
+shared layer through a sigmoid, heads uniform(+-3e-3); ``common``: state and action concatenated at the critic's
+input, ReLU throughout, torch's default initialisation (as stable-baselines3)."""

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.nets import ActorCriticSpec, DDPGActor, DDPGCritic
+from mtrl_bench.nets import DDPG_NETWORKS, ActorCriticSpec, DDPGActor, DDPGCritic
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.random_streams import SeedUniforms
 from mtrl_bench.replay import MultiTaskReplay
@@ -192,8 +192,9 @@ def build_learner(config: Config, seeds: Sequence[int], make_env: EnvFactory,
     if (env.obs_dim, env.action_dim) != (spec.obs_dim, spec.action_dim):
         raise ConfigError(f"the environments pad to obs {env.obs_dim} / action {env.action_dim}, not to the "
                           f"largest task sizes {spec.obs_dim} / {spec.action_dim}")
-    actor, critic = DDPGActor(spec, seeds, device), DDPGCritic(spec, seeds, device)
-    actor_target, critic_target = DDPGActor(spec, seeds, device), DDPGCritic(spec, seeds, device)
+    actor_class, critic_class = DDPG_NETWORKS[config.network]  # the paper's or the common networks
+    actor, critic = actor_class(spec, seeds, device), critic_class(spec, seeds, device)
+    actor_target, critic_target = actor_class(spec, seeds, device), critic_class(spec, seeds, device)
     actor_target.load_state_dict(actor.state_dict())
     critic_target.load_state_dict(critic.state_dict())
     for net in (actor_target, critic_target):

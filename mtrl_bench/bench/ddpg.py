@@ -7,8 +7,11 @@ steps (every (seed, task) environment steps once, then one critic and one actor 
 splitting each step's time into
 
 * environment time (the stepper of all S x T environments), reported as environment steps per second
-  and as a ratio to one bare environment stepped alone in this process (``env_vs_bare``: above 1 only
-  when the stepper runs environments in parallel);
+  and as a ratio to bare environments stepped alone in this process (``env_vs_bare``): the time S x T bare
+  environments would take one after the other, each task's at its own bare rate (S x sum over tasks of
+  1 / rate_t), over the measured time -- 1 when the stepper adds nothing to the engines, above 1 only when
+  it runs environments in parallel. (The group's tasks step at very different rates, dm_control's
+  swing-up several times slower than gymnasium's pendulums, so one task's rate is no baseline for all.)
 * learner time (acting, storing, sampling, both updates, soft target updates), reported as an
   estimated matrix-product FLOP rate and as a ratio to a large single-thread sgemm timed in the same run
   (``learner_vs_sgemm``; on a GPU the baseline is a large sgemm on that GPU).
@@ -117,11 +120,15 @@ def _time_evaluation(learner: ddpg.Learner, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def measure(config: experiment.Config, make_env: ddpg.EnvFactory, bare_env: Callable[[], gym.Env],
+BareEnvs = Callable[[], gym.Env] | Sequence[Callable[[], gym.Env]]
+"""One bare environment builder per task (or one for every task)."""
+
+
+def measure(config: experiment.Config, make_env: ddpg.EnvFactory, bare_env: BareEnvs,
             seed_counts: Sequence[int] = (1, 8, 40), steps: int = 20, warmup: int = 3, repeats: int = 2,
             device: torch.device | str = "cpu") -> dict:
-    """The benchmark's figures: ``rows`` (one dict per seed count), ``sgemm_gflops``, ``bare_env_steps_per_s``,
-    ``projection`` (the paper scale's estimated seconds)."""
+    """The benchmark's figures: ``rows`` (one dict per seed count), ``sgemm_gflops``, ``bare_env_steps_per_s``
+    (one rate per task), ``projection`` (the paper scale's estimated seconds)."""
     device = torch.device(device)
     config = cfg.build(experiment.Config, {**cfg.record(config), "test_steps": steps,
                                            "replay_capacity": max(config.batch_size, config.warmup_steps, 256),
@@ -140,16 +147,20 @@ def measure(config: experiment.Config, make_env: ddpg.EnvFactory, bare_env: Call
             old = best[n_seeds]
             best[n_seeds] = (min(old[0], env_s), min(old[1], learner_s), min(old[2], eval_s))
     gflops_peak = sgemm_gflops(device)
-    bare = bare_env_steps_per_s(bare_env)
+    n_tasks = next(iter(learners.values())).n_tasks
+    builders = [bare_env] * n_tasks if callable(bare_env) else list(bare_env)
+    if len(builders) != n_tasks:
+        raise ValueError(f"give one bare environment per task ({n_tasks}), got {len(builders)}")
+    bare = [bare_env_steps_per_s(build) for build in builders]
+    bare_s_per_joint_step = sum(1.0 / rate for rate in bare)  # one environment of every task, one after another
     rows = []
     for n_seeds, learner in learners.items():
         env_s, learner_s, eval_s = best[n_seeds]
-        n_tasks = learner.n_tasks
         flops = update_flops(learner.actor.spec, config.batch_size) * n_seeds * steps
         rows.append({"n_seeds": n_seeds, "n_tasks": n_tasks,
                      "env_ms_per_step": env_s / steps * 1e3, "learner_ms_per_step": learner_s / steps * 1e3,
                      "env_steps_per_s": steps * n_seeds * n_tasks / env_s,
-                     "env_vs_bare": steps * n_seeds * n_tasks / env_s / bare,
+                     "env_vs_bare": steps * n_seeds * bare_s_per_joint_step / env_s,
                      "learner_gflops": flops / learner_s / 1e9,
                      "learner_vs_sgemm": flops / learner_s / 1e9 / gflops_peak,
                      "eval_ms_per_step": eval_s * 1e3})
@@ -179,8 +190,8 @@ def format_report(figures: dict) -> str:
              f"{figures['env_workers']} environment workers), layers "
              f"{figures['widths'][0]}/{figures['widths'][1]}; times are fastest rounds and noisy on a shared machine",
              f"baselines: {'GPU' if figures['device'].startswith('cuda') else 'single-thread'} sgemm "
-             f"{figures['sgemm_gflops']:.1f} GFLOP/s, one bare environment "
-             f"{figures['bare_env_steps_per_s']:.0f} steps/s",
+             f"{figures['sgemm_gflops']:.1f} GFLOP/s, one bare environment per task "
+             f"{' / '.join(f'{rate:.0f}' for rate in figures['bare_env_steps_per_s'])} steps/s",
              f"{'seeds':>5} {'tasks':>5} {'env ms/step':>12} {'learner ms/step':>16} {'env steps/s':>12} "
              f"{'env/bare':>9} {'learner GFLOP/s':>16} {'learner/sgemm':>14} {'eval ms/step':>13}"]
     for r in figures["rows"]:
@@ -202,18 +213,19 @@ def _hours(seconds: float) -> str:
 def run(group: str = "pendulum_mujoco", tasks: Sequence[str] = (), seed_counts: Sequence[int] = (1, 8, 40),
         steps: int = 20, warmup: int = 3, repeats: int = 2, input_width: int = 600, shared_width: int = 500,
         env_workers: int = 0, device: torch.device | str = "cpu", stream: TextIO | None = None,
-        make_env: ddpg.EnvFactory | None = None, bare_env: Callable[[], gym.Env] | None = None) -> dict:
+        make_env: ddpg.EnvFactory | None = None, bare_env: BareEnvs | None = None) -> dict:
     """Measure and print the benchmark for ``group`` (or its subset ``tasks``); returns the figures.
 
-    ``make_env`` / ``bare_env`` replace the group's stepper and its first task's single environment
-    (tests pass small ones).
+    ``make_env`` / ``bare_env`` replace the group's stepper and its tasks' single environments (tests pass
+    small ones).
     """
     config = cfg.build(experiment.Config, {"group": group, "tasks": list(tasks), "input_width": input_width,
                                            "shared_width": shared_width, "env_workers": env_workers})
     if make_env is None:
         make_env = experiment.env_factory(config)
     if bare_env is None:
-        bare_env = experiment.single_env(config)
+        bare_env = [experiment.single_env(cfg.build(experiment.Config, {**cfg.record(config), "tasks": [task]}))
+                    for task in experiment.task_names(config)]
     figures = measure(config, make_env, bare_env, seed_counts, steps, warmup, repeats, device)
     print(format_report(figures), file=stream or sys.stdout, flush=True)
     return figures

@@ -29,6 +29,7 @@ from mtrl_bench.checkpoints import CRITERIA, SharedLayerSaver
 from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments.runner import Progress, RunResult, row
+from mtrl_bench.nets import DDPG_NETWORKS
 
 EXPERIMENT = "ddpg"
 GROUPS = ("pendulum", "pendulum_mujoco", "walker")
@@ -43,6 +44,9 @@ class Config:
     tasks: list[str] = param([], "tasks of the group to train together: none = all (MDDPG); one = single-task DDPG")
     input_width: int = param(600, "units of each task's input layer (actor and critic)", low=1)
     shared_width: int = param(500, "units of the shared layer (actor and critic; the width axis)", low=1)
+    network: str = param("paper", "networks: paper (the action enters the critic's shared layer, sigmoid there) or "
+                         "common (state and action concatenated at the critic's input, ReLU; as stable-baselines3)",
+                         choices=tuple(DDPG_NETWORKS))
     epochs: int = param(100, "training epochs after the warm-up", low=0)
     steps_per_epoch: int = param(10_000, "environment steps per task per epoch, one critic and one actor step each",
                                  low=1)
