@@ -208,3 +208,40 @@ def test_fqi_figure_draws_ours_shipped_task_set_curve(tmp_path, monkeypatch):
     fqi_figures.plot_per_iteration(frame, tmp_path / "fig", n_boot=10, published=reference.load("fqi"),
                                    shipped=reference.load_shipped("fqi", tmp_path))
     assert sorted(kind for kind, _ in calls) == ["authors", "ours"]
+
+
+def test_paper_figures_draws_each_experiment_shipped_with_its_runs(tmp_path, capsys):
+    from analysis import paper_figures
+
+    ours = tmp_path / "ours"
+    ship.main(["dqn", "--runs", *map(str, dqn_results(tmp_path / "runs")), "--out", str(ours / "dqn.csv")])
+    _shipped_file(ours, name="ddpg", frame=pd.DataFrame(columns=reference.SHIPPED_COLUMNS))  # no per-seed rows
+    out = tmp_path / "figures"
+    assert paper_figures.main(["--ours", str(ours), "--outdir", str(out), "--n-boot", "20"]) == 0
+    assert {p.name for p in out.iterdir()} >= {"dqn_return_discounted_per_epoch.png", "dqn_summary.csv",
+                                               "dqn_vs_published.csv"}
+    assert not any(p.name.startswith("ddpg") for p in out.iterdir())
+    assert "ddpg: shipped as a summary only" in capsys.readouterr().err
+    assert run(paper_figures.main, ["--ours", str(tmp_path / "runs"), "--outdir", str(out)]) == 2
+    assert "no shipped summaries" in capsys.readouterr().err
+
+
+def test_effect_table_gives_the_sign_of_each_effect_in_ours_and_theirs(tmp_path):
+    frame = load_any(dqn_results(tmp_path, n_seeds=5, n_epochs=12))  # MDQN 5 ahead of DQN at every epoch
+    published = reference.load("dqn")
+    table = multitask_tables.effect_table(dqn_tables.STUDY, frame, published, n_boot=200)
+    assert set(table["algorithm"]) == {"mdqn"} and set(table["task"]) == set(TASKS)
+    assert table["ours_diff"].tolist() == pytest.approx([5.0, 5.0]) and (table["ours_sign"] == "+").all()
+    for row in table.to_dict("records"):
+        sides = [reference.curve(published, "return_discounted", algorithm=a, task=row["task"]).tail(10)["mean"].mean()
+                 for a in ("mdqn", "dqn")]
+        assert row["theirs_diff"] == pytest.approx(sides[0] - sides[1])
+        expected = "yes" if row["theirs_sign"] == "+" else ("no" if row["theirs_sign"] else "")
+        assert row["agree"] == expected
+    transfer = transfer_tables.study("dqn")
+    rows = []
+    for seed in range(4):
+        rows += _rows("dqn_transfer", "transfer_frozen", ("acrobot",), "acrobot", seed, [-100.0, -100.0, -100.0])
+        rows += _rows("dqn", "dqn", ("acrobot",), "acrobot", seed, [-100.0, -90.0, -80.0 + seed])
+    effect = multitask_tables.effect_table(transfer, pd.DataFrame(rows).assign(failed=False), published, n_boot=100)
+    assert effect["theirs"].tolist() == ["transfer_unfreeze51"] and effect["ours_sign"].tolist() == ["-"]
