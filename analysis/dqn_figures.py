@@ -9,14 +9,17 @@ before training. Failed (diverged) runs are left out and counted in a note. Besi
 the authors' published curve of the same algorithm and task (:mod:`analysis.reference`: mean over 100
 runs, MDQN on all five tasks, width 80) is drawn dashed in the same colour with a hatched grey
 Student-t ``ci`` band, over the epochs our runs reached. The score conventions match: both average the
-discounted return over the evaluation episodes completed within the test steps. Saved as
+discounted return over the evaluation episodes completed within the test steps. Our own shipped
+paper-protocol curves (``analysis/reference/ours/dqn.csv``, :mod:`analysis.ship`) are drawn dotted beside
+them when that file exists (``--no-shipped`` leaves them out). Saved as
 ``dqn_<metric>_per_epoch.{pdf,png}`` (:func:`analysis.plotting.save_figure`); with no DQN rows the
 figure says so, so a workflow that declares the file always gets it.
 
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.dqn_figures --runs results/tables/all_runs_dqn.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published]
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published] \\
+        [--no-shipped]
 
 where ``--runs`` takes results files of ``mtrl-bench run dqn`` and/or all-runs tables of ``analysis.aggregate``.
 """

@@ -11,7 +11,9 @@ missing from the table gives a figure that says so, so a workflow that declares 
   dashed in the same colour with a hatched grey Student-t band, over the iterations our runs reached.
   ``avi_diff`` is the same quantity in both (mean |Q* - Q_k| over the 200 test pairs, averaged over
   tasks); their curves are means over 100 runs at shared width 30, ours IQMs at each panel's width.
-  The authors' ``J`` for T > 1 is not a per-task return, so the J figure has no published curve.
+  The authors' ``J`` for T > 1 is not a per-task return, so the J figure has no published curve. Our
+  shipped paper-protocol curves (``analysis/reference/ours/fqi.csv``, :mod:`analysis.ship`) are drawn
+  dotted beside the same lines when that file exists (``--no-shipped`` leaves them out).
 - :func:`plot_final_vs_tasks` (``fqi_final_error_vs_T``): the final-iteration ``avi_diff`` and
   ``approx_error`` against T, per width: runs as dots, seed means with ``ci`` t-intervals, and the
   weighted fit ``a + b/sqrt(T)`` of :mod:`analysis.fit` with its bootstrap band.
@@ -20,7 +22,7 @@ missing from the table gives a figure that says so, so a workflow that declares 
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.fqi_figures --runs results/tables/all_runs_fqi.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--no-published]
+        [--n-boot 2000 --seed 0 --ci 0.95] [--no-published] [--no-shipped]
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ Public API
 ``write_summary(study, frame, outdir, ...)``
 ``published_comparison(study, frame, published, ...)``, ``published_display(study, table, ci)``,
 ``write_published_comparison(study, frame, outdir, ...)``
+``effect_table(study, frame, published, ...)``, ``write_effect(...)``  the sign of each effect, ours and theirs
 ``main(study, prog, argv) -> int``                           the CLI of ``python -m analysis.<experiment>_tables``
 """
 
@@ -63,7 +64,14 @@ from analysis import reference
 from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_bootstrap_ci
 from analysis.cli import add_published_argument, analysis_parser
 from analysis.table_io import format_with_ci, write_table
-from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display, window_summary
+from analysis.vs_published import (
+    COMPARISON_COLUMNS,
+    Welch,
+    compare,
+    compare_display,
+    welch_from_stats,
+    window_summary,
+)
 from mtrl_bench.random_streams import as_generator
 
 MEASURES = ("auc", "final")
@@ -464,6 +472,69 @@ def write_published_comparison(study: Study, frame: pd.DataFrame, outdir: str | 
                f"published spread is an upper bound: conservative). Failed runs excluded.")
     display = published_display(study, table, ci) if not table.empty else None
     return write_table(table, outdir, f"{study.experiment}_vs_published", display, caption)
+
+
+def _sign(low: float, high: float) -> str:
+    """"+" / "-" when the interval excludes 0, "0" when it holds it, "" without an interval."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return "+" if low > 0 else ("-" if high < 0 else "0")
+
+
+def effect_table(study: Study, frame: pd.DataFrame, published: pd.DataFrame, metric: str = "return_discounted",
+                 final_epochs: int = 10, n_boot: int = 2000, rng: np.random.Generator | int | None = 0,
+                 ci: float = 0.95) -> pd.DataFrame:
+    """The effect of each algorithm against the baseline (MDQN - DQN, a setting - no transfer) on the final
+    value, ours and theirs, per task and width: does it have the same sign?
+
+    Ours: the IQM difference of :func:`summary_table` (measure ``final``) with its bootstrap CI. Theirs:
+    the difference of the published means over their last ``final_epochs`` epochs with Welch's CI (the
+    window spread an upper bound: conservative). Sign: "+" / "-" when the CI excludes 0, else "0".
+    Columns: task, width, algorithm, theirs, ours_diff, ours_lo, ours_hi, ours_sign, theirs_diff,
+    theirs_lo, theirs_hi, theirs_sign, agree (both signs equal and not "0"; empty without both).
+    """
+    records = [r for r in _estimates(study, frame, metric, final_epochs, n_boot, rng, ci)
+               if r["measure"] == "final" and r["algorithm"] != study.baseline and r["seeds"]]
+    rows_ref = study.reference_rows(published, metric)
+    available = set(rows_ref["algorithm"])
+    baseline = study.their_algorithm(study.baseline, available)
+    rows = []
+    for r in records:
+        theirs = study.their_algorithm(r["algorithm"], available)
+        sides = [reference.curve(rows_ref, metric, algorithm=a, task=r["task"]) if a else pd.DataFrame()
+                 for a in (theirs, baseline)]
+        welch = Welch(*(math.nan,) * 6)
+        if all(not side.empty for side in sides):
+            (m_a, s_a, n_a), (m_b, s_b, n_b) = (window_summary(side.tail(final_epochs)) for side in sides)
+            welch = welch_from_stats(m_a, s_a, n_a, m_b, s_b, n_b, ci)
+        ours_sign, theirs_sign = _sign(r["diff_lo"], r["diff_hi"]), _sign(welch.low, welch.high)
+        rows.append({"task": r["task"], "width": r["width"], "algorithm": r["algorithm"], "theirs": theirs or "",
+                     "ours_diff": r["diff"], "ours_lo": r["diff_lo"], "ours_hi": r["diff_hi"], "ours_sign": ours_sign,
+                     "theirs_diff": welch.diff, "theirs_lo": welch.low, "theirs_hi": welch.high,
+                     "theirs_sign": theirs_sign,
+                     "agree": "" if not (ours_sign and theirs_sign) else
+                     ("yes" if ours_sign == theirs_sign and ours_sign != "0" else "no")})
+    return pd.DataFrame(rows, columns=["task", "width", "algorithm", "theirs", "ours_diff", "ours_lo", "ours_hi",
+                                       "ours_sign", "theirs_diff", "theirs_lo", "theirs_hi", "theirs_sign", "agree"])
+
+
+def write_effect(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
+                 final_epochs: int = 10, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> list[Path]:
+    """Write ``<experiment>_effect.{csv,md,tex}`` (:func:`effect_table`) under ``outdir``."""
+    table = effect_table(study, frame, reference.load(study.published_name), metric, final_epochs, n_boot, seed, ci)
+    level = f"{ci:.0%}"
+    display = pd.DataFrame([{
+        "task": study.task_label(r["task"]), "width": r["width"], study.axis: study.label(r["algorithm"]),
+        f"ours - {study.label(study.baseline)} [{level} CI]": format_with_ci(r["ours_diff"], r["ours_lo"],
+                                                                             r["ours_hi"]),
+        f"published [{level} CI]": format_with_ci(r["theirs_diff"], r["theirs_lo"], r["theirs_hi"]),
+        "sign ours / published": f"{r['ours_sign'] or '?'} / {r['theirs_sign'] or '?'}", "agree": r["agree"],
+    } for r in table.to_dict("records")])
+    caption = (f"{study.title}: the effect against {study.label(study.baseline)} on the final value "
+               f"({metric.replace('_', ' ')}, last {final_epochs} trained epochs), ours (IQM difference, {level} "
+               f"bootstrap CI, {n_boot} resamples) and published (difference of means over their last {final_epochs} "
+               f"epochs, Welch's {level} CI, conservative); sign + / - when the CI excludes 0, else 0.")
+    return write_table(table, outdir, f"{study.experiment}_effect", display if not table.empty else None, caption)
 
 
 def tables_parser(prog: str, description: str) -> argparse.ArgumentParser:

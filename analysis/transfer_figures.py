@@ -24,16 +24,13 @@ from collections.abc import Sequence
 
 from analysis import multitask_figures as mf
 from analysis.cli import run
-from analysis.transfer_tables import LEARNERS, study
+from analysis.transfer_tables import learner_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = mf.figures_parser("python -m analysis.transfer_figures",
-                               "Transfer: return per epoch per held-out task and unfreeze setting, beside no "
-                               "transfer, the published curves and ours shipped (PDF and PNG).")
-    parser.add_argument("--learner", choices=LEARNERS, default="dqn", help="dqn or ddpg (default dqn)")
-    args = parser.parse_args(argv)
-    return mf.draw_figure(study(args.learner), args)
+    return learner_cli(mf.figures_parser, mf.draw_figure, "python -m analysis.transfer_figures",
+                       "Transfer: return per epoch per held-out task and unfreeze setting, beside no transfer, the "
+                       "published curves and ours shipped (PDF and PNG).", argv)
 
 
 if __name__ == "__main__":

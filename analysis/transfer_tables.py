@@ -25,6 +25,7 @@ Public API
 ``TransferStudy``, ``study(learner) -> TransferStudy``
 ``setting_label(setting) -> str``, ``setting_order(settings) -> list``   no transfer first, frozen last
 ``their_setting(setting, their_settings) -> str | None``                 the published setting matching ours
+``learner_cli(make_parser, act, prog, description, argv) -> int``        the tables' and the figure's CLI shape
 
 CLI (:mod:`analysis.cli`)::
 
@@ -36,7 +37,7 @@ CLI (:mod:`analysis.cli`)::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -144,13 +145,19 @@ def study(learner: str) -> TransferStudy:
         rows_by=("task", "width"), axis="setting", published=learner, shipped=f"{learner}_transfer", learner=learner)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = mt.tables_parser("python -m analysis.transfer_tables",
-                              "Transfer vs no transfer per held-out task, and ours vs the published (CSV, Markdown, "
-                              "LaTeX).")
+def learner_cli(make_parser: Callable, act: Callable, prog: str, description: str,
+                argv: Sequence[str] | None) -> int:
+    """A transfer CLI: ``make_parser(prog, description)`` + --learner, then ``act(study(learner), args)``."""
+    parser = make_parser(prog, description)
     parser.add_argument("--learner", choices=LEARNERS, default="dqn", help="dqn or ddpg (default dqn)")
     args = parser.parse_args(argv)
-    return mt.write_tables(study(args.learner), args)
+    return act(study(args.learner), args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return learner_cli(mt.tables_parser, mt.write_tables, "python -m analysis.transfer_tables",
+                       "Transfer vs no transfer per held-out task, and ours vs the published (CSV, Markdown, LaTeX).",
+                       argv)
 
 
 if __name__ == "__main__":
