@@ -93,7 +93,8 @@ if ABLATION:
                 boot=BOOT,
                 tables=TAB,
             shell:
-                "python -m analysis.ablation_tables {params.command} --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
+                "python -m analysis.ablation_tables {params.command} --runs {input} --outdir {params.tables} "
+                "{params.boot} > {log} 2>&1"
 
         rule:
             name:
@@ -111,7 +112,8 @@ if ABLATION:
                 boot=BOOT,
                 figures=FIG,
             shell:
-                "python -m analysis.ablation_figures {params.command} --runs {input} --outdir {params.figures} {params.boot} "
+                "python -m analysis.ablation_figures {params.command} --runs {input} --outdir {params.figures} "
+                "{params.boot} "
                 "> {log} 2>&1"
 
         ABLATION_OUTPUTS += _study["runs"] + _study["tables"] + _study["figures"]

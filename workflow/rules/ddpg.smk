@@ -35,7 +35,8 @@ if enabled("ddpg"):
         resources:
             **job_resources(DDPG),
         shell:
-            "mtrl-bench run ddpg {params.args} --seeds {params.seeds} --device {params.device} --threads {params.threads_per_job} "
+            "mtrl-bench run ddpg {params.args} --seeds {params.seeds} --device {params.device} --threads "
+            "{params.threads_per_job} "
             "--out {output} > {log} 2>&1"
 
     rule ddpg_aggregate:
@@ -61,7 +62,8 @@ if enabled("ddpg"):
             boot=BOOT,
             figures=FIG,
         shell:
-            "python -m analysis.ddpg_figures --runs {input} --outdir {params.figures} --metric return_discounted {params.boot} "
+            "python -m analysis.ddpg_figures --runs {input} --outdir {params.figures} --metric return_discounted "
+            "{params.boot} "
             "> {log} 2>&1"
 
     rule ddpg_tables:
@@ -82,7 +84,8 @@ if enabled("ddpg"):
             boot=BOOT,
             tables=TAB,
         shell:
-            "python -m analysis.ddpg_tables --runs {input} --outdir {params.tables} --final-epochs {params.final_epochs} "
+            "python -m analysis.ddpg_tables --runs {input} --outdir {params.tables} --final-epochs "
+            "{params.final_epochs} "
             "{params.boot} > {log} 2>&1"
 
     add_targets("ddpg", DDPG_RUNS + rules.ddpg_figures.output + rules.ddpg_tables.output)

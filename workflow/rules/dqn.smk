@@ -53,7 +53,8 @@ if enabled("dqn"):
             boot=BOOT,
             figures=FIG,
         shell:
-            "python -m analysis.dqn_figures --runs {input} --outdir {params.figures} --metric return_discounted {params.boot} "
+            "python -m analysis.dqn_figures --runs {input} --outdir {params.figures} --metric return_discounted "
+            "{params.boot} "
             "> {log} 2>&1"
 
     rule dqn_tables:
@@ -74,7 +75,8 @@ if enabled("dqn"):
             boot=BOOT,
             tables=TAB,
         shell:
-            "python -m analysis.dqn_tables --runs {input} --outdir {params.tables} --final-epochs {params.final_epochs} "
+            "python -m analysis.dqn_tables --runs {input} --outdir {params.tables} --final-epochs "
+            "{params.final_epochs} "
             "{params.boot} > {log} 2>&1"
 
     add_targets("dqn", DQN_RUNS + rules.dqn_figures.output + rules.dqn_tables.output)

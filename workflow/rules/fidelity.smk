@@ -37,7 +37,8 @@ if enabled("fidelity"):
         shell:
             "python -m mtrl_bench.commands.fidelity fqi --n-tasks {wildcards.n} --seeds {params.seeds} "
             "--iterations {params.iterations} --fit-kernel {params.kernel} {params.dataset_dir} --no-table "
-            "--outdir {params.fidelity_dir} --data-dir {params.results}/data/datasets --qstar-dir {params.results}/data/qstar --device {params.device} "
+            "--outdir {params.fidelity_dir} --data-dir {params.results}/data/datasets --qstar-dir "
+            "{params.results}/data/qstar --device {params.device} "
             "--threads {threads} > {log} 2>&1"
 
     rule fidelity_table:

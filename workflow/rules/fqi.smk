@@ -116,7 +116,8 @@ if enabled("fqi"):
             boot=BOOT,
             tables=TAB,
         shell:
-            "python -m analysis.theory_tables fqi-bound --runs {input} --outdir {params.tables} {params.boot} {params.bound} "
+            "python -m analysis.theory_tables fqi-bound --runs {input} --outdir {params.tables} {params.boot} "
+            "{params.bound} "
             "> {log} 2>&1"
 
     rule fqi_bound_figure:
@@ -133,7 +134,8 @@ if enabled("fqi"):
             boot=BOOT,
             figures=FIG,
         shell:
-            "python -m analysis.theory_figures fqi-bound --runs {input} --outdir {params.figures} {params.boot} {params.bound} "
+            "python -m analysis.theory_figures fqi-bound --runs {input} --outdir {params.figures} {params.boot} "
+            "{params.bound} "
             "> {log} 2>&1"
 
     add_targets("fqi", FQI_RUNS + rules.fqi_figures.output + rules.fqi_tables.output

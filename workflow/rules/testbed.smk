@@ -39,7 +39,8 @@ if enabled("testbed"):
             boot=BOOT,
             tables=TAB,
         shell:
-            "python -m analysis.theory_tables testbed-fit --runs {input} --outdir {params.tables} {params.boot} > {log} 2>&1"
+            "python -m analysis.theory_tables testbed-fit --runs {input} --outdir {params.tables} {params.boot} > "
+            "{log} 2>&1"
 
     rule testbed_figure:
         input:
@@ -53,6 +54,7 @@ if enabled("testbed"):
             boot=BOOT,
             figures=FIG,
         shell:
-            "python -m analysis.theory_figures testbed --runs {input} --outdir {params.figures} {params.boot} > {log} 2>&1"
+            "python -m analysis.theory_figures testbed --runs {input} --outdir {params.figures} {params.boot} > {log} "
+            "2>&1"
 
     add_targets("testbed", TESTBED_RUNS + rules.testbed_fit_table.output + rules.testbed_figure.output)

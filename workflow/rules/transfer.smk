@@ -20,7 +20,8 @@ if enabled("transfer"):
     TR = config["transfer"]
     # learner -> its TransferCase (pools, held-out x point pairs, frozen-epoch labels), every job checked.
     TR_CASES = {learner: transfer_case(learner, TR[learner], config[learner] if enabled(learner) else None)
-                for learner in TRANSFER_LEARNERS if isinstance(TR.get(learner), dict) and TR[learner].get("enabled", True)}
+                for learner in TRANSFER_LEARNERS
+                if isinstance(TR.get(learner), dict) and TR[learner].get("enabled", True)}
 
     for _learner, _case in TR_CASES.items():
         check_jobs(_learner, _case.source_jobs(), section=_case.section)
@@ -70,7 +71,8 @@ if enabled("transfer"):
             resources:
                 **job_resources({"resources": _case.resources}),
             shell:
-                "mtrl-bench run transfer {params.args} --seeds {params.seeds} --device {params.device} --threads {threads} "
+                "mtrl-bench run transfer {params.args} --seeds {params.seeds} --device {params.device} --threads "
+                "{threads} "
                 "--out {output} > {log} 2>&1"
 
         _batches = seed_batches(_case.section)
@@ -104,7 +106,8 @@ if enabled("transfer"):
                 boot=BOOT,
                 figures=FIG,
             shell:
-                "python -m analysis.transfer_figures --runs {input} --outdir {params.figures} --learner {params.learner} "
+                "python -m analysis.transfer_figures --runs {input} --outdir {params.figures} --learner "
+                "{params.learner} "
                 "--metric return_discounted {params.boot} > {log} 2>&1"
 
         rule:
