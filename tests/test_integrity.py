@@ -108,6 +108,9 @@ def test_every_file_gets_the_umask_mode(tmp_path, umask_022):
     written += list((tmp_path / "data").iterdir())
     qstar.write_q_star_csv(tmp_path / "q.csv", fake_q_star())
     written += [tmp_path / "q.csv", tmp_path / "q.csv.sha256"]
+    from analysis import plotting
+
+    written += plotting.save_figure(plotting.empty_figure("x"), tmp_path / "figures", "empty")
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}
     os.umask(0o077)
     assert results.atomic_write_text(tmp_path / "private.txt", "x").stat().st_mode & 0o777 == 0o600

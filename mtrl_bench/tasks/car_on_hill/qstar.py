@@ -402,9 +402,10 @@ def write_q_star_csv(path: str | Path, table: dict[str, np.ndarray]) -> None:
 
 
 def read_q_star_csv(path: str | Path) -> np.ndarray:
-    """Q* values (200,) from a ``qstar`` CSV, checked: against its checksum file (a file without one, from an
-    older version or made by hand, is read with a warning), the paper's grid and order, and every value 0 or
-    +-gamma^(k-1). Anything wrong is a one-line ConfigError naming the file."""
+    """Q* values (200,) from a ``qstar`` CSV, checked: against its checksum file, the paper's grid and order,
+    and every value in [-1, 1]. A file without a checksum file (an older version, or made by hand) is read
+    with a warning, and its values must also be 0 or +-gamma^(k-1) (the search's). Anything wrong is a
+    one-line ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Q* file {path} does not exist: create it with `mtrl-bench qstar --out {path}`")
@@ -427,9 +428,11 @@ def read_q_star_csv(path: str | Path) -> np.ndarray:
     q_star = frame["q_star"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         depth = np.where(q_star == 0, 1.0, np.log(np.abs(q_star)) / np.log(coh.GAMMA) + 1)
-    valid = np.isfinite(depth) & (np.abs(depth - np.round(depth)) < 1e-6) & (depth >= 1) & (depth <= 200)
+    valid = np.isfinite(q_star) & (np.abs(q_star) <= 1)
+    if intact is None:  # no checksum: the values must also have the search's form
+        valid &= np.isfinite(depth) & (np.abs(depth - np.round(depth)) < 1e-6) & (depth >= 1) & (depth <= 200)
     if not valid.all():
         row = int(np.argmin(valid))
-        raise ConfigError(f"{path}: row {row + 1}: q_star {q_star[row]!r} is not 0 or +-gamma^(k-1) (k <= 200): "
-                          f"damaged; {fix}")
+        raise ConfigError(f"{path}: row {row + 1}: q_star {q_star[row]!r} is not in [-1, 1] or not 0 or "
+                          f"+-gamma^(k-1): damaged; {fix}")
     return q_star
