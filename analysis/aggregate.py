@@ -49,7 +49,7 @@ from scipy import stats
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.random_streams import as_generator
-from mtrl_bench.results import COLUMNS, header_kind, read_legacy_table, read_results, read_table, write_table
+from mtrl_bench.results import COLUMNS, header_kind, read_plain_table, read_results, read_table, write_table
 
 RUN_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "width", "seed"]
 FAILURE_METRIC = "diverged"
@@ -107,7 +107,7 @@ def read_all_runs(path: str | os.PathLike) -> pd.DataFrame:
     if header_kind(path) == "table":
         frame = read_table(path, dtypes=_STR_COLUMNS)[0]
     else:
-        frame = read_legacy_table(path, dtypes=_STR_COLUMNS, columns=[*COLUMNS, "failed"])
+        frame = read_plain_table(path, [*COLUMNS, "failed"], "all-runs table", dtypes=_STR_COLUMNS)
     if "failed" not in frame.columns:
         frame = _flag_failed(frame)
     return frame

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -27,6 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis.vs_published import t_interval  # noqa: E402
+from mtrl_bench.results import atomic_write  # noqa: E402
 
 FORMATS = ("pdf", "png")
 PUBLISHED_LABEL = "published (authors)"
@@ -45,16 +45,10 @@ def save_figure(fig: plt.Figure, outdir: str | os.PathLike, stem: str) -> list[P
     paths = []
     for fmt in FORMATS:
         path = outdir / f"{stem}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=outdir)
-        os.close(fd)
-        try:
-            metadata = {"CreationDate": None} if fmt == "pdf" else None
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        paths.append(path)
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
+        # atomic_write: a temporary file renamed into place, a regular file with the umask's mode.
+        paths.append(atomic_write(path, lambda handle, fmt=fmt, metadata=metadata: fig.savefig(
+            handle, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata), binary=True))
     plt.close(fig)
     return paths
 

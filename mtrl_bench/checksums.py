@@ -1,4 +1,4 @@
-"""Checksums of the files the suite writes and reads back, and the one-line warning they print.
+"""Checksums of the files the suite writes and reads back (warnings: :func:`mtrl_bench.errors.warn`).
 
 Every cached artefact (compiled kernel, dataset, Q* table, checkpoint) and every results file carries a
 SHA-256 written with it; a reader recomputes it and rebuilds, or refuses with one line naming the file,
@@ -9,15 +9,17 @@ Public API
 ``sha256_bytes(data) -> str``       hex digest
 ``sha256_file(path) -> str``        hex digest of a file's bytes (read in blocks)
 ``sha256_arrays(arrays) -> str``    digest of named numpy arrays (names, dtypes, shapes and bytes)
-``warn(message) -> None``           one ``mtrl-bench: warning: ...`` line on stderr
+``sidecar(path) -> Path``           ``<path>.sha256``, the checksum file of a plain data file (sha256sum format)
+``sidecar_text(path) -> str``       its content for the file's current bytes
+``matches_sidecar(path) -> bool | None``  whether the file matches it (None: no checksum file)
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +48,25 @@ def sha256_arrays(arrays: Mapping[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def warn(message: str) -> None:
-    """Print ``message`` as one warning line on stderr (a rebuilt cache, a fallback, an unchecked file)."""
-    print(f"mtrl-bench: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+def sidecar(path: str | os.PathLike) -> Path:
+    """The checksum file of ``path``: ``<path>.sha256``, in ``sha256sum`` format."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def sidecar_text(path: str | os.PathLike) -> str:
+    """The checksum file's content for the current bytes of ``path``: ``<sha256>  <name>``."""
+    return f"{sha256_file(path)}  {Path(path).name}\n"
+
+
+def matches_sidecar(path: str | os.PathLike) -> bool | None:
+    """True when ``path`` matches its checksum file, False when not (or either is unreadable), None when
+    there is no checksum file (a file of an older version, or one made by hand)."""
+    check = sidecar(path)
+    if not check.exists():
+        return None
+    try:
+        return check.read_text().split()[:1] == [sha256_file(path)]
+    except (OSError, UnicodeDecodeError):
+        return False

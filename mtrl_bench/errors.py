@@ -1,4 +1,6 @@
-"""The one exception type users see: a message that says what to fix."""
+"""The one exception type users see (a message that says what to fix), and the one warning line."""
+
+import sys
 
 
 class ConfigError(ValueError):
@@ -6,3 +8,9 @@ class ConfigError(ValueError):
 
     The CLI prints it as a one-line ``error: ...`` and exits with status 2.
     """
+
+
+def warn(message: str) -> None:
+    """Print ``message`` as one ``mtrl-bench: warning: ...`` line on stderr (a rebuilt cache, a fallback, an
+    option that has no effect here)."""
+    print(f"mtrl-bench: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from mtrl_bench import __version__
-from mtrl_bench.checksums import sha256_bytes, warn
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.checksums import sha256_bytes
+from mtrl_bench.errors import ConfigError, warn
 
 COLUMNS = ["experiment", "algorithm", "variants", "n_tasks", "task", "width", "seed", "step", "metric", "value"]
 PROVENANCE_PREFIX = "# mtrl-bench-provenance: "
@@ -164,11 +164,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda handle: handle.write(text))
 
 
-def _body_and_header(prefix: str, frame: pd.DataFrame, meta: dict[str, Any]) -> str:
-    """The file's text: ``prefix + json(meta + rows + rows_sha256)`` then the CSV rows."""
-    body = frame.to_csv(index=False, float_format="%.9g", lineterminator="\n")
+def write_checked_csv(path: str | os.PathLike, frame: pd.DataFrame, prefix: str, meta: dict[str, Any],
+                      float_format: str = "%.9g") -> Path:
+    """Write ``frame`` as CSV under one header line ``prefix + json(meta + rows + rows_sha256)``, atomically;
+    :func:`read_checked_csv` checks it."""
+    body = frame.to_csv(index=False, float_format=float_format, lineterminator="\n")
     record = {**meta, ROWS_KEY: len(frame), SHA_KEY: sha256_bytes(body.encode())}
-    return prefix + json.dumps(record, sort_keys=True, default=str) + "\n" + body
+    return atomic_write_text(path, prefix + json.dumps(record, sort_keys=True, default=str) + "\n" + body)
 
 
 def write_results(path: str | os.PathLike, rows: pd.DataFrame | Iterable[dict], prov: dict[str, Any]) -> Path:
@@ -184,13 +186,13 @@ def write_results(path: str | os.PathLike, rows: pd.DataFrame | Iterable[dict], 
     frame = frame[COLUMNS]
     if not np.isfinite(frame["value"].to_numpy(dtype=float)).all():
         raise ValueError("results contain NaN or inf values: record divergence as a failure instead")
-    return atomic_write_text(path, _body_and_header(PROVENANCE_PREFIX, frame, prov))
+    return write_checked_csv(path, frame, PROVENANCE_PREFIX, prov)
 
 
 def write_table(path: str | os.PathLike, frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> Path:
     """Write a derived tidy table (e.g. all runs of an experiment), atomically, under a ``TABLE_PREFIX``
     header line holding ``meta``, its row count and the checksum of its rows (read by :func:`read_table`)."""
-    return atomic_write_text(path, _body_and_header(TABLE_PREFIX, frame, dict(meta or {})))
+    return write_checked_csv(path, frame, TABLE_PREFIX, dict(meta or {}))
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -221,9 +223,8 @@ def _header(path: Path, first: str, prefix: str, what: str) -> dict[str, Any]:
 def _check_rows(path: Path, body: str, record: dict[str, Any], what: str) -> None:
     """The row count and checksum of ``record`` against ``body``; files of older versions carry neither."""
     if ROWS_KEY not in record and SHA_KEY not in record:
-        warn(f"{path}: a {what} written without a row count and checksum (mtrl-bench "
-             f"{record.get('version', 'before 0.8')}): its rows are checked for shape and type only; "
-             "rerun the job for a checked file")
+        warn(f"{path}: a {what} of an older mtrl-bench, without a row count and checksum: its rows are "
+             "checked for shape and type only; rerun the job for a checked file")
         return
     expected = record.get(ROWS_KEY)
     if not isinstance(expected, int) or isinstance(expected, bool) or not isinstance(record.get(SHA_KEY), str):
@@ -277,8 +278,12 @@ def _parse_rows(path: Path, body: str, columns: list[str], first_line: int,
 _RESULT_DTYPES = {"experiment": str, "variants": str, "task": str, "algorithm": str, "metric": str}
 
 
-def _read_checked(path: str | os.PathLike, prefix: str, what: str, columns: list[str],
-                  dtypes: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_checked_csv(path: str | os.PathLike, prefix: str, what: str, columns: list[str],
+                     dtypes: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``(table, header)`` of a file written by :func:`write_checked_csv`; anything wrong (no or a mangled
+    header, rows that fail the checksum or count, a row of the wrong length, a non-numeric or non-finite
+    value in a tidy numeric column) is a one-line ConfigError naming the file and ``what`` it is. A file
+    whose header has neither ``rows`` nor ``rows_sha256`` (older versions) is read with a warning."""
     path = Path(path)
     text = _read_text(path, what)
     first, newline, body = text.partition("\n")
@@ -301,36 +306,41 @@ def read_results(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]
     length, a non-numeric or non-finite value: a one-line :class:`ConfigError` naming the file. A file of an
     older version without ``rows``/``rows_sha256`` is read with a one-line warning (see docs/integrity.md).
     """
-    return _read_checked(path, PROVENANCE_PREFIX, "results file", COLUMNS, _RESULT_DTYPES)
+    return read_checked_csv(path, PROVENANCE_PREFIX, "results file", COLUMNS, _RESULT_DTYPES)
 
 
 def read_table(path: str | os.PathLike, dtypes: dict[str, Any] | None = None,
                columns: list[str] = COLUMNS) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a table written by :func:`write_table`: ``(table, header)``, checked as :func:`read_results`."""
-    return _read_checked(path, TABLE_PREFIX, "table", columns, {**_RESULT_DTYPES, **(dtypes or {})})
+    return read_checked_csv(path, TABLE_PREFIX, "table", columns, {**_RESULT_DTYPES, **(dtypes or {})})
 
 
-def read_legacy_table(path: str | os.PathLike, dtypes: dict[str, Any] | None = None,
-                      columns: list[str] = COLUMNS) -> pd.DataFrame:
-    """A headerless tidy table (as written before tables had a header), its rows checked for shape and type;
-    read with a one-line warning."""
+def read_plain_table(path: str | os.PathLike, columns: list[str] = COLUMNS, what: str = "table",
+                     dtypes: dict[str, Any] | None = None, warn_unchecked: bool = True) -> pd.DataFrame:
+    """A headerless CSV table, its rows checked for shape and type (one-line ConfigError otherwise); with
+    ``warn_unchecked``, a one-line warning that nothing checks its bytes (a table of an older version)."""
     path = Path(path)
-    body = _read_text(path, "table")
+    body = _read_text(path, what)
     frame = _parse_rows(path, body, columns, 1, {**_RESULT_DTYPES, **(dtypes or {})})
-    warn(f"{path}: a table without a header line (row count and checksum): its rows are checked for shape "
-         "and type only; rewrite it with this version")
+    if warn_unchecked:
+        warn(f"{path}: a {what} without a checksum (an older version wrote it, or it was made by hand): its rows "
+             "are checked for shape and type only; rewrite it with this version")
     return frame
 
 
-def header_kind(path: str | os.PathLike) -> str | None:
-    """``"results"``, ``"table"`` or None (no header line; unreadable files are None too) from a file's first line."""
+def has_header(path: str | os.PathLike, prefix: str) -> bool:
+    """Whether the file's first line starts with ``prefix`` (False when it cannot be read)."""
     try:
         with open(path, "rb") as handle:
-            first = handle.readline(len(PROVENANCE_PREFIX) + len(TABLE_PREFIX))
+            return handle.readline(len(prefix)) == prefix.encode()
     except OSError:
-        return None
-    if first.startswith(PROVENANCE_PREFIX.encode()):
+        return False
+
+
+def header_kind(path: str | os.PathLike) -> str | None:
+    """``"results"`` (a results file), ``"table"`` (:func:`write_table`) or None, from the file's first line."""
+    if has_header(path, PROVENANCE_PREFIX):
         return "results"
-    if first.startswith(TABLE_PREFIX.encode()):
+    if has_header(path, TABLE_PREFIX):
         return "table"
     return None

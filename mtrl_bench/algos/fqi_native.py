@@ -9,7 +9,8 @@ the two differ by float32 round-off (the order of the sums), bounded in tests/te
 What it needs: a float32 network on the CPU with exactly one shared layer (the paper's FQI network,
 any widths and any of sigmoid/tanh/relu/identity), and a C compiler (``$CC``, else ``cc``/``gcc``).
 The library is built once per source, compiler and CPU, into ``$MTRL_BENCH_CACHE`` (default
-``~/.cache/mtrl-bench``), with ``-O3 -march=native`` (or ``-mcpu=native``, or generic code where neither
+``~/.cache/mtrl-bench``) under a name holding its SHA-256, checked before every load (a damaged build is
+rebuilt), with ``-O3 -march=native`` (or ``-mcpu=native``, or generic code where neither
 is accepted). The vector width follows the CPU (16 rows with AVX-512, 8 with AVX2, else 4) and fixes
 the order of the sums: the numbers are reproducible on one kind of CPU, and equal to round-off across
 kinds.
@@ -31,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.checksums import sha256_file
+from mtrl_bench.errors import ConfigError, warn
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 
 SOURCE = Path(__file__).with_name("fqi_native.c")
@@ -75,38 +77,70 @@ def _cpu_signature() -> str:
         return platform.processor() or platform.machine()
 
 
+def _verified_build(folder: Path, stem: str) -> Path | None:
+    """A cached build ``<stem>-<sha256[:16]>.so`` whose bytes match the digest in its name; builds that do
+    not (truncated, altered) are removed with a one-line warning."""
+    for path in sorted(folder.glob(f"{stem}-*.so")):
+        digest = path.name[len(stem) + 1:-len(".so")]
+        try:
+            intact = len(digest) == 16 and sha256_file(path)[:16] == digest
+        except OSError:
+            intact = False
+        if intact:
+            return path
+        warn(f"compiled kernel {path} fails its checksum (altered, truncated or unreadable): removing it and "
+             "rebuilding")
+        path.unlink(missing_ok=True)
+    return None
+
+
+def _build(compiler: str, folder: Path, stem: str) -> Path:
+    """Compile the kernel into ``folder``, named after its own SHA-256 (atomic: a concurrent job sees the whole
+    library or none)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}-", suffix=".so", dir=folder)
+        os.close(fd)
+    except OSError as err:
+        raise NativeKernelUnavailable(f"cannot create the kernel cache {folder} ({err}); set "
+                                      "MTRL_BENCH_CACHE to a writable folder") from err
+    try:
+        for target_flags in itertools.product(OPENMP_FLAGS, TARGET_FLAGS):
+            built = subprocess.run([compiler, *FLAGS, *itertools.chain(*target_flags), str(SOURCE), "-o", tmp,
+                                    *LIBS], capture_output=True, text=True)
+            if built.returncode == 0:
+                break
+        else:
+            raise NativeKernelUnavailable(f"compiling {SOURCE.name} with {compiler} failed:\n"
+                                          f"{built.stderr[-2000:]}\nchoose fit_kernel: fused instead")
+        target = folder / f"{stem}-{sha256_file(tmp)[:16]}.so"
+        os.replace(tmp, target)
+        return target
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 @lru_cache(maxsize=1)
 def library() -> ctypes.CDLL:
-    """The compiled kernel, built on first use (about a second) and cached on disk."""
+    """The compiled kernel, built on first use (about a second) and cached on disk.
+
+    A cached build is loaded only when its bytes match the SHA-256 in its name
+    (``fqi_native-<recipe key>-<sha256[:16]>.so``); a damaged one is removed and rebuilt. A build that does
+    not load raises :class:`NativeKernelUnavailable` (``fit_kernel: auto`` then uses the fused kernel).
+    """
     compiler = _compiler()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
     recipe = [SOURCE.read_text(), compiler, version, " ".join(FLAGS), repr(TARGET_FLAGS), repr(OPENMP_FLAGS),
               " ".join(LIBS), platform.machine(), _cpu_signature()]
     key = hashlib.sha256("\0".join(recipe).encode()).hexdigest()[:16]
-    folder = cache_dir()
-    target = folder / f"fqi_native-{key}.so"
-    if not target.exists():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise NativeKernelUnavailable(f"cannot create the kernel cache {folder} ({err}); set "
-                                          "MTRL_BENCH_CACHE to a writable folder") from err
-        fd, tmp = tempfile.mkstemp(prefix=".fqi_native-", suffix=".so", dir=folder)
-        os.close(fd)
-        try:
-            for target_flags in itertools.product(OPENMP_FLAGS, TARGET_FLAGS):
-                built = subprocess.run([compiler, *FLAGS, *itertools.chain(*target_flags), str(SOURCE), "-o", tmp,
-                                        *LIBS], capture_output=True, text=True)
-                if built.returncode == 0:
-                    break
-            else:
-                raise NativeKernelUnavailable(f"compiling {SOURCE.name} with {compiler} failed:\n"
-                                              f"{built.stderr[-2000:]}\nchoose fit_kernel: fused instead")
-            os.replace(tmp, target)  # atomic: a concurrent job sees the whole library or none
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    lib = ctypes.CDLL(str(target))
+    folder, stem = cache_dir(), f"fqi_native-{key}"
+    target = (_verified_build(folder, stem) if folder.is_dir() else None) or _build(compiler, folder, stem)
+    try:
+        lib = ctypes.CDLL(str(target))
+    except OSError as err:
+        raise NativeKernelUnavailable(f"cannot load the compiled kernel {target} ({' '.join(str(err).split())}); "
+                                      "choose fit_kernel: fused") from err
     lib.fqi_native_step.restype = ctypes.c_int
     lib.fqi_native_step.argtypes = [ctypes.c_void_p] * 18
     lib.fqi_native_adam.restype = None
@@ -163,7 +197,8 @@ def available(spec: NetSpec, device: torch.device, dtype: torch.dtype) -> bool:
         return False
     try:
         library()
-    except NativeKernelUnavailable:
+    except NativeKernelUnavailable as err:
+        warn(f"the native kernel is unavailable here, using the fused kernel: {str(err).splitlines()[0]}")
         return False
     return True
 

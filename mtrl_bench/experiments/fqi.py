@@ -45,7 +45,7 @@ from mtrl_bench.algos.fqi import FitRule, FQILearner, split_holdout
 from mtrl_bench.algos.fqi_fit import FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
 from mtrl_bench.config import param
 from mtrl_bench.device import resolve_device
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, warn
 from mtrl_bench.experiments.runner import Progress, RunResult, row
 from mtrl_bench.nets import NetSpec
 from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec
@@ -165,6 +165,8 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
 
     spec = NetSpec(n_tasks=len(tasks), obs_dim=family.obs_dim, n_actions=[family.n_actions] * len(tasks),
                    input_width=config.input_width, shared_widths=(config.shared_width,))
+    if config.fit_cuda_graph and device.type != "cuda":  # a speed option only: the numbers do not change
+        warn(f"fit_cuda_graph has no effect on {device.type}: CUDA graphs need a CUDA device (and fit_kernel fused)")
     if config.fit_kernel == "native":  # fail now, before any dataset or Q* work
         fqi_native.require(spec, device, torch.float32)
     train_sets, held_sets, data_record = task_data(config, family, tasks)

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from mtrl_bench import config as hyper
@@ -18,7 +19,14 @@ from mtrl_bench.experiments.planning import (experiment_config, grid, run_args, 
 # `--config 'fqi={params: {learning_rate: 0.1}}'` delivers nested values as strings: read them as YAML
 # scalars first, then validate the workflow's own keys against the schema.
 config.update(hyper.parse_scalars(config))
-validate(config, "../schemas/config.schema.yaml")
+try:
+    validate(config, "../schemas/config.schema.yaml")
+except WorkflowError as err:  # one line naming the key, not the whole schema and config (up to 322 lines)
+    _cause = err.__context__  # the jsonschema ValidationError
+    if not hasattr(_cause, "absolute_path"):
+        raise
+    raise ValueError(f"config error: {'.'.join(map(str, _cause.absolute_path)) or 'top level'}: "
+                     f"{_cause.message}") from None
 
 # Jobs call the CLI of the Python that runs Snakemake (e.g. .venv/bin when started by `make run`).
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")

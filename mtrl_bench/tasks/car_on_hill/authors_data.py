@@ -13,7 +13,12 @@ episode).
 
 **Directory layout.** A dataset directory holds ``<variant name>.pkl`` per variant, with the paper's
 variant names ``"%.3f_%.3f" % (mass, force)`` (e.g. ``1.000_4.000.pkl`` for variant 0; see
-:attr:`.dynamics.CarOnHillParams.name`): :func:`variant_path` names it, :func:`load_variant` reads it.
+:attr:`.dynamics.CarOnHillParams.name`), or the authors' own names ``dataset_<variant name>.pkl`` as they
+published them: :func:`variant_path` names it, :func:`load_variant` reads it (a missing file is an error
+that names both spellings and what the folder holds).
+
+**Checks.** Besides the format: every number real and finite, states inside [-1, 1] x [-3, 3], rewards in
+{-1, 0, 1}, and each reward and absorbing flag those of its next state (the authors' 16 files pass).
 
 **Security.** Unpickling can run arbitrary code, so only read files you trust. This reader uses a
 restricted unpickler that loads only plain Python containers and numbers and numpy's array, dtype
@@ -35,6 +40,7 @@ from mtrl_bench.tasks.car_on_hill import dynamics as coh
 from mtrl_bench.tasks.car_on_hill.datasets import Transitions
 
 SUFFIX = ".pkl"
+AUTHORS_PREFIX = "dataset_"  # the authors' own file names: dataset_1.000_4.000.pkl
 TUPLE_FIELDS = ("state", "action", "reward", "next_state", "absorbing", "last")
 
 
@@ -93,8 +99,20 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def variant_path(directory: str | Path, params: coh.CarOnHillParams) -> Path:
-    """``<directory>/<variant name>.pkl``, e.g. ``1.000_4.000.pkl`` for variant 0."""
-    return Path(directory) / f"{params.name}{SUFFIX}"
+    """``<directory>/<variant name>.pkl`` (e.g. ``1.000_4.000.pkl`` for variant 0), or the authors' own name
+    ``dataset_<variant name>.pkl`` when only that one exists."""
+    ours = Path(directory) / f"{params.name}{SUFFIX}"
+    theirs = Path(directory) / f"{AUTHORS_PREFIX}{params.name}{SUFFIX}"
+    return theirs if theirs.exists() and not ours.exists() else ours
+
+
+def _missing_variant(directory: Path, params: coh.CarOnHillParams) -> ConfigError:
+    held = sorted(p.name for p in directory.glob(f"*{SUFFIX}"))
+    shown = ", ".join(held[:4]) + (f" ... ({len(held)} in all)" if len(held) > 4 else "") or f"no {SUFFIX} file"
+    ours, theirs = directory / f"{params.name}{SUFFIX}", f"{AUTHORS_PREFIX}{params.name}{SUFFIX}"
+    return ConfigError(f"authors' dataset file {ours} does not exist, nor {theirs} (the authors' name): name a "
+                       f"variant's file \"%.3f_%.3f\" % (mass, force), with or without the prefix {AUTHORS_PREFIX}; "
+                       f"the folder holds {shown}")
 
 
 def load_variant(directory: str | Path, params: coh.CarOnHillParams) -> Transitions:
@@ -102,6 +120,11 @@ def load_variant(directory: str | Path, params: coh.CarOnHillParams) -> Transiti
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(f"authors' dataset directory {directory} does not exist")
+    ours, theirs = directory / f"{params.name}{SUFFIX}", directory / f"{AUTHORS_PREFIX}{params.name}{SUFFIX}"
+    if ours.exists() and theirs.exists():
+        raise ConfigError(f"both {ours.name} and {theirs.name} are in {directory}: keep one file per variant")
+    if not ours.exists() and not theirs.exists():
+        raise _missing_variant(directory, params)
     return read_transitions(variant_path(directory, params))
 
 
@@ -118,11 +141,22 @@ def _load(path: Path):
         raise ConfigError(f"{path} is not a readable pickle ({type(err).__name__}: {err})") from err
 
 
-def _vector(value, path: Path, i: int, field: str) -> np.ndarray:
+def _real_array(value, path: Path, i: int, field: str) -> np.ndarray:
+    """``value`` as a flat float64 array; a complex or non-numeric value is a ConfigError."""
     try:
-        array = np.asarray(value, dtype=np.float64).reshape(-1)
+        array = np.asarray(value)
+        if array.dtype.kind == "c":
+            raise ConfigError(f"{path}: transition {i}: {field} is a complex number ({value!r:.60}): not a "
+                              "Car-On-Hill transition file")
+        return array.astype(np.float64).reshape(-1)
     except (TypeError, ValueError) as err:
+        if isinstance(err, ConfigError):
+            raise
         raise ConfigError(f"{path}: transition {i}: {field} is not numeric ({value!r:.60})") from err
+
+
+def _vector(value, path: Path, i: int, field: str) -> np.ndarray:
+    array = _real_array(value, path, i, field)
     if array.shape != (2,):
         raise ConfigError(f"{path}: transition {i}: {field} must hold 2 numbers (position, velocity), "
                           f"got {array.size}")
@@ -130,10 +164,7 @@ def _vector(value, path: Path, i: int, field: str) -> np.ndarray:
 
 
 def _scalar(value, path: Path, i: int, field: str) -> float:
-    try:
-        array = np.asarray(value, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{path}: transition {i}: {field} is not a number ({value!r:.60})") from err
+    array = _real_array(value, path, i, field)
     if array.size != 1:
         raise ConfigError(f"{path}: transition {i}: {field} must be one number, got {array.size}")
     return float(array[0])
@@ -176,6 +207,7 @@ def read_transitions(path: str | Path) -> Transitions:
         if len(bad):
             raise ConfigError(f"{path}: transition {bad[0]}: {name} must be {allowed}, got {values[bad[0]]:g}")
     absorbing_b, last_b = absorbing.astype(bool), last.astype(bool)
+    _check_physics(path, states, rewards, next_states, absorbing_b)
     bad = np.nonzero(absorbing_b & ~last_b)[0]
     if len(bad):
         raise ConfigError(f"{path}: transition {bad[0]} is absorbing but not marked last")
@@ -183,6 +215,28 @@ def read_transitions(path: str | Path) -> Transitions:
         raise ConfigError(f"{path}: the final transition is not marked last (truncated file?)")
     episode = np.concatenate([[0], np.cumsum(last_b[:-1])]).astype(np.int64)
     return Transitions(states, actions.astype(np.int64), rewards, next_states, absorbing_b, episode)
+
+
+def _check_physics(path: Path, states: np.ndarray, rewards: np.ndarray, next_states: np.ndarray,
+                   absorbing: np.ndarray) -> None:
+    """Values Car-On-Hill cannot produce: a state outside [-1, 1] x [-3, 3] (the episode would have ended), a
+    reward outside {-1, 0, 1}, a reward or absorbing flag other than the next state's, or a next state
+    further than one step can go (|position| > 2, |velocity| > 12)."""
+    outside = (np.abs(states[:, 0]) > coh.MAX_POSITION) | (np.abs(states[:, 1]) > coh.MAX_VELOCITY)
+    far = (np.abs(next_states[:, 0]) > 2 * coh.MAX_POSITION) | (np.abs(next_states[:, 1]) > 4 * coh.MAX_VELOCITY)
+    reward, ends = coh.reward_and_absorbing(next_states[:, 0], next_states[:, 1])
+    checks = (
+        (outside, lambda i: f"state {tuple(states[i])} is outside the hill's [-1, 1] x [-3, 3]"),
+        (~np.isin(rewards, (-1.0, 0.0, 1.0)), lambda i: f"reward {rewards[i]:g} is not -1, 0 or 1"),
+        (far, lambda i: f"next_state {tuple(next_states[i])} is further than one step can reach"),
+        ((reward != rewards) | (ends != absorbing),
+         lambda i: f"reward {rewards[i]:g} / absorbing {bool(absorbing[i])} disagree with next_state "
+                   f"{tuple(next_states[i])} (which gives {reward[i]:g} / {bool(ends[i])})"),
+    )
+    for bad, message in checks:
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ConfigError(f"{path}: transition {i}: {message(i)}: not a Car-On-Hill transition file (damaged?)")
 
 
 def to_tuples(data: Transitions) -> list[tuple]:

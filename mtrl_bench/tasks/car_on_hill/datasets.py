@@ -27,8 +27,10 @@ policy and the start states are the same, the exploration draws are independent)
 ``load_or_generate(params, held_out(spec), d)`` the held-out set, each cached under its own key.
 
 Datasets are generated locally (never downloaded) and cached as ``.npz`` files that carry their
-generating parameters (every field of the spec and the variant); a cached file whose parameters
-differ is regenerated, never silently reused. The authors' own files are read by :mod:`.authors_data`.
+generating parameters (every field of the spec and the variant) and a SHA-256 of their arrays; a cached
+file whose parameters differ is regenerated, never silently reused, and so is a damaged one (with a
+one-line warning; the data are the same, being generated from the same seed). The authors' own files
+are read by :mod:`.authors_data`.
 """
 
 from __future__ import annotations
@@ -36,15 +38,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mtrl_bench.checksums import sha256_arrays
 from mtrl_bench.config import param
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, warn
+from mtrl_bench.results import atomic_write
 from mtrl_bench.tasks.car_on_hill import behaviour
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
 
@@ -229,24 +231,42 @@ def cache_path(cache_dir: str | Path, params: coh.CarOnHillParams, spec: Dataset
     return Path(cache_dir) / f"car_on_hill_{params.name}_{spec.policy}_seed{spec.seed}{stream}_{digest}.npz"
 
 
+def _read_cache(path: Path, meta: dict) -> Transitions | None:
+    """The dataset cached at ``path``, or None when it must be generated: absent, made with other parameters,
+    or damaged (unreadable, or its arrays fail the checksum stored with them; a one-line warning)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if json.loads(str(stored["meta"])) != meta:
+                return None
+            arrays = {name: stored[name] for name in FIELDS}
+            digest = str(stored["sha256"]) if "sha256" in stored.files else None
+    except Exception as err:  # a damaged zip raises many kinds (BadZipFile, EOFError, ValueError, KeyError...)
+        warn(f"dataset cache {path} is unreadable ({type(err).__name__}): regenerating it")
+        return None
+    if digest is None:
+        warn(f"dataset cache {path} has no checksum (an older version wrote it): regenerating it")
+        return None
+    if sha256_arrays(arrays) != digest:
+        warn(f"dataset cache {path} fails its checksum (altered or corrupt): regenerating it")
+        return None
+    return Transitions(**arrays)
+
+
 def load_or_generate(params: coh.CarOnHillParams, spec: DatasetSpec, cache_dir: str | Path | None) -> Transitions:
-    """The dataset for ``params``/``spec``, read from ``cache_dir`` when cached with equal parameters."""
+    """The dataset for ``params``/``spec``, read from ``cache_dir`` when cached with equal parameters and
+    intact (its arrays match the SHA-256 stored with them), else generated and cached."""
     if cache_dir is None:
         return generate(params, spec)
-    cache_dir = Path(cache_dir)
     meta = cache_meta(params, spec)
     path = cache_path(cache_dir, params, spec)
-    if path.is_file():
-        with np.load(path) as stored:
-            if json.loads(str(stored["meta"])) == meta:
-                return Transitions(*(stored[n] for n in FIELDS))
+    cached = _read_cache(path, meta)
+    if cached is not None:
+        return cached
     data = generate(params, spec)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # A unique temporary name: parallel jobs may generate the same dataset at once; each renames a
-    # complete file into place.
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=cache_dir)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    np.savez(tmp, meta=json.dumps(meta, sort_keys=True), **{k: getattr(data, k) for k in FIELDS})
-    tmp.replace(path)
+    arrays = {name: getattr(data, name) for name in FIELDS}
+    # atomic_write: a unique temporary name, renamed into place (parallel jobs may generate the same dataset).
+    atomic_write(path, lambda handle: np.savez(handle, meta=json.dumps(meta, sort_keys=True),
+                                               sha256=sha256_arrays(arrays), **arrays), binary=True)
     return data

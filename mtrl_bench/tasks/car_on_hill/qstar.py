@@ -57,8 +57,9 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mtrl_bench.checksums import matches_sidecar, sidecar, sidecar_text
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.results import atomic_write_text
+from mtrl_bench.results import atomic_write_text, read_plain_table
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
 
 MAX_DEPTH = 50
@@ -366,8 +367,26 @@ def _merge(frontier: np.ndarray, owner: np.ndarray, resolution: tuple[float, flo
     return frontier[first], owner[first]
 
 
+MIN_PUSH_PER_GRAVITY = 0.3
+"""The weakest car whose exact Q* the search is known to finish: force / mass >= 0.3 x gravity (the paper's
+16 variants span 0.37-0.51, the Car-On-Hill similarity ablation goes down to 0.31). A weaker car neither
+leaves nor fails for many steps, and the search tree of such a pair grows until ``max_frontier``."""
+
+
+def check_solvable(params: coh.CarOnHillParams) -> None:
+    """A one-line ConfigError, at once, for a variant whose exact Q* search is not known to finish."""
+    ratio = params.action / params.mass / params.gravity
+    if ratio < MIN_PUSH_PER_GRAVITY:
+        raise ConfigError(f"Car-On-Hill task {params.name}: force / mass / gravity = {ratio:.3f} is below "
+                          f"{MIN_PUSH_PER_GRAVITY}, the weakest car whose exact Q* search is known to finish (the "
+                          f"paper's variants: 0.37-0.51): choose a force of at least "
+                          f"{MIN_PUSH_PER_GRAVITY * params.mass * params.gravity:.3f}")
+
+
 def q_star_table(params: coh.CarOnHillParams, **kwargs) -> dict[str, np.ndarray]:
-    """Q* on the paper's test grid as columns position, velocity, action, q_star (200 rows)."""
+    """Q* on the paper's test grid as columns position, velocity, action, q_star (200 rows); a variant the
+    search cannot finish is refused first (:func:`check_solvable`)."""
+    check_solvable(params)
     states, actions = paper_test_grid()
     q_star, depth = solve_q_star(params, states, actions, **kwargs)
     return {"position": states[:, 0], "velocity": states[:, 1], "action": actions, "q_star": q_star,
@@ -375,20 +394,45 @@ def q_star_table(params: coh.CarOnHillParams, **kwargs) -> dict[str, np.ndarray]
 
 
 def write_q_star_csv(path: str | Path, table: dict[str, np.ndarray]) -> None:
+    """Write a Q* table (columns :data:`QSTAR_COLUMNS`, a plain CSV) atomically, then its checksum file
+    ``<path>.sha256`` (:func:`mtrl_bench.checksums.sidecar`), which :func:`read_q_star_csv` checks."""
     frame = pd.DataFrame({c: table[c] for c in QSTAR_COLUMNS})
-    atomic_write_text(path, frame.to_csv(index=False, float_format="%.17g"))
+    written = atomic_write_text(path, frame.to_csv(index=False, float_format="%.17g"))
+    atomic_write_text(sidecar(written), sidecar_text(written))
 
 
 def read_q_star_csv(path: str | Path) -> np.ndarray:
-    """Q* values (200,) from a ``qstar`` CSV, checked against the paper's grid and order."""
+    """Q* values (200,) from a ``qstar`` CSV, checked: against its checksum file, the paper's grid and order,
+    and every value in [-1, 1]. A file without a checksum file (an older version, or made by hand) is read
+    with a warning, and its values must also be 0 or +-gamma^(k-1) (the search's). Anything wrong is a
+    one-line ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Q* file {path} does not exist: create it with `mtrl-bench qstar --out {path}`")
-    frame = pd.read_csv(path)
+    fix = f"delete it to recompute, or rewrite it with `mtrl-bench qstar --out {path}`"
+    intact = matches_sidecar(path)
+    if intact is False:
+        raise ConfigError(f"Q* file {path} fails its checksum ({sidecar(path).name}): altered or truncated; {fix}")
+    try:
+        frame = read_plain_table(path, QSTAR_COLUMNS, "Q* file", warn_unchecked=intact is None)
+    except ConfigError as err:
+        raise ConfigError(f"{err}; {fix}") from None
     if list(frame.columns) != QSTAR_COLUMNS:
-        raise ConfigError(f"{path} has columns {list(frame.columns)}, expected {QSTAR_COLUMNS}")
+        raise ConfigError(f"{path} has columns {list(frame.columns)}, expected {QSTAR_COLUMNS}; {fix}")
     states, actions = paper_test_grid()
-    if (len(frame) != len(actions) or not np.allclose(frame[["position", "velocity"]].to_numpy(), states)
+    numeric = all(pd.api.types.is_numeric_dtype(frame[c]) for c in QSTAR_COLUMNS)
+    if (not numeric or len(frame) != len(actions)
+            or not np.allclose(frame[["position", "velocity"]].to_numpy(dtype=float), states)
             or not np.array_equal(frame["action"].to_numpy(), actions)):
-        raise ConfigError(f"{path} is not on the paper's 200-pair test grid in the paper's order")
-    return frame["q_star"].to_numpy(dtype=np.float64)
+        raise ConfigError(f"{path} is not on the paper's 200-pair test grid in the paper's order; {fix}")
+    q_star = frame["q_star"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.where(q_star == 0, 1.0, np.log(np.abs(q_star)) / np.log(coh.GAMMA) + 1)
+    valid = np.isfinite(q_star) & (np.abs(q_star) <= 1)
+    if intact is None:  # no checksum: the values must also have the search's form
+        valid &= np.isfinite(depth) & (np.abs(depth - np.round(depth)) < 1e-6) & (depth >= 1) & (depth <= 200)
+    if not valid.all():
+        row = int(np.argmin(valid))
+        raise ConfigError(f"{path}: row {row + 1}: q_star {q_star[row]!r} is not in [-1, 1] or not 0 or "
+                          f"+-gamma^(k-1): damaged; {fix}")
+    return q_star
