@@ -11,7 +11,8 @@ Pseudo-code (D'Eramo et al. 2020, Sec. 5.1), for S independent runs at once:
 ``fit`` is the paper's rule (:mod:`mtrl_bench.algos.fqi_fit`): full-batch Adam steps on the mean
 squared error over the union of all tasks' training transitions until the loss has not improved by
 more than ``tolerance`` for ``patience`` consecutive steps, capped at ``max_fit_steps`` (None =
-uncapped, the paper). The network and the optimiser are warm-started across iterations.
+uncapped, the paper). The network and the optimiser are warm-started across iterations. How the
+steps are computed (the kernel, host checks, re-packing) is :class:`~mtrl_bench.algos.fqi_fit.FitOptions`.
 
 :class:`FQILearner` does one iteration per :meth:`FQILearner.iterate` and answers questions about
 Q_k (values on test pairs, its greedy policy); the loop that drives it, evaluates it on a task
@@ -58,7 +59,7 @@ class FitRule:
     """When a fit stops: ``patience`` steps without an improvement of more than ``tolerance`` (loss
     units), or ``max_steps`` Adam steps (None: no cap). ``learning_rate`` is Adam's step size;
     ``options`` says how the steps run (:class:`~mtrl_bench.algos.fqi_fit.FitOptions`; never what they
-    compute; the default is the reference step-by-step loop)."""
+    compute; by default the default kernel with a host check after every step)."""
 
     learning_rate: float
     patience: int

@@ -42,7 +42,7 @@ import torch
 
 from mtrl_bench.algos import fqi_native
 from mtrl_bench.algos.fqi import FitRule, FQILearner, split_holdout
-from mtrl_bench.algos.fqi_fit import FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
+from mtrl_bench.algos.fqi_fit import DEFAULT_KERNEL, FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
 from mtrl_bench.config import param
 from mtrl_bench.device import resolve_device
 from mtrl_bench.errors import ConfigError
@@ -88,10 +88,10 @@ class Config:
     data_dir: str | None = param("results/data/datasets", "dataset cache folder (none: generate, do not cache)")
     qstar_dir: str | None = param("results/data/qstar", "folder of the family's Q* tables "
                                   "(<variant>.csv); missing ones are computed and cached there")
-    fit_kernel: str = param("autograd", "fit step arithmetic: autograd (the reference), fused (hand-derived "
-                            "gradients in torch, any device), native (the same as a C kernel compiled for this CPU, "
-                            "fastest; one shared layer, needs a C compiler) or auto (native where it can run, else "
-                            "fused); all equal to float32 round-off", choices=FIT_KERNELS)
+    fit_kernel: str = param(DEFAULT_KERNEL, "fit step arithmetic: auto (the default: native where it can run, "
+                            "else fused), autograd (the reference), fused (hand-derived gradients in torch, any "
+                            "device) or native (the same as a C kernel compiled for this CPU, fastest; one shared "
+                            "layer, needs a C compiler); all equal to float32 round-off", choices=FIT_KERNELS)
     fit_sync_every: int = param(1, "fit steps between host checks of the stopping rule (1 with autograd and no "
                                 "re-packing = the step-by-step loop)", low=1)
     fit_repack_every: int = param(0, "fit steps between re-packings of the still running seeds into a smaller "

@@ -13,7 +13,8 @@ episode).
 
 **Directory layout.** A dataset directory holds ``<variant name>.pkl`` per variant, with the paper's
 variant names ``"%.3f_%.3f" % (mass, force)`` (e.g. ``1.000_4.000.pkl`` for variant 0; see
-:attr:`.dynamics.CarOnHillParams.name`): :func:`variant_path` names it, :func:`load_variant` reads it.
+:attr:`.dynamics.CarOnHillParams.name`), or the files under the authors' own names
+``dataset_<variant name>.pkl``: :func:`variant_path` names it, :func:`load_variant` reads it.
 
 **Security.** Unpickling can run arbitrary code, so only read files you trust. This reader uses a
 restricted unpickler that loads only plain Python containers and numbers and numpy's array, dtype
@@ -92,9 +93,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
                                      "(only Python numbers/containers and numpy arrays)")
 
 
+AUTHORS_PREFIX = "dataset_"
+"""The authors' own file names: ``dataset_<variant name>.pkl``."""
+
+
 def variant_path(directory: str | Path, params: coh.CarOnHillParams) -> Path:
-    """``<directory>/<variant name>.pkl``, e.g. ``1.000_4.000.pkl`` for variant 0."""
-    return Path(directory) / f"{params.name}{SUFFIX}"
+    """``<directory>/<variant name>.pkl``, e.g. ``1.000_4.000.pkl`` for variant 0; where only the
+    authors' own name ``dataset_1.000_4.000.pkl`` is there, that one."""
+    plain = Path(directory) / f"{params.name}{SUFFIX}"
+    theirs = plain.with_name(AUTHORS_PREFIX + plain.name)
+    return theirs if theirs.is_file() and not plain.exists() else plain
 
 
 def load_variant(directory: str | Path, params: coh.CarOnHillParams) -> Transitions:
