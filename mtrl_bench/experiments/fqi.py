@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from mtrl_bench.algos import fqi_native
-from mtrl_bench.algos.fqi import FitRule, FQILearner, split_holdout
+from mtrl_bench.algos.fqi import FIT_RULES, FitRule, FQILearner, rule_learning_rate, split_holdout
 from mtrl_bench.algos.fqi_fit import DEFAULT_KERNEL, FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
 from mtrl_bench.config import param
 from mtrl_bench.device import resolve_device
@@ -65,7 +65,10 @@ class Config:
     shared_width: int = param(30, "units of the shared layer h", low=1)
     input_width: int = param(30, "units of each task's input map w_t", low=1)
     iterations: int = param(50, "FQI iterations K", low=1)
-    learning_rate: float = param(1e-3, "Adam step size of the fit", low=0, low_open=True)
+    learning_rate: float = param(1e-3, "Adam step size of the fit (fit_rule paper)", low=0, low_open=True)
+    fit_rule: str = param("paper", "paper: Adam at learning_rate (the paper: 1e-3); fast: Adam at 1e-2, ten times the "
+                          "paper's step, the same stopping rule (learning_rate must then be 1e-3 or 1e-2)",
+                          choices=tuple(FIT_RULES))
     patience: int = param(100, "a fit stops after this many Adam steps without improvement", low=1)
     tolerance: float = param(1e-6, "an improvement of the training loss counts when larger than this "
                              "(squared return units)", low=0)
@@ -111,6 +114,10 @@ class Config:
                               f"dataset.policy ({self.dataset.policy!r}, not the authors' kind): set "
                               "dataset.policy: epsilon_greedy, or approx_error_data: split")
         self.fit_options()  # FitOptions' own checks
+        fixed = FIT_RULES.get(self.fit_rule)
+        if fixed is not None and self.learning_rate not in (1e-3, fixed):
+            raise ConfigError(f"fit_rule {self.fit_rule} steps at {fixed:g}, not at learning_rate "
+                              f"{self.learning_rate:g}: leave learning_rate out or choose fit_rule: paper")
         # Canonical task names, so that the provenance and the rows name each task one way.
         object.__setattr__(self, "variants", get_family(self.family).task_names(list(self.variants)))
 
@@ -165,8 +172,8 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
         fqi_native.require(spec, device, torch.float32)
     train_sets, held_sets, data_record = task_data(config, family, tasks)
     truth = family.truth(tasks, config.qstar_dir)
-    rule = FitRule(config.learning_rate, config.patience, config.tolerance, config.max_fit_steps,
-                   config.fit_options())
+    rule = FitRule(rule_learning_rate(config.fit_rule, config.learning_rate), config.patience, config.tolerance,
+                   config.max_fit_steps, config.fit_options())
     learner = FQILearner(spec, seeds, train_sets, held_sets, gamma, rule, device)
     q_star = None if truth is None else torch.as_tensor(truth.q_star, dtype=learner.dtype, device=device)
     q_star_authors = None
