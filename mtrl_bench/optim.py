@@ -94,18 +94,30 @@ class MemberAdam:
             else:  # a parameter that was frozen: its own count, its own bias correction
                 own += active.to(own.dtype)
                 b1_all, b2_all = 1 - beta1 ** own, 1 - beta2 ** own
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            g = p.grad
-            if self.weight_decay:
-                g = g.add(p, alpha=self.weight_decay)
             saved = None if stopped is None else (p[stopped].clone(), m[stopped].clone(), v[stopped].clone())
-            one, two = self._scratch(p)  # reused buffers: no large allocation per step
-            m.mul_(beta1).add_(torch.mul(g, 1 - beta1, out=one))
-            v.mul_(beta2).add_(torch.mul(g, 1 - beta2, out=one).mul_(g))
-            b1 = b1_all.clamp(min=1e-30).to(p.dtype).view(shape)
-            b2 = b2_all.clamp(min=1e-30).to(p.dtype).view(shape)
-            # torch.optim.Adam: p -= lr * (m / b1) / (sqrt(v / b2) + eps)  (written as in torch)
-            denom = torch.sqrt(v, out=one).div_(b2.sqrt()).add_(self.eps)
-            p.sub_(torch.div(m, b1, out=two).div_(denom).mul_(self.lr))
+            adam_update(p, p.grad, m, v, b1_all, b2_all, self.lr, self.betas, self.eps, self.weight_decay,
+                        self._scratch(p))
             if saved is not None:
                 p[stopped], m[stopped], v[stopped] = saved
+
+
+@torch.no_grad()
+def adam_update(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, bias1: torch.Tensor,
+                bias2: torch.Tensor, lr: float, betas: tuple[float, float], eps: float, weight_decay: float,
+                scratch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Adam's arithmetic for every member, in place: parameter ``p``, gradient ``g`` and moments ``m``,
+    ``v`` (S, ...); bias corrections ``bias1`` = 1 - beta1^step, ``bias2`` (S,); ``scratch``: two buffers
+    shaped like ``p`` (reused, so no large allocation per step). Callers that move only some members put
+    the others back (:meth:`MemberAdam.step`, the FQI fit's packed loop)."""
+    beta1, beta2 = betas
+    shape = (-1,) + (1,) * (p.dim() - 1)
+    if weight_decay:
+        g = g.add(p, alpha=weight_decay)
+    one, two = scratch
+    m.mul_(beta1).add_(torch.mul(g, 1 - beta1, out=one))
+    v.mul_(beta2).add_(torch.mul(g, 1 - beta2, out=one).mul_(g))
+    b1 = bias1.clamp(min=1e-30).to(p.dtype).view(shape)
+    b2 = bias2.clamp(min=1e-30).to(p.dtype).view(shape)
+    # torch.optim.Adam: p -= lr * (m / b1) / (sqrt(v / b2) + eps)  (written as in torch)
+    denom = torch.sqrt(v, out=one).div_(b2.sqrt()).add_(eps)
+    p.sub_(torch.div(m, b1, out=two).div_(denom).mul_(lr))

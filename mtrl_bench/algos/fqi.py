@@ -11,7 +11,8 @@ Pseudo-code (D'Eramo et al. 2020, Sec. 5.1), for S independent runs at once:
 ``fit`` is the paper's rule (:mod:`mtrl_bench.algos.fqi_fit`): full-batch Adam steps on the mean
 squared error over the union of all tasks' training transitions until the loss has not improved by
 more than ``tolerance`` for ``patience`` consecutive steps, capped at ``max_fit_steps`` (None =
-uncapped, the paper). The network and the optimiser are warm-started across iterations.
+uncapped, the paper). The network and the optimiser are warm-started across iterations. How the
+steps are computed (the kernel, host checks, re-packing) is :class:`~mtrl_bench.algos.fqi_fit.FitOptions`.
 
 :class:`FQILearner` does one iteration per :meth:`FQILearner.iterate` and answers questions about
 Q_k (values on test pairs, its greedy policy); the loop that drives it, evaluates it on a task
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit, weighted_mse
+from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.tasks.family import Policy, TransitionData
@@ -53,12 +55,26 @@ def bellman_targets(net: SharedMultiTaskNet | None, data: TaskTensors, gamma: fl
     return data.rewards + gamma * data.not_absorbing * next_q
 
 
+FIT_RULES = {"paper": None, "fast": 1e-2}
+"""Named fit rules, each full-batch Adam with the same stopping rule (patience, tolerance, cap): "paper"
+steps at the configured learning rate (the paper's 1e-3), "fast" at 1e-2, ten times the paper's
+(what that costs and what it changes: docs/fqi.md)."""
+
+
+def rule_learning_rate(fit_rule: str, learning_rate: float) -> float:
+    """The Adam step size of ``fit_rule`` (:data:`FIT_RULES`) given the configured ``learning_rate``."""
+    if fit_rule not in FIT_RULES:
+        raise ConfigError(f"fit_rule must be one of {list(FIT_RULES)}, got {fit_rule!r}")
+    fixed = FIT_RULES[fit_rule]
+    return learning_rate if fixed is None else fixed
+
+
 @dataclass(frozen=True)
 class FitRule:
     """When a fit stops: ``patience`` steps without an improvement of more than ``tolerance`` (loss
     units), or ``max_steps`` Adam steps (None: no cap). ``learning_rate`` is Adam's step size;
     ``options`` says how the steps run (:class:`~mtrl_bench.algos.fqi_fit.FitOptions`; never what they
-    compute; the default is the reference step-by-step loop)."""
+    compute; by default the default kernel with a host check after every step)."""
 
     learning_rate: float
     patience: int

@@ -1,13 +1,28 @@
-"""The paper's fit rule for (multi-task) FQI: full-batch Adam on the union of all tasks' rows, with
-patience-based stopping per member (seed), members as a batch dimension.
+"""The fit of (multi-task) FQI: one loop, one stopping rule, the step's arithmetic behind one interface.
 
-``fit`` takes Adam steps for every member until its training loss has not improved by more than
-``tolerance`` for ``patience`` consecutive steps (or ``max_steps``). Members are independent: a
-stopped or diverged member's parameters and Adam state no longer change.
+``fit`` moves every active member (seed) until its training loss has not improved by more than
+``tolerance`` for ``patience`` consecutive steps (or ``max_steps``). Members are independent: a stopped
+or diverged member's parameters and optimiser state no longer change. One loop does it
+(:func:`fit`); what varies is how a step's numbers are computed, never what they are:
+
+* the **step function** ("kernel"), params (S, ...) and targets (S, T, N) -> loss (S,) and gradients:
+  ``autograd`` (the reference: torch autograd over cache-sized member blocks), ``fused``
+  (:mod:`mtrl_bench.algos.fqi_fused`, hand-derived gradients over row tiles, any device) or ``native``
+  (:mod:`mtrl_bench.algos.fqi_native`, the same gradients as a C kernel compiled for this CPU). All
+  equal the reference to float32 round-off. The default is ``auto``: native where it can run, else
+  fused (:data:`DEFAULT_KERNEL`);
+* the **step rule** (:data:`StepRule`) that turns step functions into a step: the paper's Adam
+  (:func:`adam_steps`: :func:`mtrl_bench.optim.adam_update`, with the native kernel its compiled twin)
+  or a faster rule (:mod:`mtrl_bench.algos.fqi_rules`);
+* the **stopping rule** (:class:`StopRule`), kept in device tensors; the host asks "is any member
+  still running" every ``sync_every`` steps (1 = the step-by-step loop) and, every ``repack_every``
+  steps, gathers the running members into a smaller batch so that stopped ones stop costing
+  arithmetic (:class:`Packed`). Neither changes any member's numbers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,23 +33,24 @@ from mtrl_bench.algos.fqi_fused import ROWS_PER_TILE as ROWS_PER_TILE_DEFAULT
 from mtrl_bench.algos.fqi_fused import FusedFitStep
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.nets import SharedMultiTaskNet
-from mtrl_bench.optim import MemberAdam
-from mtrl_bench.tasks.car_on_hill.datasets import Transitions
+from mtrl_bench.optim import MemberAdam, adam_update
+from mtrl_bench.tasks.family import TransitionData
 
 
 @dataclass
 class TaskTensors:
     """All tasks' transitions padded to one length; ``weight`` is 1 on real rows, 0 on padding."""
 
-    states: torch.Tensor  # (T, N, 2)
+    states: torch.Tensor  # (T, N, obs_dim)
     actions: torch.Tensor  # (T, N) long
     rewards: torch.Tensor  # (T, N)
-    next_states: torch.Tensor  # (T, N, 2)
+    next_states: torch.Tensor  # (T, N, obs_dim)
     not_absorbing: torch.Tensor  # (T, N)
     weight: torch.Tensor  # (T, N)
 
     @classmethod
-    def stack(cls, sets: list[Transitions], device: torch.device, dtype: torch.dtype) -> TaskTensors:
+    def stack(cls, sets: Sequence[TransitionData], device: torch.device, dtype: torch.dtype) -> TaskTensors:
+        """One task per element of ``sets`` (any family's transitions), padded to the longest."""
         n = max(len(s) for s in sets)
 
         def pad(name: str, fill=0):
@@ -49,6 +65,11 @@ class TaskTensors:
             weight[t, : len(s)] = 1.0
         return cls(pad("states").to(dtype), pad("actions").long(), pad("rewards").to(dtype),
                    pad("next_states").to(dtype), (1.0 - pad("absorbing")).to(dtype), weight)
+
+    def task_shares(self) -> torch.Tensor:
+        """(T,) each task's share of all real rows: the union MSE is the task MSEs weighted by it."""
+        counts = self.weight.sum(-1)
+        return counts / counts.sum()
 
 
 def weighted_mse(net: SharedMultiTaskNet, data: TaskTensors, targets: torch.Tensor,
@@ -68,69 +89,41 @@ def weighted_mse(net: SharedMultiTaskNet, data: TaskTensors, targets: torch.Tens
 ROWS_PER_BLOCK = 65_536
 
 
-def member_blocks(n_members: int, rows_per_member: int, rows_per_block: int = ROWS_PER_BLOCK) -> list[slice]:
+def member_blocks(n_members: int, rows_per_member: int, rows_per_block: int | None = None) -> list[slice]:
     """Contiguous blocks of members with at most ``rows_per_block`` rows each (at least one member)."""
+    rows_per_block = ROWS_PER_BLOCK if rows_per_block is None else rows_per_block
     size = max(1, rows_per_block // max(1, rows_per_member))
     return [slice(start, min(start + size, n_members)) for start in range(0, n_members, size)]
 
 
-def fit_blocks(net: SharedMultiTaskNet, data: TaskTensors) -> list[slice]:
-    """Member blocks for one fit step: cache-sized on a CPU, all members at once on a GPU."""
-    if data.weight.device.type != "cpu":
-        return [slice(0, net.n_members)]
-    return member_blocks(net.n_members, data.weight.shape[0] * data.weight.shape[1], ROWS_PER_BLOCK)
-
-
-def fit_step(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
-             share: torch.Tensor, running: torch.Tensor, blocks: list[slice]) -> torch.Tensor:
-    """One full-batch Adam step of every running member whose loss is finite; returns the losses (S,)
-    (0 for members of blocks with no running member).
-
-    The loss of a member is the MSE over the union of all tasks' rows (task MSEs weighted by
-    ``share``). Members are independent, so each block's backward gives exactly its members'
-    gradients: blocks change the memory footprint, not the result.
-    """
-    optimizer.zero_grad()
-    losses = []
-    for block in blocks:
-        if not bool(running[block].any()):  # a block of stopped members: nothing to compute
-            losses.append(torch.zeros(block.stop - block.start, device=running.device))
-            continue
-        loss = (weighted_mse(net, data, targets[block], block) * share).sum(-1)
-        usable = running[block] & torch.isfinite(loss)
-        if bool(usable.any()):
-            torch.where(usable, loss, torch.zeros_like(loss)).sum().backward()
-        losses.append(loss.detach())
-    loss = torch.cat(losses)
-    optimizer.step(running & torch.isfinite(loss))
-    return loss
-
-
 FIT_KERNELS = ("autograd", "fused", "native", "auto")
+DEFAULT_KERNEL = "auto"
+"""The one default step function: native (compiled for this CPU) where it can run, else fused."""
+
+StepFunction = Callable[[dict[str, torch.Tensor], torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+"""A kernel: (params {name: (S, ...)}, targets (S, T, N)) -> (loss (S,), gradients {name: (S, ...)})."""
 
 
 @dataclass(frozen=True)
 class FitOptions:
-    """How :func:`fit` runs (never what it computes: every choice gives the paper's rule).
+    """How :func:`fit` runs (never what it computes: every choice gives the same rule's numbers, the
+    kernels to float32 round-off).
 
-    kernel: "autograd" (reference), "fused" (:mod:`mtrl_bench.algos.fqi_fused`, hand-derived
-        gradients over row tiles in torch; any device), "native" (:mod:`mtrl_bench.algos.fqi_native`,
-        the same gradients as a C kernel compiled for this CPU; float32, one shared layer) or "auto"
-        (native where it can run, else fused). All equal the reference to float32 round-off.
-    sync_every: steps between host checks of "is any member still running". 1 with the autograd kernel
-        and no re-packing is the step-by-step loop; otherwise the stopping rule lives in device tensors.
+    kernel: the step function: "autograd" (reference), "fused", "native" or "auto" (the default:
+        native where it can run, else fused); see the module docstring.
+    sync_every: steps between host checks of "is any member still running" (1: the step-by-step loop).
     repack_every: every this many steps (rounded up to a multiple of ``sync_every``) the running
         members are gathered into a smaller batch, so stopped members stop costing arithmetic; 0 = never.
         Bit-identical results need a batched product whose per-matrix result does not depend on the
         batch size: true of this CPU build's MKL for the products used (tests/test_fqi_fit.py checks
         it; the orientation grad @ [z; 1]^T of the weight gradients matters); a GPU library that picks
         another algorithm for a smaller batch would give results equal to round-off instead.
-    cuda_graph: capture one step (kernel, Adam, stopping rule) in a CUDA graph and replay it
+    cuda_graph: capture one step (kernel, update, stopping rule) in a CUDA graph and replay it
         (fused kernel on a CUDA device only; ignored elsewhere).
     rows_per_tile: the fused kernel's tile size (rows of all members and tasks per tile).
     """
 
-    kernel: str = "autograd"
+    kernel: str = DEFAULT_KERNEL
     sync_every: int = 1
     repack_every: int = 0
     cuda_graph: bool = False
@@ -143,64 +136,60 @@ class FitOptions:
             raise ConfigError(f"fit options need sync_every >= 1, repack_every >= 0 and rows_per_tile >= 1, got "
                               f"{self.sync_every}, {self.repack_every}, {self.rows_per_tile}")
 
-    @property
-    def step_by_step(self) -> bool:
-        return self.kernel == "autograd" and self.sync_every == 1 and self.repack_every == 0
+
+REFERENCE = FitOptions(kernel="autograd")
+"""The reference path: autograd gradients, the stopping rule asked after every step."""
 
 
-def fit(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
-        active: torch.Tensor, patience: int, tolerance: float,
-        max_steps: int | None, options: FitOptions | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The paper's fit rule, for every active member at once.
-
-    Full-batch Adam steps on the MSE over the union of all tasks' rows; a member stops once its loss
-    has not improved by more than ``tolerance`` for ``patience`` consecutive steps (or after
-    ``max_steps``). Returns (steps taken (S,), diverged (S,) bool). ``options`` chooses how the steps
-    run (see :class:`FitOptions`); the default is the reference step-by-step loop.
-    """
-    options = options or FitOptions()
-    if options.step_by_step:
-        return _fit_step_by_step(net, optimizer, data, targets, active, patience, tolerance, max_steps)
-    return _fit_on_device(net, optimizer, data, targets, active, patience, tolerance, max_steps, options)
+def resolve_kernel(kernel: str, net: SharedMultiTaskNet, data: TaskTensors) -> str:
+    """The kernel that runs: "auto" becomes "native" where the compiled kernel can run, else "fused"."""
+    if kernel != "auto":
+        return kernel
+    return "native" if fqi_native.available(net.spec, data.states.device, data.states.dtype) else "fused"
 
 
-def _fit_step_by_step(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
-                      active: torch.Tensor, patience: int, tolerance: float,
-                      max_steps: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reference loop: one host check of the stopping rule per step."""
-    counts = data.weight.sum(-1)  # (T,)
-    share = counts / counts.sum()  # union MSE = task MSEs weighted by their share of rows
-    best = torch.full((net.n_members,), float("inf"), device=counts.device, dtype=torch.float64)
-    wait = torch.zeros(net.n_members, dtype=torch.long, device=counts.device)
-    steps = torch.zeros(net.n_members, dtype=torch.long, device=counts.device)
-    diverged = torch.zeros(net.n_members, dtype=torch.bool, device=counts.device)
-    running = active.clone()
-    blocks = fit_blocks(net, data)
-    while bool(running.any()):
-        loss = fit_step(net, optimizer, data, targets, share, running, blocks)
-        bad = ~torch.isfinite(loss)
-        diverged |= bad & running
-        running &= ~bad
-        if not bool(running.any()):
-            break
-        steps += running.long()
-        current = loss.detach().double()
-        improved = current < best - tolerance
-        best = torch.where(running & improved, current, best)
-        wait = torch.where(improved, torch.zeros_like(wait), wait + 1)
-        running &= wait < patience
-        if max_steps is not None:
-            running &= steps < max_steps
-    return steps, diverged
+def autograd_kernel(net: SharedMultiTaskNet, data: TaskTensors) -> StepFunction:
+    """The reference step function: the union MSE's value and autograd gradients, in member blocks
+    (cache-sized on a CPU, all members at once on a GPU; members are independent, so blocks change the
+    memory footprint, not the result). A member whose loss is not finite gets no gradient."""
+    rows = data.weight.shape[0] * data.weight.shape[1]
+    share = data.task_shares()
+
+    def kernel(params: dict[str, torch.Tensor], targets: torch.Tensor):
+        leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        n_members = leaves["input_weight"].shape[0]
+        blocks = [slice(0, n_members)] if data.weight.device.type != "cpu" else member_blocks(n_members, rows)
+        losses = []
+        for block in blocks:
+            block_params = {f"params.{k}": v[block] for k, v in leaves.items()}
+            q = torch.func.functional_call(net, block_params, (data.states,))
+            q = q.gather(-1, data.actions.expand(q.shape[0], -1, -1).unsqueeze(-1)).squeeze(-1)
+            loss = ((((q - targets[block]) ** 2 * data.weight).sum(-1) / data.weight.sum(-1)) * share).sum(-1)
+            usable = torch.isfinite(loss)
+            torch.where(usable, loss, torch.zeros_like(loss)).sum().backward()
+            losses.append(loss.detach())
+        return torch.cat(losses), {k: v.grad for k, v in leaves.items()}
+
+    return kernel
+
+
+def step_function(kernel: str, net: SharedMultiTaskNet, data: TaskTensors, rows_per_tile: int) -> StepFunction:
+    """The step function named ``kernel`` (already resolved: autograd, fused or native)."""
+    if kernel == "fused":
+        tile = rows_per_tile if data.weight.device.type == "cpu" else 1 << 62
+        return FusedFitStep(net, data.states, data.actions, data.weight, tile).loss_and_grads
+    if kernel == "native":
+        return fqi_native.NativeFitStep(net, data.states, data.actions, data.weight).loss_and_grads
+    return autograd_kernel(net, data)
 
 
 @dataclass
 class StopRule:
-    """The patience rule's state per member, as device tensors: no host synchronisation per step."""
+    """The patience rule's state per member, as device tensors (no host synchronisation per step)."""
 
     best: torch.Tensor  # (S,) float64, best loss so far
     wait: torch.Tensor  # (S,) long, steps since the last improvement
-    steps: torch.Tensor  # (S,) long, Adam steps taken
+    steps: torch.Tensor  # (S,) long, steps taken
     diverged: torch.Tensor  # (S,) bool
     running: torch.Tensor  # (S,) bool
 
@@ -223,11 +212,11 @@ class StopRule:
         return ("best", "wait", "steps", "diverged", "running")
 
     def update(self, loss: torch.Tensor, patience: int, tolerance: float, max_steps: int | None) -> None:
-        """The step-by-step rule after a step with losses ``loss`` (S,), in place and without branches.
-
-        A step taken when no member runs changes nothing (``steps``, ``best``, ``running`` and
-        ``diverged`` move only where ``running``; ``wait`` of a stopped member is never read again).
-        """
+        """After a step with losses ``loss`` (S,): a non-finite loss marks the member diverged; it stops
+        once its loss has not improved on its best by more than ``tolerance`` for ``patience`` steps,
+        or after ``max_steps``. In place and without branches: a step taken when no member runs changes
+        nothing (``steps``, ``best``, ``running`` and ``diverged`` move only where ``running``; ``wait``
+        of a stopped member is never read again)."""
         bad = ~torch.isfinite(loss)
         self.diverged |= bad & self.running
         self.running &= ~bad
@@ -241,8 +230,8 @@ class StopRule:
             self.running &= self.steps < max_steps
 
 
-class _Packed:
-    """The members ``index`` of a net and its optimiser, gathered into their own (smaller) batch.
+class Packed:
+    """The members ``index`` of a net and its Adam, gathered into their own (smaller) batch.
 
     Parameters, Adam state, targets and the stopping rule are copies; :meth:`write_back` scatters them.
     """
@@ -260,43 +249,6 @@ class _Packed:
         self.targets = targets[index]
         self.state = rule.take(index)
 
-    @torch.no_grad()
-    def adam_step(self, grads: dict[str, torch.Tensor], active: torch.Tensor) -> None:
-        """MemberAdam's step, written without host synchronisation: inactive members are masked back.
-
-        The arithmetic of an active member is MemberAdam.step's, operation for operation (checked by
-        the tests against the step-by-step loop, which uses MemberAdam itself).
-        """
-        opt = self.optimizer
-        beta1, beta2 = opt.betas
-        decay = float(getattr(opt, "weight_decay", 0.0))
-        self.adam_steps += active.to(self.adam_steps.dtype)
-        bias1 = 1 - beta1 ** self.adam_steps
-        bias2 = 1 - beta2 ** self.adam_steps
-        for name, m, v in zip(self.names, self.exp_avg, self.exp_avg_sq):
-            p, g = self.params[name], grads[name]
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            on = active.view(shape)
-            if decay:
-                g = g.add(p, alpha=decay)
-            new_m = m * beta1 + g * (1 - beta1)
-            new_v = v * beta2 + g * (1 - beta2) * g
-            b1 = bias1.clamp(min=1e-30).to(p.dtype).view(shape)
-            b2 = bias2.clamp(min=1e-30).to(p.dtype).view(shape)
-            denom = new_v.sqrt() / b2.sqrt() + opt.eps
-            new_p = p - new_m / b1 / denom * opt.lr
-            m.copy_(torch.where(on, new_m, m))
-            v.copy_(torch.where(on, new_v, v))
-            p.copy_(torch.where(on, new_p, p))
-
-    def adam_step_native(self, grads: dict[str, torch.Tensor], active: torch.Tensor) -> None:
-        """:meth:`adam_step` as one compiled call (:func:`mtrl_bench.algos.fqi_native.adam_step`), equal to
-        float32 round-off; for the native kernel, whose per-step cost it cuts to one call."""
-        opt = self.optimizer
-        fqi_native.adam_step([self.params[n] for n in self.names], self.exp_avg, self.exp_avg_sq,
-                             [grads[n] for n in self.names], active, self.adam_steps, opt.lr, opt.betas, opt.eps,
-                             float(getattr(opt, "weight_decay", 0.0)))
-
     def write_back(self) -> None:
         with torch.no_grad():
             for name, slot, m, v in zip(self.names, self.slots, self.exp_avg, self.exp_avg_sq):
@@ -307,76 +259,74 @@ class _Packed:
         self.rule.put(self.index, self.state)
 
 
-def _autograd_kernel(net: SharedMultiTaskNet, data: TaskTensors, share: torch.Tensor):
-    """(params, targets) -> (loss (S,), grads): the reference step's arithmetic on a packed batch."""
-    rows = data.weight.shape[0] * data.weight.shape[1]
-
-    def kernel(params: dict[str, torch.Tensor], targets: torch.Tensor):
-        leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
-        n_members = leaves["input_weight"].shape[0]
-        blocks = [slice(0, n_members)] if data.weight.device.type != "cpu" else member_blocks(n_members, rows)
-        losses = []
-        for block in blocks:
-            block_params = {f"params.{k}": v[block] for k, v in leaves.items()}
-            q = torch.func.functional_call(net, block_params, (data.states,))
-            q = q.gather(-1, data.actions.expand(q.shape[0], -1, -1).unsqueeze(-1)).squeeze(-1)
-            loss = ((((q - targets[block]) ** 2 * data.weight).sum(-1) / data.weight.sum(-1)) * share).sum(-1)
-            usable = torch.isfinite(loss)
-            torch.where(usable, loss, torch.zeros_like(loss)).sum().backward()
-            losses.append(loss.detach())
-        return torch.cat(losses), {k: v.grad for k, v in leaves.items()}
-
-    return kernel
+StepRule = Callable[[Packed, StepFunction, bool], Callable[[], torch.Tensor]]
+"""How a fit steps: (packed members, step function, whether it is the native kernel) -> a callable
+that takes one step of every running member of the pack (masking the others) and returns the losses
+(S,) at which that step was taken. :func:`adam_steps` is the paper's; the stopping rule is applied by
+:func:`fit`, the same for every step rule."""
 
 
-def _fused_kernel(net: SharedMultiTaskNet, data: TaskTensors, rows_per_tile: int):
-    fused = FusedFitStep(net, data.states, data.actions, data.weight, rows_per_tile)
-    return fused.loss_and_grads
+def adam_steps(packed: Packed, kernel: StepFunction, native: bool) -> Callable[[], torch.Tensor]:
+    """The paper's step: the loss and gradients at the current parameters, then one Adam step
+    (:func:`mtrl_bench.optim.adam_update`; with the native kernel its compiled twin, equal to float32
+    round-off) of every running member whose loss is finite; the others are put back unchanged."""
+    opt = packed.optimizer
+    scratch = [(torch.empty_like(p), torch.empty_like(p)) for p in packed.params.values()]
+
+    @torch.no_grad()
+    def python_adam(grads: dict[str, torch.Tensor], on: torch.Tensor) -> None:
+        packed.adam_steps += on.to(packed.adam_steps.dtype)
+        bias1 = 1 - opt.betas[0] ** packed.adam_steps
+        bias2 = 1 - opt.betas[1] ** packed.adam_steps
+        for name, m, v, work in zip(packed.names, packed.exp_avg, packed.exp_avg_sq, scratch):
+            p = packed.params[name]
+            keep = (p.clone(), m.clone(), v.clone())
+            adam_update(p, grads[name], m, v, bias1, bias2, opt.lr, opt.betas, opt.eps, opt.weight_decay, work)
+            mask = on.view((-1,) + (1,) * (p.dim() - 1))
+            for now, before in zip((p, m, v), keep):
+                now.copy_(torch.where(mask, now, before))
+
+    def native_adam(grads: dict[str, torch.Tensor], on: torch.Tensor) -> None:
+        fqi_native.adam_step([packed.params[n] for n in packed.names], packed.exp_avg, packed.exp_avg_sq,
+                             [grads[n] for n in packed.names], on, packed.adam_steps, opt.lr, opt.betas, opt.eps,
+                             opt.weight_decay)
+
+    update = native_adam if native else python_adam
+
+    def one_step() -> torch.Tensor:
+        loss, grads = kernel(packed.params, packed.targets)
+        update(grads, packed.state.running & torch.isfinite(loss))
+        return loss
+
+    return one_step
 
 
-def resolve_kernel(kernel: str, net: SharedMultiTaskNet, data: TaskTensors) -> str:
-    """The kernel that runs: "auto" becomes "native" where the compiled kernel can run, else "fused"."""
-    if kernel != "auto":
-        return kernel
-    return "native" if fqi_native.available(net.spec, data.states.device, data.states.dtype) else "fused"
+def fit(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
+        active: torch.Tensor, patience: int, tolerance: float,
+        max_steps: int | None, options: FitOptions | None = None,
+        steps: StepRule = adam_steps) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit every active member (S,) bool to ``targets`` (S, T, N): full-batch steps (``steps``; the
+    paper's Adam with its state in ``optimizer`` by default) on the MSE over the union of all tasks' rows
+    until the :class:`StopRule` stops it. Returns (steps taken (S,), diverged (S,) bool).
 
-
-def _native_kernel(net: SharedMultiTaskNet, data: TaskTensors):
-    return fqi_native.NativeFitStep(net, data.states, data.actions, data.weight).loss_and_grads
-
-
-def _fit_on_device(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTensors, targets: torch.Tensor,
-                   active: torch.Tensor, patience: int, tolerance: float, max_steps: int | None,
-                   options: FitOptions) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fit rule with the stopping rule in device tensors (see :class:`FitOptions`).
-
-    Every member's numbers equal the step-by-step loop's: a member that has stopped is frozen by
-    masking (its Adam step is masked out), so steps taken after it stopped change nothing.
+    ``options`` chooses how the steps run (:class:`FitOptions`; None = :data:`REFERENCE`). Every member's
+    numbers equal the step-by-step loop's: a member that has stopped is frozen by masking, so steps taken
+    after it stopped (between host checks) change nothing.
     """
-    counts = data.weight.sum(-1)
-    share = counts / counts.sum()
+    options = options or REFERENCE
     kernel_name = resolve_kernel(options.kernel, net, data)
-    if kernel_name == "fused":
-        rows_per_tile = options.rows_per_tile if data.weight.device.type == "cpu" else 1 << 62
-        kernel = _fused_kernel(net, data, rows_per_tile)
-    elif kernel_name == "native":
-        kernel = _native_kernel(net, data)
-    else:
-        kernel = _autograd_kernel(net, data, share)
+    kernel = step_function(kernel_name, net, data, options.rows_per_tile)
     rule = StopRule.start(active)
     sync = options.sync_every
     repack = 0 if options.repack_every == 0 else -(-options.repack_every // sync) * sync
     use_graph = options.cuda_graph and kernel_name == "fused" and data.weight.device.type == "cuda"
     index = torch.nonzero(rule.running).squeeze(1)
     while index.numel() > 0:
-        packed = _Packed(net, optimizer, targets, rule, index)
+        packed = Packed(net, optimizer, targets, rule, index)
+        take = steps(packed, kernel, kernel_name == "native")
 
-        adam = packed.adam_step_native if kernel_name == "native" else packed.adam_step
-
-        def one_step(packed: _Packed = packed, adam=adam) -> None:
-            loss, grads = kernel(packed.params, packed.targets)
-            adam(grads, packed.state.running & torch.isfinite(loss))
-            packed.state.update(loss, patience, tolerance, max_steps)
+        def one_step(packed: Packed = packed, take=take) -> None:
+            packed.state.update(take(), patience, tolerance, max_steps)
 
         step = _graph_of(one_step) if use_graph else one_step
         taken = 0
@@ -393,7 +343,7 @@ def _fit_on_device(net: SharedMultiTaskNet, optimizer: MemberAdam, data: TaskTen
     return rule.steps, rule.diverged
 
 
-def _graph_of(one_step):
+def _graph_of(one_step: Callable[[], None]) -> Callable[[], None]:
     """``one_step`` captured in a CUDA graph; the warm-up steps on a side stream are real steps."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())

@@ -1,6 +1,6 @@
 """A fused fit step for the FQI network: hand-derived gradients over cache-sized row tiles.
 
-The autograd step (:func:`mtrl_bench.algos.fqi_fit.fit_step`) builds a graph over every member's
+The autograd step (:func:`mtrl_bench.algos.fqi_fit.autograd_kernel`) builds a graph over every member's
 full batch and walks it back, so each activation makes a round trip through memory several times
 and the loss needs the whole Q-table before it gathers the taken action. Here one step is, per
 tile of rows (a block of members x a slice of every task's rows):

@@ -21,6 +21,9 @@ All in the same run, so the ratios hold even on a loaded machine:
     50 uncapped iterations) from the measured step times and the steps-per-iteration profile,
     and the memory and time each paper job should ask for.
 (e) the batched Car-On-Hill step against scipy's odeint (the authors' integrator), per state.
+(f) the fit rules side by side (:data:`mtrl_bench.algos.fqi.FIT_RULES`: the paper's Adam 1e-3 and the
+    fast rule), in this run: the first FQI iterations of S = 24 seeds each, uncapped, CPU seconds per
+    seed (one FQI run's share) and Adam steps per seed; the ratio is the fast rule's saving on them.
 (q) optionally the exact Q* of all 16 variants, one process per core.
 
 Times are CPU seconds of this process on a CPU device (robust to other processes on a shared
@@ -40,7 +43,7 @@ import torch
 from torch import nn
 
 from mtrl_bench.algos import fqi_native
-from mtrl_bench.algos.fqi import bellman_targets
+from mtrl_bench.algos.fqi import FIT_RULES, FitRule, FQILearner, bellman_targets, rule_learning_rate
 from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit
 from mtrl_bench.algos.fqi_fused import step_flops_per_row
 from mtrl_bench.bench.fqi_profile import Profile, authors_profile, complete
@@ -308,6 +311,47 @@ def project_paper(points: list[Point], kernel: str, device: torch.device, worker
     return report
 
 
+RULE_SEEDS = 24
+
+
+@dataclass
+class RuleCost:
+    """One fit rule's cost over the first FQI iterations of S seeds (f)."""
+
+    rule: str
+    n_tasks: int
+    n_seeds: int
+    iterations: int
+    cpu_s_per_seed: float  # CPU seconds of the whole batch / S, over the iterations
+    steps_per_seed: float  # mean Adam steps per seed, summed over the iterations
+
+
+def time_fit_rules(device: torch.device, n_tasks: int = 1, n_seeds: int = RULE_SEEDS, iterations: int = 2,
+                   kernel: str = "auto", out=print) -> list[RuleCost]:
+    """(f): each fit rule's CPU seconds and steps per seed over the first ``iterations`` FQI iterations of
+    ``n_seeds`` seeds on the paper's nested task set of ``n_tasks`` (epsilon-greedy data, width 30,
+    uncapped patience rule, host check every 100 steps, re-packing every 500), side by side."""
+    sets = [generate(p, DatasetSpec(policy="epsilon_greedy")) for p in coh.nested_task_set(n_tasks)]
+    spec = NetSpec(n_tasks=n_tasks, obs_dim=2, n_actions=[2] * n_tasks)
+    options = FitOptions(kernel=kernel, sync_every=100, repack_every=REPACK_EVERY)
+    costs = []
+    for name in FIT_RULES:
+        rule = FitRule(rule_learning_rate(name, 1e-3), 100, 1e-6, None, options)
+        learner = FQILearner(spec, list(range(n_seeds)), sets, sets, coh.GAMMA, rule, device)
+        start, steps = _clock(device), 0.0
+        for _ in range(iterations):
+            step = learner.iterate()
+            steps += float(step.fit_steps.double().mean())
+            learner.end_iteration(step.diverged)
+        costs.append(RuleCost(name, n_tasks, n_seeds, iterations, (_clock(device) - start) / n_seeds, steps))
+        out(f"    {name:>6} (Adam {rule.learning_rate:g}): {costs[-1].cpu_s_per_seed:7.2f} s and "
+            f"{steps:,.0f} steps per seed")
+    paper, fast = costs[0], costs[-1]
+    out(f"    fast rule: {paper.cpu_s_per_seed / fast.cpu_s_per_seed:.1f}x fewer CPU seconds, "
+        f"{paper.steps_per_seed / fast.steps_per_seed:.1f}x fewer steps than the paper's rule")
+    return costs
+
+
 def _qstar_one(index: int) -> tuple[str, float]:
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -379,12 +423,14 @@ def runnable_kernels(kernels: tuple[str, ...], device: torch.device, width: int,
 
 def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, steps: int,
         qstar: bool, workers: int, out=print, kernels: tuple[str, ...] = ("autograd", "fused", "native"),
-        project: str | None = None, dynamics: bool = True, profiles: dict[int, Profile] | None = None) -> dict:
+        project: str | None = None, dynamics: bool = True, profiles: dict[int, Profile] | None = None,
+        rule_iterations: int = 0) -> dict:
     """The benchmark. ``project="paper"`` measures only what (d) needs (the fastest kernel that runs
-    here: native on a CPU, fused on a GPU; T = 1 and 8)."""
+    here: native on a CPU, fused on a GPU; T = 1 and 8). ``rule_iterations``: FQI iterations of (f)
+    (0: skip it)."""
     torch.set_num_threads(1)
     if project == "paper":
-        tasks, kernels, qstar, dynamics = [1, 8], ("native",), False, False
+        tasks, kernels, qstar, dynamics, rule_iterations = [1, 8], ("native",), False, False, 0
     kernels = runnable_kernels(tuple(kernels), device, width, out)
     if project == "paper" and not kernels:  # no native kernel here: project with the fused one
         kernels = ("fused",)
@@ -415,6 +461,11 @@ def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, st
         report["native_threads"] = {"threads": threads, "one_s": one, "many_s": many}
         out(f"(c') native kernel, T=1, S=100, one call: {one * 1e3:.1f} ms on 1 thread, {many * 1e3:.1f} ms on "
             f"{threads} threads (wall): {one / many:.2f}x (members shared among threads; same numbers)")
+    if rule_iterations:
+        out(f"(f) fit rules, T=1, S={RULE_SEEDS}, FQI iterations 1-{rule_iterations} (uncapped), "
+            + ("CPU seconds" if device.type == "cpu" else "wall seconds") + " per seed, measured side by side:")
+        kernel = "native" if "native" in kernels else kernels[-1]
+        report["rules"] = [vars(c) for c in time_fit_rules(device, 1, RULE_SEEDS, rule_iterations, kernel, out)]
     if dynamics:
         batched, looped = bench_dynamics()
         report["dynamics_speedup"] = looped / batched

@@ -38,6 +38,8 @@ def register(groups: dict) -> None:
                         "--profile-runs) or the authors' figures")
     b.add_argument("--profile-runs", nargs="+", default=None, metavar="CSV",
                    help="FQI result files at the paper's settings whose fit_steps rows give the profile")
+    b.add_argument("--rule-iterations", type=int, default=2,
+                   help="FQI iterations per fit rule in (f), the paper's rule beside the fast one (0: skip)")
     b.add_argument("--device", default="auto")
     b.set_defaults(func=bench_fqi)
 
@@ -83,7 +85,8 @@ def bench_fqi(args: argparse.Namespace) -> int:
         profiles = fqi_profile.measured()
     fqi_bench.run(resolve_device(args.device), args.seeds, args.tasks, args.width, args.steps,
                   not args.skip_qstar, args.workers or fqi_bench.default_workers(), kernels=tuple(args.kernels),
-                  project=args.project, dynamics=not args.skip_dynamics, profiles=profiles)
+                  project=args.project, dynamics=not args.skip_dynamics, profiles=profiles,
+                  rule_iterations=max(0, args.rule_iterations))
     return 0
 
 

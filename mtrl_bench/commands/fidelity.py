@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from mtrl_bench import config as cfg
+from mtrl_bench.algos.fqi import FIT_RULES
 from mtrl_bench.commands.run import check_seeds
 from mtrl_bench.device import describe_device, resolve_device
 from mtrl_bench.errors import ConfigError
@@ -57,15 +58,16 @@ def run_path(outdir: str | Path, n_tasks: int) -> Path:
 
 def paper_config(n_tasks: int, iterations: int, fit_kernel: str = "fused", dataset_dir: str | None = None,
                  data_dir: str | None = "results/data/datasets",
-                 qstar_dir: str | None = "results/data/qstar") -> fqi.Config:
-    """The FQI config of the paper's nested task set of size ``n_tasks`` at the paper's settings."""
+                 qstar_dir: str | None = "results/data/qstar", fit_rule: str = "paper") -> fqi.Config:
+    """The FQI config of the paper's nested task set of size ``n_tasks`` at the paper's settings (with
+    ``fit_rule`` fast: the same but Adam's step, see :data:`mtrl_bench.algos.fqi.FIT_RULES`)."""
     if n_tasks not in PAPER_TASK_COUNTS:
         raise ConfigError(f"the authors ran T = {list(PAPER_TASK_COUNTS)}, got --n-tasks {n_tasks}")
     if fit_kernel not in FIT_PATHS:
         raise ConfigError(f"--fit-kernel must be one of {list(FIT_PATHS)}, got {fit_kernel!r}")
     mapping = {**PAPER_SETTINGS, **FIT_PATHS[fit_kernel], "iterations": iterations,
                "variants": [p.name for p in coh.nested_task_set(n_tasks)], "dataset_dir": dataset_dir,
-               "data_dir": data_dir, "qstar_dir": qstar_dir}
+               "data_dir": data_dir, "qstar_dir": qstar_dir, "fit_rule": fit_rule}
     return cfg.build(fqi.Config, mapping, where="fidelity")
 
 
@@ -99,6 +101,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=50, help="FQI iterations (default 50, the paper's)")
     p.add_argument("--fit-kernel", choices=sorted(FIT_PATHS), default="fused",
                    help="fused (fast, float32 round-off of the reference) or autograd (reference arithmetic)")
+    p.add_argument("--fit-rule", choices=sorted(FIT_RULES), default="paper",
+                   help="paper (Adam 1e-3, the fidelity target) or fast (Adam 1e-2, the same stopping rule)")
     p.add_argument("--dataset-dir", default=None, help="train on the authors' files <variant name>.pkl in this folder")
     p.add_argument("--data-dir", default="results/data/datasets", help="dataset cache folder")
     p.add_argument("--qstar-dir", default="results/data/qstar", help="exact Q* cache folder")
@@ -114,7 +118,8 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     if args.iterations < 1:
         raise ConfigError(f"--iterations must be >= 1, got {args.iterations}")
-    configs = {n: paper_config(n, args.iterations, args.fit_kernel, args.dataset_dir, args.data_dir, args.qstar_dir)
+    configs = {n: paper_config(n, args.iterations, args.fit_kernel, args.dataset_dir, args.data_dir, args.qstar_dir,
+                             args.fit_rule)
                for n in args.n_tasks}
     paths = [run_path(args.outdir, n) for n in args.n_tasks]
     if not args.table_only:

@@ -41,8 +41,8 @@ import numpy as np
 import torch
 
 from mtrl_bench.algos import fqi_native
-from mtrl_bench.algos.fqi import FitRule, FQILearner, split_holdout
-from mtrl_bench.algos.fqi_fit import FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
+from mtrl_bench.algos.fqi import FIT_RULES, FitRule, FQILearner, rule_learning_rate, split_holdout
+from mtrl_bench.algos.fqi_fit import DEFAULT_KERNEL, FIT_KERNELS, ROWS_PER_TILE_DEFAULT, FitOptions
 from mtrl_bench.config import param
 from mtrl_bench.device import resolve_device
 from mtrl_bench.errors import ConfigError, warn
@@ -65,7 +65,10 @@ class Config:
     shared_width: int = param(30, "units of the shared layer h", low=1)
     input_width: int = param(30, "units of each task's input map w_t", low=1)
     iterations: int = param(50, "FQI iterations K", low=1)
-    learning_rate: float = param(1e-3, "Adam step size of the fit", low=0, low_open=True)
+    learning_rate: float = param(1e-3, "Adam step size of the fit (fit_rule paper)", low=0, low_open=True)
+    fit_rule: str = param("paper", "paper: Adam at learning_rate (the paper: 1e-3); fast: Adam at 1e-2, ten times the "
+                          "paper's step, the same stopping rule (learning_rate must then be 1e-3 or 1e-2)",
+                          choices=tuple(FIT_RULES))
     patience: int = param(100, "a fit stops after this many Adam steps without improvement", low=1)
     tolerance: float = param(1e-6, "an improvement of the training loss counts when larger than this "
                              "(squared return units)", low=0)
@@ -88,10 +91,10 @@ class Config:
     data_dir: str | None = param("results/data/datasets", "dataset cache folder (none: generate, do not cache)")
     qstar_dir: str | None = param("results/data/qstar", "folder of the family's Q* tables "
                                   "(<variant>.csv); missing ones are computed and cached there")
-    fit_kernel: str = param("autograd", "fit step arithmetic: autograd (the reference), fused (hand-derived "
-                            "gradients in torch, any device), native (the same as a C kernel compiled for this CPU, "
-                            "fastest; one shared layer, needs a C compiler) or auto (native where it can run, else "
-                            "fused); all equal to float32 round-off", choices=FIT_KERNELS)
+    fit_kernel: str = param(DEFAULT_KERNEL, "fit step arithmetic: auto (the default: native where it can run, "
+                            "else fused), autograd (the reference), fused (hand-derived gradients in torch, any "
+                            "device) or native (the same as a C kernel compiled for this CPU, fastest; one shared "
+                            "layer, needs a C compiler); all equal to float32 round-off", choices=FIT_KERNELS)
     fit_sync_every: int = param(1, "fit steps between host checks of the stopping rule (1 with autograd and no "
                                 "re-packing = the step-by-step loop)", low=1)
     fit_repack_every: int = param(0, "fit steps between re-packings of the still running seeds into a smaller "
@@ -111,6 +114,10 @@ class Config:
                               f"dataset.policy ({self.dataset.policy!r}, not the authors' kind): set "
                               "dataset.policy: epsilon_greedy, or approx_error_data: split")
         self.fit_options()  # FitOptions' own checks
+        fixed = FIT_RULES.get(self.fit_rule)
+        if fixed is not None and self.learning_rate not in (1e-3, fixed):
+            raise ConfigError(f"fit_rule {self.fit_rule} steps at {fixed:g}, not at learning_rate "
+                              f"{self.learning_rate:g}: leave learning_rate out or choose fit_rule: paper")
         # Canonical task names, so that the provenance and the rows name each task one way.
         object.__setattr__(self, "variants", get_family(self.family).task_names(list(self.variants)))
 
@@ -171,8 +178,8 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
         fqi_native.require(spec, device, torch.float32)
     train_sets, held_sets, data_record = task_data(config, family, tasks)
     truth = family.truth(tasks, config.qstar_dir)
-    rule = FitRule(config.learning_rate, config.patience, config.tolerance, config.max_fit_steps,
-                   config.fit_options())
+    rule = FitRule(rule_learning_rate(config.fit_rule, config.learning_rate), config.patience, config.tolerance,
+                   config.max_fit_steps, config.fit_options())
     learner = FQILearner(spec, seeds, train_sets, held_sets, gamma, rule, device)
     q_star = None if truth is None else torch.as_tensor(truth.q_star, dtype=learner.dtype, device=device)
     q_star_authors = None
