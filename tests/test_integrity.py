@@ -407,7 +407,6 @@ def test_an_unsolvable_variant_is_refused_at_once(tmp_path, capsys):
 def test_a_schema_error_is_one_short_message(tmp_path):
     import shutil
 
-    shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     (tmp_path / "bad.yaml").write_text("bogus_key: 1\n")
     done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", "bad.yaml"],
