@@ -7,9 +7,10 @@
 # slurm.conf for this host into a scratch folder (SLURM_CONF points there; /etc/slurm is never
 # touched); start munged, slurmctld and slurmd with pid files in that folder; run a tiny sweep through
 # `snakemake --profile workflow/profiles/slurm`; check with squeue/scontrol and slurmctld's log that
-# every job really ran under SLURM; run the same sweep locally (--cores 2) and compare the result
-# bodies; submit a GPU rule to show the GPU request in the sbatch call (a GPU-less node must refuse
-# it); stop every daemon it started (trap on EXIT, also on failure or time-out).
+# every job really ran under SLURM; compare its run rows with the stored reference of the tiny sweep
+# (the mini workflow: run the same sweep locally, --cores 2, and compare the result bodies); submit a
+# GPU rule to show the GPU request in the sbatch call (a GPU-less node must refuse it); stop every
+# daemon it started (trap on EXIT, also on failure or time-out).
 #
 # --workflow repo: the project's workflow/Snakefile with workflow/config/test_tiny.yaml (the default, `auto`,
 #                  when both exist); mini: tests/cluster/mini/Snakefile, the infrastructure alone.
@@ -289,7 +290,7 @@ fi
 NOACCT_ARGS=(--slurm-status-command squeue --slurm-init-seconds-before-status-checks 5 --slurm-no-account)
 
 SLURM_DIR="$SCRATCH/slurm-run"; LOCAL_DIR="$SCRATCH/local-run"
-copy_tree "$SLURM_DIR"; copy_tree "$LOCAL_DIR"
+copy_tree "$SLURM_DIR"
 [ -f "$SLURM_DIR/workflow/profiles/slurm/config.yaml" ] || die 1 "the copy lacks workflow/profiles/slurm/config.yaml"
 
 log "sweep under SLURM: snakemake --profile workflow/profiles/slurm ${SMK_TARGET_ARGS[*]} ${NOACCT_ARGS[*]}"
@@ -303,12 +304,24 @@ if [ "$smk_rc" != 0 ]; then
   die 4 "snakemake under SLURM failed (rc $smk_rc; log $SCRATCH/log/snakemake-slurm.log)"
 fi
 
-log "same sweep locally: snakemake --cores 2 ${SMK_TARGET_ARGS[*]}"
-t=$(date +%s)
-(cd "$LOCAL_DIR" && limited "$PY" -m snakemake --cores 2 "${SMK_TARGET_ARGS[@]}") >"$SCRATCH/log/snakemake-local.log" 2>&1
-smk_rc=$?
-timing sweep_local $(( $(date +%s) - t ))
-[ "$smk_rc" = 0 ] || { tail -30 "$SCRATCH/log/snakemake-local.log" >&2; die 4 "local snakemake failed (rc $smk_rc)"; }
+# The project's tiny sweep has a stored reference (tests/reference/test_tiny_results.csv, which
+# tests/test_workflow.py checks a local run against): the SLURM run is compared with it, with no second,
+# local sweep. The mini workflow has none: it is run locally too.
+REFERENCE="$REPO/tests/reference/test_tiny_results.csv"
+if [ "$WORKFLOW" = repo ] && [ -f "$REFERENCE" ]; then
+  COMPARE_ARGS=(--reference "$REFERENCE")
+  SMK_RUN_LOG="$SCRATCH/log/snakemake-slurm.log"
+else
+  log "same sweep locally: snakemake --cores 2 ${SMK_TARGET_ARGS[*]}"
+  copy_tree "$LOCAL_DIR"
+  t=$(date +%s)
+  (cd "$LOCAL_DIR" && limited "$PY" -m snakemake --cores 2 "${SMK_TARGET_ARGS[@]}") >"$SCRATCH/log/snakemake-local.log" 2>&1
+  smk_rc=$?
+  timing sweep_local $(( $(date +%s) - t ))
+  [ "$smk_rc" = 0 ] || { tail -30 "$SCRATCH/log/snakemake-local.log" >&2; die 4 "local snakemake failed (rc $smk_rc)"; }
+  COMPARE_ARGS=(--local "$LOCAL_DIR")
+  SMK_RUN_LOG="$SCRATCH/log/snakemake-local.log"
+fi
 
 # --- 7. did the jobs really run under SLURM? -----------------------------------------------------
 SMK_LOG="$SCRATCH/log/snakemake-slurm.log"
@@ -316,7 +329,7 @@ RUN_ID="$(grep -o 'SLURM run ID: [0-9a-f-]*' "$SMK_LOG" | head -1 | awk '{print 
 [ -n "$RUN_ID" ] || die 1 "no 'SLURM run ID' in the snakemake log: the slurm executor was not used"
 mapfile -t SUBMITTED < <(grep -oE 'submitted with SLURM jobid [0-9]+' "$SMK_LOG" | awk '{print $5}' | sort -un)
 [ ${#SUBMITTED[@]} -gt 0 ] || die 1 "snakemake submitted no SLURM job"
-N_RULE_JOBS="$(grep -cE '^(localrule|rule) ' "$SCRATCH/log/snakemake-local.log")"
+N_RULE_JOBS="$(grep -cE '^(localrule|rule) ' "$SMK_RUN_LOG")"
 log "snakemake run $RUN_ID submitted ${#SUBMITTED[@]} SLURM jobs for $N_RULE_JOBS rule jobs"
 squeue --states=all --noheader --name "$RUN_ID" -o '%i|%T|%N|%j' > "$SCRATCH/log/squeue.txt"
 bad=0
@@ -340,10 +353,10 @@ if grep -q 'group job' "$SMK_LOG" || grep -q 'group_' <<<"$(ls "$SLURM_DIR/.snak
   log "group jobs were submitted: $(ls "$SLURM_DIR/.snakemake/slurm_logs" | tr '\n' ' ')"
 fi
 # Outputs that record a SLURM job id (the mini workflow's do) must name one of ours.
-"$PY" "$REPO/tests/cluster/compare_runs.py" --slurm "$SLURM_DIR" --local "$LOCAL_DIR" \
+"$PY" "$REPO/tests/cluster/compare_runs.py" --slurm "$SLURM_DIR" "${COMPARE_ARGS[@]}" \
   --slurm-job-ids "$(IFS=,; echo "${SUBMITTED[*]}")" --run-id "$RUN_ID"
 cmp_rc=$?
-[ "$cmp_rc" = 0 ] || die 5 "SLURM and local outputs differ (compare_runs.py exit $cmp_rc)"
+[ "$cmp_rc" = 0 ] || die 5 "SLURM outputs differ from the local run or the reference (compare_runs.py exit $cmp_rc)"
 
 # --- 8. profile behaviour: GPU request in the sbatch call (refused by this GPU-less node), and a
 #        job that fails once is resubmitted once (retries: 1) ---------------------------------------
