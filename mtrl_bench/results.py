@@ -212,7 +212,7 @@ def _header(path: Path, first: str, prefix: str, what: str) -> dict[str, Any]:
     try:
         record = json.loads(first[len(prefix):])
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: the header line of this {what} is mangled ({err.msg} at character "
+        raise ConfigError(f"{path}: the header line of this {what} is mangled ({err.msg}, character "
                           f"{err.pos + len(prefix)}): rerun the job that writes it") from None
     if not isinstance(record, dict):
         raise ConfigError(f"{path}: the header line of this {what} is mangled (not a JSON object): rerun the job "

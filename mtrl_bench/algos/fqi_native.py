@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -198,9 +198,14 @@ def available(spec: NetSpec, device: torch.device, dtype: torch.dtype) -> bool:
     try:
         library()
     except NativeKernelUnavailable as err:
-        warn(f"the native kernel is unavailable here, using the fused kernel: {str(err).splitlines()[0]}")
+        _warn_once(f"the native kernel is unavailable here, using the fused kernel: {str(err).splitlines()[0]}")
         return False
     return True
+
+
+@cache
+def _warn_once(message: str) -> None:
+    warn(message)  # once per process: `auto` asks at every fit
 
 
 def _ptr(t: torch.Tensor) -> int:

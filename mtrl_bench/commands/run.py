@@ -51,7 +51,9 @@ def register(groups: dict) -> None:
         p.add_argument("--seeds", type=int, nargs="*", default=[0], help="seeds, all trained at once (default 0)")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
         p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-        p.add_argument("--out", required=True, help="tidy results CSV (written atomically)")
+        p.add_argument("--out", required=True, help="tidy results CSV (written atomically, checked writable before "
+                                                    "any work; a symlink is followed to its target; a device, "
+                                                    "FIFO or folder is refused)")
         p.set_defaults(func=lambda args, module=module: main(module, args))
 
 

@@ -226,12 +226,13 @@ def _check_physics(path: Path, states: np.ndarray, rewards: np.ndarray, next_sta
     far = (np.abs(next_states[:, 0]) > 2 * coh.MAX_POSITION) | (np.abs(next_states[:, 1]) > 4 * coh.MAX_VELOCITY)
     reward, ends = coh.reward_and_absorbing(next_states[:, 0], next_states[:, 1])
     checks = (
-        (outside, lambda i: f"state {tuple(states[i])} is outside the hill's [-1, 1] x [-3, 3]"),
+        (outside, lambda i: f"state ({states[i, 0]:g}, {states[i, 1]:g}) is outside the hill's [-1, 1] x [-3, 3]"),
         (~np.isin(rewards, (-1.0, 0.0, 1.0)), lambda i: f"reward {rewards[i]:g} is not -1, 0 or 1"),
-        (far, lambda i: f"next_state {tuple(next_states[i])} is further than one step can reach"),
+        (far, lambda i: f"next_state ({next_states[i, 0]:g}, {next_states[i, 1]:g}) is further than one step can "
+                        "reach"),
         ((reward != rewards) | (ends != absorbing),
          lambda i: f"reward {rewards[i]:g} / absorbing {bool(absorbing[i])} disagree with next_state "
-                   f"{tuple(next_states[i])} (which gives {reward[i]:g} / {bool(ends[i])})"),
+                   f"({next_states[i, 0]:g}, {next_states[i, 1]:g}), which gives {reward[i]:g} / {bool(ends[i])}"),
     )
     for bad, message in checks:
         if bad.any():
