@@ -95,3 +95,27 @@ def test_bench_prints_both_rules_side_by_side():
     assert [c.rule for c in costs] == list(algo.FIT_RULES)
     assert all(c.cpu_s_per_seed > 0 and c.steps_per_seed >= 100 for c in costs)
     assert "fewer CPU seconds" in lines[-1]
+
+
+def test_seed_per_run_gives_each_seed_its_own_draw(zero_q_star_dir):  # noqa: F811
+    config = small_config(zero_q_star_dir, iterations=2, max_fit_steps=20, dataset={"grid_size": 5, "seed": 3,
+                                                                                     "seed_per_run": True})
+    partial = []
+    result = experiment.run(config, [0, 2], "cpu", on_iteration=lambda k, r: partial.append(len(r.rows)))
+    rows = pd.DataFrame(result.rows)
+    assert result.extra["dataset_seed_per_run"] == {"0": 3, "2": 5}
+    assert partial == sorted(partial) and partial[-1] == len(rows)
+    for seed, draw in ((0, 3), (2, 5)):
+        alone = small_config(zero_q_star_dir, iterations=2, max_fit_steps=20, dataset={"grid_size": 5, "seed": draw})
+        own = pd.DataFrame(experiment.run(alone, [seed], "cpu").rows)
+        assert np.array_equal(rows[rows.seed == seed].value.to_numpy(), own.value.to_numpy())
+    with pytest.raises(ConfigError, match="seed_per_run"):
+        small_config(zero_q_star_dir, dataset_dir=str(zero_q_star_dir), approx_error_data="split",
+                     dataset={"grid_size": 5, "seed_per_run": True})
+
+
+def test_seed_per_run_is_not_part_of_a_datasets_cache_key(tmp_path):
+    from mtrl_bench.tasks.car_on_hill.datasets import cache_path
+
+    assert cache_path(tmp_path, coh.VARIANTS[0], DatasetSpec(seed_per_run=True)) == \
+        cache_path(tmp_path, coh.VARIANTS[0], DatasetSpec())

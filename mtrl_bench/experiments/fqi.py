@@ -33,6 +33,7 @@ row per task with value k, no further rows (:meth:`RunResult.diverged`); the oth
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,9 @@ class Config:
                               f"dataset.policy ({self.dataset.policy!r}, not the authors' kind): set "
                               "dataset.policy: epsilon_greedy, or approx_error_data: split")
         self.fit_options()  # FitOptions' own checks
+        if getattr(self.dataset, "seed_per_run", False) and self.dataset_dir is not None:
+            raise ConfigError("dataset.seed_per_run redraws generated training data per run; with dataset_dir the "
+                              "training data are the files: drop one of the two")
         fixed = FIT_RULES.get(self.fit_rule)
         if fixed is not None and self.learning_rate not in (1e-3, fixed):
             raise ConfigError(f"fit_rule {self.fit_rule} steps at {fixed:g}, not at learning_rate "
@@ -163,8 +167,13 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
         on_iteration: Callable[[int, RunResult], None] | None = None) -> RunResult:
     """Run MFQI for every seed at once (see the module docstring); ``progress`` gets one update per
     iteration (one is made, logging to stderr, when None). ``on_iteration(k, result)``, when given, is
-    called after iteration k with the rows so far (e.g. to write partial results of a long run)."""
+    called after iteration k with the rows so far (e.g. to write partial results of a long run).
+
+    With ``dataset.seed_per_run`` every seed s is its own run on the dataset of seed ``dataset.seed + s``
+    (one after another; seed s's numbers are those of a run of s alone on that draw)."""
     seeds = [int(s) for s in seeds]
+    if getattr(config.dataset, "seed_per_run", False):
+        return _run_seed_per_run(config, seeds, device, progress, on_iteration)
     device = resolve_device(device) if isinstance(device, str) else device
     family = get_family(config.family)
     tasks = list(config.variants)
@@ -227,6 +236,29 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
     if own_progress:
         progress.close()
     return result
+
+
+def _run_seed_per_run(config: Config, seeds: list[int], device: torch.device | str, progress: Progress | None,
+                      on_iteration: Callable[[int, RunResult], None] | None) -> RunResult:
+    """:func:`run` for each seed on its own dataset draw; rows and provenance of all seeds together."""
+    done = RunResult()
+    draws = {}
+    for seed in seeds:
+        spec = dataclasses.replace(config.dataset, seed=config.dataset.seed + seed, seed_per_run=False)
+        draws[str(seed)] = spec.seed
+
+        def partial(k: int, result: RunResult, done: RunResult = done) -> None:
+            if on_iteration is not None:
+                merged = RunResult(rows=done.rows + result.rows,
+                                   failed_seeds={**done.failed_seeds, **result.failed_seeds},
+                                   extra={**result.extra, "dataset_seed_per_run": dict(draws)})
+                on_iteration(k, merged)
+
+        one = run(dataclasses.replace(config, dataset=spec), [seed], device, progress, partial)
+        done.rows += one.rows
+        done.failed_seeds.update(one.failed_seeds)
+        done.extra = {**one.extra, "dataset_seed_per_run": dict(draws)}
+    return done
 
 
 def _score(metrics: dict[str, np.ndarray], fit_steps: np.ndarray, active: np.ndarray) -> str:
