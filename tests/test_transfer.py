@@ -382,7 +382,9 @@ def test_ddpg_transfer_starts_from_the_checkpoint_and_freezes_as_asked(ddpg_sour
 
 
 def ddpg_algo_learner(config, make_env):
-    return ddpg_algo.build_learner(config.ddpg, [0, 1], make_env, "cpu")
+    from mtrl_bench.experiments import ddpg as ddpg_experiment
+
+    return ddpg_algo.build_learner(ddpg_experiment.learner_params(config.ddpg), [0, 1], make_env, "cpu")
 
 
 def test_a_seed_that_diverged_in_the_first_epoch_still_gets_a_checkpoint_of_epoch_0(tmp_path):

@@ -33,6 +33,11 @@ from mtrl_bench.experiments.runner import Progress, RunResult, row
 EXPERIMENT = "ddpg"
 GROUPS = ("pendulum", "pendulum_mujoco", "walker")
 METRICS = ("return_discounted", "return_undiscounted", "episodes", "critic_loss", "actor_loss", "diverged")
+CRITIC_PRESETS: dict[str, tuple[float, float]] = {
+    "authors_code": (1e-4, 0.0),  # what the authors' code ran (and what produced their figures)
+    "paper": (1e-3, 1e-2),  # what the paper states: lr 1e-3, L2 weight decay 1e-2
+}
+"""Critic optimiser presets: name -> (Adam learning rate, L2 weight decay)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class Config:
     actor_lr: float = param(1e-4, "actor Adam learning rate", low=0.0, low_open=True)
     critic_preset: str = param("authors_code", "critic optimiser: authors_code (Adam 1e-4, no decay; their "
                                "figures) or paper (Adam 1e-3, L2 decay 1e-2; as the paper states)",
-                               choices=tuple(ddpg.CRITIC_PRESETS))
+                               choices=tuple(CRITIC_PRESETS))
     critic_lr: float | None = param(None, "critic learning rate overriding the preset's", low=0.0, low_open=True)
     critic_weight_decay: float | None = param(None, "critic L2 weight decay overriding the preset's", low=0.0)
     tau: float = param(1e-3, "soft target update rate per step", low=0.0, low_open=True, high=1.0)
@@ -80,6 +85,19 @@ class Config:
                               f"({self.replay_capacity})")
         if self.save_shared != "none" and not self.checkpoint_dir:
             raise ConfigError(f"save_shared {self.save_shared} needs checkpoint_dir (the folder of the checkpoints)")
+
+
+def learner_params(config: Config) -> ddpg.DDPGParams:
+    """The learner's hyper-parameters; the critic's learning rate and weight decay are the preset's, each
+    overridable by its own field."""
+    lr, decay = CRITIC_PRESETS[config.critic_preset]
+    return ddpg.DDPGParams(
+        input_width=config.input_width, shared_width=config.shared_width, replay_capacity=config.replay_capacity,
+        batch_size=config.batch_size, actor_lr=config.actor_lr,
+        critic_lr=lr if config.critic_lr is None else config.critic_lr,
+        critic_weight_decay=decay if config.critic_weight_decay is None else config.critic_weight_decay,
+        tau=config.tau, ou_theta=config.ou_theta, ou_sigma=config.ou_sigma, ou_dt=config.ou_dt,
+        test_steps=config.test_steps)
 
 
 def task_names(config: Config) -> list[str]:
@@ -124,7 +142,7 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
     """
     if make_env is None:
         make_env, tasks = env_factory(config), task_names(config)
-    learner = ddpg.build_learner(config, seeds, make_env, device)
+    learner = ddpg.build_learner(learner_params(config), seeds, make_env, device)
     tasks = list(tasks) if tasks is not None else [f"task{t}" for t in range(learner.n_tasks)]
     if len(tasks) != learner.n_tasks:
         raise ConfigError(f"{len(tasks)} task names for {learner.n_tasks} tasks")

@@ -135,7 +135,7 @@ def _dqn_adapter(config: Config, seeds: Sequence[int], device: torch.device) -> 
 def _ddpg_adapter(config: Config, seeds: Sequence[int], device: torch.device,
                   make_env: ddpg_algo.EnvFactory) -> _Adapter:
     inner = config.ddpg
-    learner = ddpg_algo.build_learner(inner, seeds, make_env, device)
+    learner = ddpg_algo.build_learner(ddpg_experiment.learner_params(inner), seeds, make_env, device)
 
     def learn() -> dict[str, np.ndarray]:
         losses = ddpg_algo.learn(learner, inner.steps_per_epoch)
