@@ -4,14 +4,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium.envs.classic_control import CartPoleEnv
+from gymnasium.envs.classic_control import PendulumEnv
 from gymnasium.utils.env_checker import check_env
 
 from mtrl_bench.algos.dqn import DQNConfig, build_learner, greedy_actions, select_actions
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.random_streams import SeedUniforms
+from mtrl_bench.random_streams import SeedUniforms, as_generator
 from mtrl_bench.tasks import classic_control as bc
 from mtrl_bench.tasks import multitask as mt
+from mtrl_bench.tasks.continuous import MultiTaskView
 
 CLASSIC = [
     ("CartPole-v1", bc.cartpole_step, bc.cartpole_observe, bc.cartpole_observe),
@@ -90,8 +91,8 @@ def test_observation_that_does_not_fit_the_padding_is_a_config_error():
         mt.pad_observations(np.zeros((3, 6)), 4)
     with pytest.raises(ConfigError, match="does not fit"):
         mt.BatchedMultiTaskEnv(["cartpole", "acrobot"], [0], obs_dim=4)
-    with pytest.raises(ConfigError, match="does not fit"):
-        mt.PaddedObservation(gym.make("Acrobot-v1"), obs_dim=4, n_actions_max=3)
+    with pytest.raises(ConfigError, match="dimension 3 does not fit the padding to 2"):
+        MultiTaskView(gym.make("Pendulum-v1"), obs_dim=2, action_dim=1)
 
 
 def test_padding_puts_zeros_after_each_tasks_own_observation():
@@ -106,11 +107,11 @@ def test_padding_puts_zeros_after_each_tasks_own_observation():
 
 
 def test_padded_wrapper_passes_check_env_and_pads():
-    env = mt.PaddedObservation(CartPoleEnv(), obs_dim=6, n_actions_max=3)
+    env = MultiTaskView(PendulumEnv(), obs_dim=6, action_dim=3)
     check_env(env, skip_render_check=True)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (6,) and np.all(obs[4:] == 0) and env.observation_space.contains(obs)
-    assert list(env.action_mask) == [True, True, False]
+    assert obs.shape == (6,) and np.all(obs[3:] == 0) and env.observation_space.contains(obs)
+    assert list(env.action_mask) == [True, False, False]
 
 
 def test_a_masked_action_is_never_chosen():
@@ -181,3 +182,10 @@ def test_the_task_contract_carries_continuous_actions_and_refuses_bad_bounds():
     for fields, message in bad:
         with pytest.raises(ConfigError, match=message):
             mt.TaskSpec(**base, **fields)
+
+
+def test_as_generator_continues_a_generator_and_seeds_anything_else():
+    gen = np.random.default_rng(5)
+    assert as_generator(gen) is gen
+    assert as_generator(5).random() == np.random.default_rng(5).random()
+    assert isinstance(as_generator(None), np.random.Generator)

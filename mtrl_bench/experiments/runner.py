@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 
 def row(experiment: str, algorithm: str, variants: str, n_tasks: int, task: str, width: int, seed: int,
@@ -42,11 +42,6 @@ class RunResult:
         """Record that ``seed`` diverged at ``step``: one ``diverged`` row per task."""
         self.failed_seeds[int(seed)] = int(step)
         self.rows += [row(**base, task=task, seed=seed, step=step, metric="diverged", value=step) for task in tasks]
-
-
-class Runner(Protocol):
-    def __call__(self, config: Any, seeds: Sequence[int], device: Any, progress: Progress | None = None
-                 ) -> RunResult: ...
 
 
 class Progress:
@@ -93,7 +88,3 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def log_to(stream: TextIO = sys.stderr) -> Callable[[str], None]:
-    return lambda message: print(message, file=stream, flush=True)

@@ -9,9 +9,9 @@ and stepped as arrays over seeds x tasks.
   discount (pinned by the stored scores of the paper's published results): ``cartpole`` 500 / 0.99,
   ``acrobot`` 1000 / 0.99, ``mountaincar`` 1000 / 0.99, ``car_on_hill`` (variant 0) 100 / 0.95,
   ``inverted_pendulum`` 3000 / 0.95.
-* :func:`pad_observations`, :func:`action_mask`, :class:`PaddedObservation`: observations are
-  zero-padded to the largest dimension of the task set, and each task's Q-head is masked to its own
-  action count, so that one network sees one input format.
+* :func:`pad_observations`, :func:`action_mask`: observations are zero-padded to the largest dimension
+  of the task set, and each task's Q-head is masked to its own action count, so that one network sees
+  one input format.
 * :class:`BatchedMultiTaskEnv`: S seeds x T tasks stepped in lock-step with numpy arrays (the
   batched physics of :mod:`.classic_control`, :mod:`.car_on_hill.dynamics`, :mod:`.inverted_pendulum`),
   with time limits and automatic resets.
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.random_streams import SeedUniforms
@@ -176,24 +175,6 @@ def action_mask(n_actions: Sequence[int]) -> np.ndarray:
     if not counts or min(counts) < 1:
         raise ConfigError(f"every task head needs at least one action, got n_actions={counts}")
     return np.arange(max(counts))[None, :] < np.asarray(counts)[:, None]
-
-
-class PaddedObservation(gym.ObservationWrapper):
-    """A single-task gymnasium env seen through the multi-task format: observations zero-padded to
-    ``obs_dim`` (float32), and ``action_mask`` (``n_actions_max``,) marking the task's own actions."""
-
-    def __init__(self, env: gym.Env, obs_dim: int, n_actions_max: int):
-        super().__init__(env)
-        own_dim = int(np.prod(env.observation_space.shape))
-        if own_dim > obs_dim:
-            raise ConfigError(f"an observation of dimension {own_dim} does not fit the padding to {obs_dim}")
-        if not isinstance(env.action_space, spaces.Discrete) or env.action_space.n > n_actions_max:
-            raise ConfigError(f"action space {env.action_space} does not fit a head of {n_actions_max} actions")
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
-        self.action_mask = np.arange(n_actions_max) < env.action_space.n
-
-    def observation(self, observation):
-        return pad_observations(np.asarray(observation, dtype=np.float32), self.observation_space.shape[0])
 
 
 class BatchedMultiTaskEnv:
