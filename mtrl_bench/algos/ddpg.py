@@ -34,7 +34,8 @@ environments' own per-seed streams), so a seed gives the same numbers alone or i
 whose loss or parameters become non-finite stops learning (its parameters freeze, its actions sent to
 the environment become 0) and the others go on.
 
-The environments are any object with the stepper interface of :class:`ContinuousTasks`.
+The environments are any object with the stepper interface of :class:`ContinuousTasks`. The epoch loop
+that drives the learner is :func:`mtrl_bench.experiments.runner.run_epochs` (through the learner's methods).
 """
 
 from __future__ import annotations
@@ -179,6 +180,35 @@ class Learner:
     @property
     def n_tasks(self) -> int:
         return self.env.n_tasks
+
+    def fill_memories(self, n_steps: int) -> None:
+        """``n_steps`` noisy steps of the untrained actor per task, no learning (:func:`warm_up`)."""
+        warm_up(self, n_steps)
+
+    def train(self, n_steps: int) -> dict[str, np.ndarray]:
+        """``n_steps`` learning steps per task (:func:`learn`), then the seeds with a non-finite parameter stop
+        (:func:`check_parameters`); the mean ``critic_loss`` and ``actor_loss`` per (seed, task), (S, T)."""
+        losses = learn(self, n_steps)
+        check_parameters(self)
+        return {name: loss.cpu().numpy() for name, loss in losses.items()}
+
+    def scores(self) -> dict[str, np.ndarray]:
+        """The deterministic actor's evaluation (:func:`evaluate`), each (S, T)."""
+        return evaluate(self)
+
+    def still_learning(self) -> np.ndarray:
+        """(S,) bool: the seeds whose losses and parameters stayed finite."""
+        return self.active.cpu().numpy()
+
+    def networks(self) -> dict[str, tuple[DDPGActor | DDPGCritic, DDPGActor | DDPGCritic, MemberAdam]]:
+        """Kind (``actor``, ``critic``) -> (online network, target network, the online network's optimiser)."""
+        return {"actor": (self.actor, self.actor_target, self.actor_optimizer),
+                "critic": (self.critic, self.critic_target, self.critic_optimizer)}
+
+    def close(self) -> None:
+        """Close the training and evaluation environments (worker processes, engines)."""
+        for env in (self.env, self.eval_env):
+            env.close()
 
 
 def build_learner(params: DDPGParams, seeds: Sequence[int], make_env: EnvFactory,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -28,7 +27,7 @@ from mtrl_bench.algos import ddpg
 from mtrl_bench.checkpoints import CRITERIA, SharedLayerSaver
 from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.experiments.runner import Progress, RunResult, row
+from mtrl_bench.experiments.runner import Progress, RunResult, Schedule, run_epochs
 
 EXPERIMENT = "ddpg"
 GROUPS = ("pendulum", "pendulum_mujoco", "walker")
@@ -135,7 +134,7 @@ def env_factory(config: Config) -> ddpg.EnvFactory:
 
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu", progress: Progress | None = None,
         make_env: ddpg.EnvFactory | None = None, tasks: Sequence[str] | None = None) -> RunResult:
-    """Train ``seeds`` together and return their tidy rows.
+    """Train ``seeds`` together in the epoch loop of :func:`.runner.run_epochs` and return their tidy rows.
 
     ``make_env`` / ``tasks``: the stepper factory and the task names of its tasks (default: the config's
     group, see :func:`env_factory`); tests pass a small one.
@@ -143,58 +142,28 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
     if make_env is None:
         make_env, tasks = env_factory(config), task_names(config)
     learner = ddpg.build_learner(learner_params(config), seeds, make_env, device)
-    tasks = list(tasks) if tasks is not None else [f"task{t}" for t in range(learner.n_tasks)]
-    if len(tasks) != learner.n_tasks:
-        raise ConfigError(f"{len(tasks)} task names for {learner.n_tasks} tasks")
-    base = {"experiment": EXPERIMENT, "algorithm": algorithm(config, len(tasks)), "variants": "+".join(tasks),
-            "n_tasks": len(tasks), "width": config.shared_width}
-    result = RunResult(extra={"parameters": {"actor": learner.actor.n_parameters(),
-                                             "critic": learner.critic.n_parameters()}})
-    progress = progress or Progress(f"ddpg {base['algorithm']} {base['variants']}", config.epochs + 1)
-
-    def record(epoch: int, values: dict[str, np.ndarray]) -> None:
-        active = learner.active.cpu().numpy()
-        for s, seed in enumerate(learner.seeds):
-            if seed in result.failed_seeds:
-                continue
-            if not active[s]:
-                result.diverged(base, tasks, seed, epoch)
-                continue
-            for t, task in enumerate(tasks):
-                result.rows += [row(**base, task=task, seed=seed, step=epoch, metric=name, value=float(v[s, t]))
-                                for name, v in values.items()]
-
+    own_progress = progress is None
     try:
+        tasks = list(tasks) if tasks is not None else [f"task{t}" for t in range(learner.n_tasks)]
+        if len(tasks) != learner.n_tasks:
+            raise ConfigError(f"{len(tasks)} task names for {learner.n_tasks} tasks")
+        base = {"experiment": EXPERIMENT, "algorithm": algorithm(config, len(tasks)), "variants": "+".join(tasks),
+                "n_tasks": len(tasks), "width": config.shared_width}
+        result = RunResult(extra={"parameters": {"actor": learner.actor.n_parameters(),
+                                                 "critic": learner.critic.n_parameters()}})
         saver = None if config.save_shared == "none" else SharedLayerSaver(
             config.save_shared, config.checkpoint_dir, base["algorithm"], tasks, learner.seeds,
-            {"actor": learner.actor, "critic": learner.critic}, config.epochs)
-        ddpg.warm_up(learner, config.warmup_steps)
-        scores = ddpg.evaluate(learner)
-        record(0, scores)
-        if saver is not None:
-            saver.observe(0, scores["return_discounted"], learner.active.cpu().numpy())
-        progress.update("epoch 0", _score_text(scores))
-        for epoch in range(1, config.epochs + 1):
-            losses = ddpg.learn(learner, config.steps_per_epoch)
-            ddpg.check_parameters(learner)
-            scores = ddpg.evaluate(learner)
-            record(epoch, {**scores, **{k: v.cpu().numpy() for k, v in losses.items()}})
-            if saver is not None:
-                saver.observe(epoch, scores["return_discounted"], learner.active.cpu().numpy())
-            progress.update(f"epoch {epoch}", _score_text(scores))
+            {kind: nets[0] for kind, nets in learner.networks().items()}, config.epochs)
+        progress = progress or Progress(f"ddpg {base['algorithm']} {base['variants']}", config.epochs + 1)
+        run_epochs(learner, Schedule(config.epochs, config.steps_per_epoch, config.warmup_steps), base, tasks, result,
+                   progress, saver)
     finally:
-        progress.close()
-        for env in (learner.env, learner.eval_env):
-            env.close()
-    if saver is not None:
-        result.extra["checkpoints"] = [str(path) for path in saver.write()]
+        if own_progress and progress is not None:
+            progress.close()
+        learner.close()
     timers = learner.timers
     result.extra["seconds"] = {"environment": timers.env_s, "learner": timers.learner_s, "joint_steps": timers.steps}
     unstable = getattr(learner.env, "unstable_episodes", None)
     if unstable is not None:
         result.extra["unstable_episodes"] = int(np.sum(unstable))
     return result
-
-
-def _score_text(scores: dict[str, Any]) -> str:
-    return f"return_discounted {float(np.mean(scores['return_discounted'])):.2f} (mean over seeds and tasks)"
