@@ -36,7 +36,7 @@ from gymnasium.wrappers import TimeLimit
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.tasks import engines
-from mtrl_bench.tasks.multitask import TaskSpec, pad_observations
+from mtrl_bench.tasks.spec import TaskSpec, pad_observations
 
 HORIZON = 1000
 GAMMA = 0.99
