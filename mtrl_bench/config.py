@@ -10,8 +10,7 @@ come, without re-typing a name, a default or a bound:
 * :func:`add_arguments` / :func:`from_args` -- the CLI flags ``--<field-name>`` (underscores become
   dashes, a nested dataclass field ``dataset.seed`` becomes ``--dataset.seed``);
 * :func:`to_cli_args` -- the generated argument list a workflow rule passes to the CLI;
-* :func:`record` -- the provenance record (plain JSON types);
-* :func:`json_schema` -- a JSON schema of the section (documentation and editors).
+* :func:`record` -- the provenance record (plain JSON types).
 
 Adding a hyper-parameter is one edit: a field in the dataclass.
 """
@@ -301,35 +300,6 @@ def load_yaml_section(path: str, section: str | None = None) -> dict[str, Any]:
     if section and isinstance(data.get(section), Mapping):
         data = data[section]
     return dict(data)
-
-
-# -- schema --------------------------------------------------------------------------------------
-
-def json_schema(cls: type) -> dict[str, Any]:
-    """A JSON schema (draft 7) of ``cls``'s fields, for documentation and editors."""
-    hints = _hints(cls)
-    props: dict[str, Any] = {}
-    json_types = {int: "integer", float: "number", bool: "boolean", str: "string"}
-    for f in dataclasses.fields(cls):
-        tp, optional = _unwrap_optional(hints[f.name])
-        if dataclasses.is_dataclass(tp):
-            prop = json_schema(tp)
-        else:
-            element = _element_type(tp)
-            inner = {"type": json_types.get(element if element is not None else tp, "string")}
-            meta = f.metadata
-            if meta.get("choices") is not None:
-                inner["enum"] = list(meta["choices"])
-            if meta.get("low") is not None:
-                inner["exclusiveMinimum" if meta.get("low_open") else "minimum"] = meta["low"]
-            if meta.get("high") is not None:
-                inner["maximum"] = meta["high"]
-            prop = {"type": "array", "items": inner} if element is not None else inner
-            if optional:
-                prop = {"anyOf": [prop, {"type": "null"}]}
-        prop["description"] = f.metadata.get("help", "")
-        props[f.name] = prop
-    return {"type": "object", "properties": props, "additionalProperties": False}
 
 
 def parse_scalars(value: Any) -> Any:

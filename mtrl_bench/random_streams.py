@@ -1,4 +1,5 @@
-"""Per-seed random streams: seed s draws the same numbers whether it runs alone or in a batch."""
+"""Random streams: per-seed streams (seed s draws the same numbers whether it runs alone or in a batch),
+and :func:`as_generator`, the one way a function taking ``rng`` (a seed or a generator) reads it."""
 
 from __future__ import annotations
 
@@ -6,11 +7,6 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
-
-
-def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """``rng`` itself when it is a Generator, else a new one seeded by it (an int, or None for fresh entropy)."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 class SeedUniforms:
@@ -34,3 +30,8 @@ class SeedUniforms:
         row = self._buffer[:, self._cursor]
         self._cursor += 1
         return row
+
+
+def as_generator(rng: int | Sequence[int] | np.random.Generator | None) -> np.random.Generator:
+    """``rng`` itself when it is a numpy Generator (its stream goes on), else ``np.random.default_rng(rng)``."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

@@ -15,7 +15,7 @@ from mtrl_bench.tasks import continuous as ct
 from mtrl_bench.tasks import engines
 from mtrl_bench.tasks import multitask as mt
 from mtrl_bench.tasks.dm_control_tasks import DMControlEnv
-from mtrl_bench.tasks.multitask import TaskSpec
+from mtrl_bench.tasks.spec import TaskSpec
 from mtrl_bench.tasks.vector import ParallelTaskEnv, env_seed
 
 GROUP_OF = {task: group for group, tasks in ct.GROUPS.items() for task in tasks}

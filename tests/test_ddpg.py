@@ -94,6 +94,10 @@ def small_config(**kw):
     return cfg.build(experiment.Config, {**SMALL, **kw})
 
 
+def params(**kw) -> ddpg.DDPGParams:
+    return experiment.learner_params(small_config(**kw))
+
+
 # -- networks ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("obs_dims, action_dims, actor, critic", [
@@ -230,7 +234,7 @@ def test_padded_dimensions_are_zero_in_what_the_learner_sends():
             self.action_dim = 3
 
     ids = ["Pendulum-v1", "Pendulum-v1"]
-    learner = ddpg.build_learner(small_config(), [0, 1], lambda seeds, key: Wider(ids, seeds, key, log))
+    learner = ddpg.build_learner(params(), [0, 1], lambda seeds, key: Wider(ids, seeds, key, log))
     ddpg.warm_up(learner, 12)
     ddpg.learn(learner, 6)
     sent = np.stack(log)
@@ -268,7 +272,7 @@ def test_a_diverging_seed_is_recorded_and_frozen_while_the_others_go_on(monkeypa
 
 def test_a_frozen_seed_keeps_its_parameters_and_sends_zero_actions():
     log = []
-    learner = ddpg.build_learner(small_config(), [0, 1], factory(["Pendulum-v1"], log))
+    learner = ddpg.build_learner(params(), [0, 1], factory(["Pendulum-v1"], log))
     ddpg.warm_up(learner, 10)
     with torch.no_grad():
         learner.critic.params["head_bias"][1] = float("nan")
@@ -292,7 +296,7 @@ def test_a_step_ended_by_an_unstable_simulation_is_stored_with_weight_zero():
             self.unstable[0, 1] = len(self.action_log) == 3
             return out
 
-    learner = ddpg.build_learner(small_config(), [0], lambda seeds, key: Unstable(["Pendulum-v1"] * 2, seeds, key, []))
+    learner = ddpg.build_learner(params(), [0], lambda seeds, key: Unstable(["Pendulum-v1"] * 2, seeds, key, []))
     ddpg.warm_up(learner, 5)
     valid = learner.replay.valid[0, :, :5]
     assert valid[1, 2] == 0 and valid.sum() == 9
@@ -322,7 +326,7 @@ def test_evaluation_counts_the_unfinished_last_episode():
         def close(self):
             pass
 
-    learner = ddpg.build_learner(small_config(test_steps=10), [0], Constant)
+    learner = ddpg.build_learner(params(test_steps=10), [0], Constant)
     scores = ddpg.evaluate(learner)
     # Episodes: 4, 4, 2 steps -> discounted 1.875, 1.875, 1.5; undiscounted 4, 4, 2.
     assert scores["episodes"][0, 0] == 3
@@ -331,10 +335,15 @@ def test_evaluation_counts_the_unfinished_last_episode():
 
 
 def test_critic_presets_and_bad_config():
-    assert ddpg.critic_optimiser_settings(small_config()) == (1e-4, 0.0)
-    assert ddpg.critic_optimiser_settings(small_config(critic_preset="paper")) == (1e-3, 1e-2)
-    assert ddpg.critic_optimiser_settings(small_config(critic_preset="paper", critic_lr=5e-4)) == (5e-4, 1e-2)
-    learner = ddpg.build_learner(small_config(critic_preset="paper"), [0], factory(["Pendulum-v1"]))
+    def critic(config):
+        params = experiment.learner_params(config)
+        return params.critic_lr, params.critic_weight_decay
+
+    assert critic(small_config()) == (1e-4, 0.0)
+    assert critic(small_config(critic_preset="paper")) == (1e-3, 1e-2)
+    assert critic(small_config(critic_preset="paper", critic_lr=5e-4)) == (5e-4, 1e-2)
+    learner = ddpg.build_learner(experiment.learner_params(small_config(critic_preset="paper")), [0],
+                                 factory(["Pendulum-v1"]))
     assert (learner.critic_optimizer.lr, learner.critic_optimizer.weight_decay) == (1e-3, 1e-2)
     assert (learner.actor_optimizer.lr, learner.actor_optimizer.weight_decay) == (1e-4, 0.0)
     with pytest.raises(ConfigError, match="critic_preset"):

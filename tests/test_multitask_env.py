@@ -4,14 +4,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium.envs.classic_control import CartPoleEnv
+from gymnasium.envs.classic_control import PendulumEnv
 from gymnasium.utils.env_checker import check_env
 
 from mtrl_bench.algos.dqn import DQNConfig, build_learner, greedy_actions, select_actions
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.random_streams import SeedUniforms
+from mtrl_bench.random_streams import SeedUniforms, as_generator
 from mtrl_bench.tasks import classic_control as bc
 from mtrl_bench.tasks import multitask as mt
+from mtrl_bench.tasks import spec as task_spec
+from mtrl_bench.tasks.continuous import MultiTaskView
 
 CLASSIC = [
     ("CartPole-v1", bc.cartpole_step, bc.cartpole_observe, bc.cartpole_observe),
@@ -80,18 +82,18 @@ def test_unknown_repeated_or_empty_task_lists_are_config_errors():
 def test_a_head_with_zero_actions_is_a_config_error():
     spec = mt.get_task("cartpole")
     with pytest.raises(ConfigError, match="at least one"):
-        mt.TaskSpec(**{**spec.__dict__, "name": "empty", "n_actions": 0})
+        task_spec.TaskSpec(**{**spec.__dict__, "name": "empty", "n_actions": 0})
     with pytest.raises(ConfigError, match="at least one action"):
-        mt.action_mask([2, 0, 3])
+        task_spec.action_mask([2, 0, 3])
 
 
 def test_observation_that_does_not_fit_the_padding_is_a_config_error():
     with pytest.raises(ConfigError, match="dimension 6 does not fit the padding to 4"):
-        mt.pad_observations(np.zeros((3, 6)), 4)
+        task_spec.pad_observations(np.zeros((3, 6)), 4)
     with pytest.raises(ConfigError, match="does not fit"):
         mt.BatchedMultiTaskEnv(["cartpole", "acrobot"], [0], obs_dim=4)
-    with pytest.raises(ConfigError, match="does not fit"):
-        mt.PaddedObservation(gym.make("Acrobot-v1"), obs_dim=4, n_actions_max=3)
+    with pytest.raises(ConfigError, match="dimension 3 does not fit the padding to 2"):
+        MultiTaskView(gym.make("Pendulum-v1"), obs_dim=2, action_dim=1)
 
 
 def test_padding_puts_zeros_after_each_tasks_own_observation():
@@ -102,15 +104,16 @@ def test_padding_puts_zeros_after_each_tasks_own_observation():
     next_obs, *_ = env.step(np.ones((2, 3), dtype=np.int64))
     assert np.all(next_obs[:, 0, 4:] == 0) and np.all(next_obs[:, 2, 2:] == 0)
     assert np.all(next_obs[:, 1, :] != 0)
-    assert np.array_equal(mt.action_mask([2, 3, 3]), [[True, True, False], [True, True, True], [True, True, True]])
+    assert np.array_equal(task_spec.action_mask([2, 3, 3]),
+                          [[True, True, False], [True, True, True], [True, True, True]])
 
 
 def test_padded_wrapper_passes_check_env_and_pads():
-    env = mt.PaddedObservation(CartPoleEnv(), obs_dim=6, n_actions_max=3)
+    env = MultiTaskView(PendulumEnv(), obs_dim=6, action_dim=3)
     check_env(env, skip_render_check=True)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (6,) and np.all(obs[4:] == 0) and env.observation_space.contains(obs)
-    assert list(env.action_mask) == [True, True, False]
+    assert obs.shape == (6,) and np.all(obs[3:] == 0) and env.observation_space.contains(obs)
+    assert list(env.action_mask) == [True, False, False]
 
 
 def test_a_masked_action_is_never_chosen():
@@ -167,7 +170,7 @@ def test_batched_seeds_step_like_separate_environments():
 
 
 def test_the_task_contract_carries_continuous_actions_and_refuses_bad_bounds():
-    spec = mt.TaskSpec("reach", obs_dim=3, horizon=10, gamma=0.9, action_dim=2, action_low=(-1.0, -3.0),
+    spec = task_spec.TaskSpec("reach", obs_dim=3, horizon=10, gamma=0.9, action_dim=2, action_low=(-1.0, -3.0),
                        action_high=(1.0, 3.0))
     assert (spec.action_kind, spec.n_actions, spec.action_dim) == ("continuous", 0, 2)
     assert mt.get_task("cartpole").action_kind == "discrete"
@@ -180,4 +183,11 @@ def test_the_task_contract_carries_continuous_actions_and_refuses_bad_bounds():
            ({}, "at least one")]
     for fields, message in bad:
         with pytest.raises(ConfigError, match=message):
-            mt.TaskSpec(**base, **fields)
+            task_spec.TaskSpec(**base, **fields)
+
+
+def test_as_generator_continues_a_generator_and_seeds_anything_else():
+    gen = np.random.default_rng(5)
+    assert as_generator(gen) is gen
+    assert as_generator(5).random() == np.random.default_rng(5).random()
+    assert isinstance(as_generator(None), np.random.Generator)

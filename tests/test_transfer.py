@@ -255,11 +255,10 @@ def test_without_a_real_source_the_transfer_run_is_the_single_task_baseline(tmp_
 
 
 def _trained_learner(config, seeds):
-    adapter = transfer._dqn_adapter(config, seeds, torch.device("cpu"))
+    learner = transfer.build_learner(config, seeds, torch.device("cpu"))
     sources = ckpt.load_checkpoints(config.source_dir, seeds)
-    into = {"q": [adapter.learner.net] + ([adapter.learner.target] if config.load_into != "online" else [])}
-    transfer._train(config, seeds, adapter, sources, into, progress=None)
-    return adapter.learner, sources
+    transfer.train(config, learner, sources)
+    return learner, sources
 
 
 @pytest.mark.parametrize("frozen, moved", [(0, True), (1, True), (2, False), (50, False)])
@@ -352,14 +351,12 @@ def test_ddpg_transfer_starts_from_the_checkpoint_and_freezes_as_asked(ddpg_sour
     config = cfg.build(transfer.Config, {"algorithm": "ddpg", "target": DDPG_TARGET, "source_dir": str(folder),
                                          "frozen_epochs": frozen, "ddpg": DDPG_SMALL})
     make_env = ddpg_experiment.env_factory(config.ddpg)
-    adapter = transfer._ddpg_adapter(config, [0, 1], torch.device("cpu"), make_env)
+    learner = transfer.build_learner(config, [0, 1], torch.device("cpu"), make_env)
     sources = ckpt.load_checkpoints(folder, [0, 1])
-    learner = adapter.learner
-    into = {"actor": [learner.actor, learner.actor_target], "critic": [learner.critic, learner.critic_target]}
     try:
-        result = transfer._train(config, [0, 1], adapter, sources, into, progress=None)
+        result = transfer.train(config, learner, sources)
     finally:
-        adapter.close()
+        learner.close()
     rows = pd.DataFrame(result.rows)
     assert set(rows["experiment"]) == {"ddpg_transfer"} and set(rows["variants"]) == {DDPG_TARGET}
     assert set(rows["algorithm"]) == {"transfer_frozen" if frozen else "transfer_unfreeze0"}
@@ -382,7 +379,9 @@ def test_ddpg_transfer_starts_from_the_checkpoint_and_freezes_as_asked(ddpg_sour
 
 
 def ddpg_algo_learner(config, make_env):
-    return ddpg_algo.build_learner(config.ddpg, [0, 1], make_env, "cpu")
+    from mtrl_bench.experiments import ddpg as ddpg_experiment
+
+    return ddpg_algo.build_learner(ddpg_experiment.learner_params(config.ddpg), [0, 1], make_env, "cpu")
 
 
 def test_a_seed_that_diverged_in_the_first_epoch_still_gets_a_checkpoint_of_epoch_0(tmp_path):

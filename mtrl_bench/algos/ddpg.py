@@ -34,7 +34,8 @@ environments' own per-seed streams), so a seed gives the same numbers alone or i
 whose loss or parameters become non-finite stops learning (its parameters freeze, its actions sent to
 the environment become 0) and the others go on.
 
-The environments are any object with the stepper interface of :class:`ContinuousTasks`.
+The environments are any object with the stepper interface of :class:`ContinuousTasks`. The epoch loop
+that drives the learner is :func:`mtrl_bench.experiments.runner.run_epochs` (through the learner's methods).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -55,14 +56,27 @@ from mtrl_bench.optim import MemberAdam
 from mtrl_bench.random_streams import SeedUniforms
 from mtrl_bench.replay import MultiTaskReplay
 
-if TYPE_CHECKING:
-    from mtrl_bench.experiments.ddpg import Config
 
-CRITIC_PRESETS: dict[str, tuple[float, float]] = {
-    "authors_code": (1e-4, 0.0),  # what the authors' code ran (and what produced their figures)
-    "paper": (1e-3, 1e-2),  # what the paper states: lr 1e-3, L2 weight decay 1e-2
-}
-"""Critic optimiser presets: name -> (Adam learning rate, L2 weight decay)."""
+@dataclass(frozen=True)
+class DDPGParams:
+    """The learner's hyper-parameters (the experiment builds them from its Config, which checks them).
+
+    Widths in units; learning rates and ``tau`` per update; ``test_steps`` per task and evaluation.
+    """
+
+    input_width: int  # units of each task's input layer (actor and critic)
+    shared_width: int  # units of the shared layer (actor and critic)
+    replay_capacity: int  # transitions per task
+    batch_size: int  # transitions drawn from every task per update
+    actor_lr: float  # actor Adam learning rate
+    critic_lr: float  # critic Adam learning rate
+    critic_weight_decay: float  # critic L2 weight decay
+    tau: float  # soft target update rate
+    ou_theta: float  # OU noise mean reversion
+    ou_sigma: float  # OU noise scale
+    ou_dt: float  # OU noise time step
+    test_steps: int  # deterministic evaluation steps per task
+    network: str = "paper"  # a key of nets.DDPG_NETWORKS: the paper's networks or the common ones
 
 
 class ContinuousTasks(Protocol):
@@ -130,13 +144,6 @@ class OUNoise:
         self.state[np.asarray(ended, dtype=bool)] = 0.0
 
 
-def critic_optimiser_settings(config: Config) -> tuple[float, float]:
-    """(learning rate, weight decay) of the critic: the preset's, each overridable by its own field."""
-    lr, decay = CRITIC_PRESETS[config.critic_preset]
-    return (lr if config.critic_lr is None else config.critic_lr,
-            decay if config.critic_weight_decay is None else config.critic_weight_decay)
-
-
 @dataclass
 class Timers:
     """Seconds spent stepping environments and in the learner (acting, updates), and joint steps taken."""
@@ -150,7 +157,7 @@ class Timers:
 class Learner:
     """Everything one run of S seeds holds."""
 
-    config: Config
+    params: DDPGParams
     seeds: list[int]
     device: torch.device
     env: ContinuousTasks  # training environments (S, T)
@@ -175,8 +182,37 @@ class Learner:
     def n_tasks(self) -> int:
         return self.env.n_tasks
 
+    def fill_memories(self, n_steps: int) -> None:
+        """``n_steps`` noisy steps of the untrained actor per task, no learning (:func:`warm_up`)."""
+        warm_up(self, n_steps)
 
-def build_learner(config: Config, seeds: Sequence[int], make_env: EnvFactory,
+    def train(self, n_steps: int) -> dict[str, np.ndarray]:
+        """``n_steps`` learning steps per task (:func:`learn`), then the seeds with a non-finite parameter stop
+        (:func:`check_parameters`); the mean ``critic_loss`` and ``actor_loss`` per (seed, task), (S, T)."""
+        losses = learn(self, n_steps)
+        check_parameters(self)
+        return {name: loss.cpu().numpy() for name, loss in losses.items()}
+
+    def scores(self) -> dict[str, np.ndarray]:
+        """The deterministic actor's evaluation (:func:`evaluate`), each (S, T)."""
+        return evaluate(self)
+
+    def still_learning(self) -> np.ndarray:
+        """(S,) bool: the seeds whose losses and parameters stayed finite."""
+        return self.active.cpu().numpy()
+
+    def networks(self) -> dict[str, tuple[DDPGActor | DDPGCritic, DDPGActor | DDPGCritic, MemberAdam]]:
+        """Kind (``actor``, ``critic``) -> (online network, target network, the online network's optimiser)."""
+        return {"actor": (self.actor, self.actor_target, self.actor_optimizer),
+                "critic": (self.critic, self.critic_target, self.critic_optimizer)}
+
+    def close(self) -> None:
+        """Close the training and evaluation environments (worker processes, engines)."""
+        for env in (self.env, self.eval_env):
+            env.close()
+
+
+def build_learner(params: DDPGParams, seeds: Sequence[int], make_env: EnvFactory,
                   device: torch.device | str = "cpu") -> Learner:
     """Networks, optimisers, memories, noise and environments for ``seeds``; nothing has stepped yet."""
     seeds = [int(s) for s in seeds]
@@ -187,29 +223,29 @@ def build_learner(config: Config, seeds: Sequence[int], make_env: EnvFactory,
     device = torch.device(device)
     env = make_env(seeds, "train")
     eval_env = make_env(seeds, "eval")
-    spec = ActorCriticSpec(obs_dims=env.obs_dims, action_dims=env.action_dims, input_width=config.input_width,
-                           shared_width=config.shared_width)
+    spec = ActorCriticSpec(obs_dims=env.obs_dims, action_dims=env.action_dims, input_width=params.input_width,
+                           shared_width=params.shared_width)
     if (env.obs_dim, env.action_dim) != (spec.obs_dim, spec.action_dim):
         raise ConfigError(f"the environments pad to obs {env.obs_dim} / action {env.action_dim}, not to the "
                           f"largest task sizes {spec.obs_dim} / {spec.action_dim}")
-    actor_class, critic_class = DDPG_NETWORKS[config.network]  # the paper's or the common networks
+    actor_class, critic_class = DDPG_NETWORKS[params.network]  # the paper's or the common networks
     actor, critic = actor_class(spec, seeds, device), critic_class(spec, seeds, device)
     actor_target, critic_target = actor_class(spec, seeds, device), critic_class(spec, seeds, device)
     actor_target.load_state_dict(actor.state_dict())
     critic_target.load_state_dict(critic.state_dict())
     for net in (actor_target, critic_target):
         net.requires_grad_(False)
-    critic_lr, critic_decay = critic_optimiser_settings(config)
     n_tasks = env.n_tasks
     return Learner(
-        config=config, seeds=seeds, device=device, env=env, eval_env=eval_env, actor=actor, critic=critic,
+        params=params, seeds=seeds, device=device, env=env, eval_env=eval_env, actor=actor, critic=critic,
         actor_target=actor_target, critic_target=critic_target,
-        actor_optimizer=MemberAdam(actor.parameters(), lr=config.actor_lr),
-        critic_optimizer=MemberAdam(critic.parameters(), lr=critic_lr, weight_decay=critic_decay),
-        replay=MultiTaskReplay(len(seeds), n_tasks, config.replay_capacity, spec.obs_dim, device,
+        actor_optimizer=MemberAdam(actor.parameters(), lr=params.actor_lr),
+        critic_optimizer=MemberAdam(critic.parameters(), lr=params.critic_lr,
+                                    weight_decay=params.critic_weight_decay),
+        replay=MultiTaskReplay(len(seeds), n_tasks, params.replay_capacity, spec.obs_dim, device,
                                action_dim=spec.action_dim),
-        noise=OUNoise(seeds, n_tasks, spec.action_dim, config.ou_theta, config.ou_sigma, config.ou_dt),
-        sampler=SeedUniforms(seeds, "replay", n_tasks * config.batch_size, block=64),
+        noise=OUNoise(seeds, n_tasks, spec.action_dim, params.ou_theta, params.ou_sigma, params.ou_dt),
+        sampler=SeedUniforms(seeds, "replay", n_tasks * params.batch_size, block=64),
         gammas=torch.as_tensor(np.asarray(env.gammas), dtype=torch.float32, device=device),
         action_mask=actor.action_mask.cpu().numpy().astype(np.float64),
         active=torch.ones(len(seeds), dtype=torch.bool, device=device),
@@ -275,9 +311,9 @@ def update(learner: Learner) -> tuple[torch.Tensor, torch.Tensor]:
     Returns the critic (Huber) and actor (-Q) losses per (seed, task), each (S, T).
     """
     start = time.perf_counter()
-    config, replay = learner.config, learner.replay
+    params, replay = learner.params, learner.replay
     n_seeds, n_tasks = len(learner.seeds), learner.n_tasks
-    uniform = learner.sampler.next().reshape(n_seeds, n_tasks, config.batch_size)
+    uniform = learner.sampler.next().reshape(n_seeds, n_tasks, params.batch_size)
     batch = replay.sample(replay.indices(uniform))
     with torch.no_grad():
         next_q = learner.critic_target(batch.next_obs, learner.actor_target(batch.next_obs))
@@ -297,8 +333,8 @@ def update(learner: Learner) -> tuple[torch.Tensor, torch.Tensor]:
         param.grad = grad
     learner.actor_optimizer.step(learner.active)
 
-    soft_update(learner.critic_target, learner.critic, config.tau, learner.active)
-    soft_update(learner.actor_target, learner.actor, config.tau, learner.active)
+    soft_update(learner.critic_target, learner.critic, params.tau, learner.active)
+    soft_update(learner.actor_target, learner.actor, params.tau, learner.active)
     learner.updates += 1
     learner.timers.learner_s += time.perf_counter() - start
     return critic_loss.detach(), actor_loss.detach()
@@ -347,7 +383,7 @@ def evaluate(learner: Learner) -> dict[str, np.ndarray]:
     sum_discounted, sum_undiscounted = np.zeros(shape), np.zeros(shape)
     episodes = np.zeros(shape)
     ended = np.zeros(shape, dtype=bool)
-    for _ in range(learner.config.test_steps):
+    for _ in range(learner.params.test_steps):
         actions = policy_actions(learner, obs) * learner.action_mask[None]
         _, rewards, terminated, truncated = env.step(actions.astype(np.float32))
         obs = np.asarray(env.obs, dtype=np.float32)
@@ -361,7 +397,7 @@ def evaluate(learner: Learner) -> dict[str, np.ndarray]:
         episodes += ended
         running_discounted[ended], running_undiscounted[ended], discount[ended] = 0.0, 0.0, 1.0
     # The unfinished last episode counts as one (when it has at least one step).
-    unfinished = ~ended if learner.config.test_steps > 0 else np.zeros(shape, dtype=bool)
+    unfinished = ~ended if learner.params.test_steps > 0 else np.zeros(shape, dtype=bool)
     sum_discounted += np.where(unfinished, running_discounted, 0.0)
     sum_undiscounted += np.where(unfinished, running_undiscounted, 0.0)
     episodes += unfinished

@@ -16,8 +16,9 @@ a target copy, one replay memory per task, the training and evaluation environme
   learning for good (``learner.active``);
 * :func:`evaluate`: the greedy policy for ``test_steps`` steps per task.
 
-The epoch loop that drives it and records rows is :mod:`mtrl_bench.experiments.dqn` (the
-runner/agent split of Dopamine).
+The epoch loop that drives it and records rows is :func:`mtrl_bench.experiments.runner.run_epochs`
+(the runner/agent split of Dopamine), through the learner's methods ``fill_memories``, ``train``,
+``scores``, ``still_learning`` and ``networks``.
 
 The paper takes one Adam step on the mean Huber loss over all T x batch_size samples; the sum of
 the per-task means used here differs from it by the factor T, which Adam's update ignores (up to its
@@ -130,6 +131,29 @@ class Learner:
     obs: np.ndarray  # (S, T, obs_dim) float32: what the agents act on next
     steps: int = 0  # learning steps taken (after filling)
     updates: int = 0
+
+    def fill_memories(self, n_steps: int) -> None:
+        """``n_steps`` uniformly random steps per task, no learning (:func:`fill_replay`)."""
+        fill_replay(self, n_steps)
+
+    def train(self, n_steps: int) -> dict[str, np.ndarray]:
+        """``n_steps`` learning steps per task (:func:`learn`); the mean ``td_loss`` per (seed, task), (S, T)."""
+        return {"td_loss": learn(self, n_steps).cpu().numpy()}
+
+    def scores(self) -> dict[str, np.ndarray]:
+        """The greedy policy's evaluation (:func:`evaluate`), each (S, T)."""
+        return evaluate(self)
+
+    def still_learning(self) -> np.ndarray:
+        """(S,) bool: the seeds whose loss stayed finite."""
+        return self.active.cpu().numpy()
+
+    def networks(self) -> dict[str, tuple[SharedMultiTaskNet, SharedMultiTaskNet, MemberAdam]]:
+        """Kind -> (online network, target network, the online network's optimiser)."""
+        return {"q": (self.net, self.target, self.optimizer)}
+
+    def close(self) -> None:
+        """Nothing to release: the environments are numpy arrays."""
 
 
 def build_learner(config: DQNConfig, seeds: Sequence[int], device: torch.device | str = "cpu") -> Learner:

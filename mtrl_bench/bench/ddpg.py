@@ -135,7 +135,7 @@ def measure(config: experiment.Config, make_env: ddpg.EnvFactory, bare_env: Bare
                                            "warmup_steps": max(config.batch_size, config.warmup_steps)})
     learners = {}
     for n_seeds in seed_counts:
-        learner = ddpg.build_learner(config, list(range(n_seeds)), make_env, device)
+        learner = ddpg.build_learner(experiment.learner_params(config), list(range(n_seeds)), make_env, device)
         ddpg.warm_up(learner, config.warmup_steps)
         ddpg.learn(learner, warmup)
         learners[n_seeds] = learner

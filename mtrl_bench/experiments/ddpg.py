@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -28,12 +27,17 @@ from mtrl_bench.algos import ddpg
 from mtrl_bench.checkpoints import CRITERIA, SharedLayerSaver
 from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.experiments.runner import Progress, RunResult, row
+from mtrl_bench.experiments.runner import Progress, RunResult, Schedule, run_epochs
 from mtrl_bench.nets import DDPG_NETWORKS
 
 EXPERIMENT = "ddpg"
 GROUPS = ("pendulum", "pendulum_mujoco", "walker")
 METRICS = ("return_discounted", "return_undiscounted", "episodes", "critic_loss", "actor_loss", "diverged")
+CRITIC_PRESETS: dict[str, tuple[float, float]] = {
+    "authors_code": (1e-4, 0.0),  # what the authors' code ran (and what produced their figures)
+    "paper": (1e-3, 1e-2),  # what the paper states: lr 1e-3, L2 weight decay 1e-2
+}
+"""Critic optimiser presets: name -> (Adam learning rate, L2 weight decay)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class Config:
     actor_lr: float = param(1e-4, "actor Adam learning rate", low=0.0, low_open=True)
     critic_preset: str = param("authors_code", "critic optimiser: authors_code (Adam 1e-4, no decay; their "
                                "figures) or paper (Adam 1e-3, L2 decay 1e-2; as the paper states)",
-                               choices=tuple(ddpg.CRITIC_PRESETS))
+                               choices=tuple(CRITIC_PRESETS))
     critic_lr: float | None = param(None, "critic learning rate overriding the preset's", low=0.0, low_open=True)
     critic_weight_decay: float | None = param(None, "critic L2 weight decay overriding the preset's", low=0.0)
     tau: float = param(1e-3, "soft target update rate per step", low=0.0, low_open=True, high=1.0)
@@ -84,6 +88,19 @@ class Config:
                               f"({self.replay_capacity})")
         if self.save_shared != "none" and not self.checkpoint_dir:
             raise ConfigError(f"save_shared {self.save_shared} needs checkpoint_dir (the folder of the checkpoints)")
+
+
+def learner_params(config: Config) -> ddpg.DDPGParams:
+    """The learner's hyper-parameters; the critic's learning rate and weight decay are the preset's, each
+    overridable by its own field."""
+    lr, decay = CRITIC_PRESETS[config.critic_preset]
+    return ddpg.DDPGParams(
+        input_width=config.input_width, shared_width=config.shared_width, replay_capacity=config.replay_capacity,
+        batch_size=config.batch_size, actor_lr=config.actor_lr,
+        critic_lr=lr if config.critic_lr is None else config.critic_lr,
+        critic_weight_decay=decay if config.critic_weight_decay is None else config.critic_weight_decay,
+        tau=config.tau, ou_theta=config.ou_theta, ou_sigma=config.ou_sigma, ou_dt=config.ou_dt,
+        test_steps=config.test_steps, network=config.network)
 
 
 def task_names(config: Config) -> list[str]:
@@ -121,66 +138,36 @@ def env_factory(config: Config) -> ddpg.EnvFactory:
 
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu", progress: Progress | None = None,
         make_env: ddpg.EnvFactory | None = None, tasks: Sequence[str] | None = None) -> RunResult:
-    """Train ``seeds`` together and return their tidy rows.
+    """Train ``seeds`` together in the epoch loop of :func:`.runner.run_epochs` and return their tidy rows.
 
     ``make_env`` / ``tasks``: the stepper factory and the task names of its tasks (default: the config's
     group, see :func:`env_factory`); tests pass a small one.
     """
     if make_env is None:
         make_env, tasks = env_factory(config), task_names(config)
-    learner = ddpg.build_learner(config, seeds, make_env, device)
-    tasks = list(tasks) if tasks is not None else [f"task{t}" for t in range(learner.n_tasks)]
-    if len(tasks) != learner.n_tasks:
-        raise ConfigError(f"{len(tasks)} task names for {learner.n_tasks} tasks")
-    base = {"experiment": EXPERIMENT, "algorithm": algorithm(config, len(tasks)), "variants": "+".join(tasks),
-            "n_tasks": len(tasks), "width": config.shared_width}
-    result = RunResult(extra={"parameters": {"actor": learner.actor.n_parameters(),
-                                             "critic": learner.critic.n_parameters()}})
-    progress = progress or Progress(f"ddpg {base['algorithm']} {base['variants']}", config.epochs + 1)
-
-    def record(epoch: int, values: dict[str, np.ndarray]) -> None:
-        active = learner.active.cpu().numpy()
-        for s, seed in enumerate(learner.seeds):
-            if seed in result.failed_seeds:
-                continue
-            if not active[s]:
-                result.diverged(base, tasks, seed, epoch)
-                continue
-            for t, task in enumerate(tasks):
-                result.rows += [row(**base, task=task, seed=seed, step=epoch, metric=name, value=float(v[s, t]))
-                                for name, v in values.items()]
-
+    learner = ddpg.build_learner(learner_params(config), seeds, make_env, device)
+    own_progress = progress is None
     try:
+        tasks = list(tasks) if tasks is not None else [f"task{t}" for t in range(learner.n_tasks)]
+        if len(tasks) != learner.n_tasks:
+            raise ConfigError(f"{len(tasks)} task names for {learner.n_tasks} tasks")
+        base = {"experiment": EXPERIMENT, "algorithm": algorithm(config, len(tasks)), "variants": "+".join(tasks),
+                "n_tasks": len(tasks), "width": config.shared_width}
+        result = RunResult(extra={"parameters": {"actor": learner.actor.n_parameters(),
+                                                 "critic": learner.critic.n_parameters()}})
         saver = None if config.save_shared == "none" else SharedLayerSaver(
             config.save_shared, config.checkpoint_dir, base["algorithm"], tasks, learner.seeds,
-            {"actor": learner.actor, "critic": learner.critic}, config.epochs)
-        ddpg.warm_up(learner, config.warmup_steps)
-        scores = ddpg.evaluate(learner)
-        record(0, scores)
-        if saver is not None:
-            saver.observe(0, scores["return_discounted"], learner.active.cpu().numpy())
-        progress.update("epoch 0", _score_text(scores))
-        for epoch in range(1, config.epochs + 1):
-            losses = ddpg.learn(learner, config.steps_per_epoch)
-            ddpg.check_parameters(learner)
-            scores = ddpg.evaluate(learner)
-            record(epoch, {**scores, **{k: v.cpu().numpy() for k, v in losses.items()}})
-            if saver is not None:
-                saver.observe(epoch, scores["return_discounted"], learner.active.cpu().numpy())
-            progress.update(f"epoch {epoch}", _score_text(scores))
+            {kind: nets[0] for kind, nets in learner.networks().items()}, config.epochs)
+        progress = progress or Progress(f"ddpg {base['algorithm']} {base['variants']}", config.epochs + 1)
+        run_epochs(learner, Schedule(config.epochs, config.steps_per_epoch, config.warmup_steps), base, tasks, result,
+                   progress, saver)
     finally:
-        progress.close()
-        for env in (learner.env, learner.eval_env):
-            env.close()
-    if saver is not None:
-        result.extra["checkpoints"] = [str(path) for path in saver.write()]
+        if own_progress and progress is not None:
+            progress.close()
+        learner.close()
     timers = learner.timers
     result.extra["seconds"] = {"environment": timers.env_s, "learner": timers.learner_s, "joint_steps": timers.steps}
     unstable = getattr(learner.env, "unstable_episodes", None)
     if unstable is not None:
         result.extra["unstable_episodes"] = int(np.sum(unstable))
     return result
-
-
-def _score_text(scores: dict[str, Any]) -> str:
-    return f"return_discounted {float(np.mean(scores['return_discounted'])):.2f} (mean over seeds and tasks)"

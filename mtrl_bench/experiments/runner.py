@@ -6,7 +6,9 @@
   step k (iteration or epoch) stops there; it gets one row per task with metric ``diverged`` and
   value k, no further rows, and ``failed_seeds[seed] = k``; the other seeds go on;
 * :class:`Progress` reports each step (elapsed time, estimated time left, current score) to the
-  job's log, and as a progress bar in an interactive terminal.
+  job's log, and as a progress bar in an interactive terminal;
+* :func:`run_epochs` is the one epoch loop of the online learners (DQN, DDPG, a transfer target): any
+  learner with the :class:`OnlineLearner` interface, for a :class:`Schedule`.
 
 The learner (what one update does) is separate from the runner (the loop that drives it), as in
 Dopamine's runner/agent split: a runner builds a learner, asks it to learn for a step, evaluates and
@@ -19,7 +21,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from mtrl_bench.checkpoints import SharedLayerSaver
 
 
 def row(experiment: str, algorithm: str, variants: str, n_tasks: int, task: str, width: int, seed: int,
@@ -42,11 +49,6 @@ class RunResult:
         """Record that ``seed`` diverged at ``step``: one ``diverged`` row per task."""
         self.failed_seeds[int(seed)] = int(step)
         self.rows += [row(**base, task=task, seed=seed, step=step, metric="diverged", value=step) for task in tasks]
-
-
-class Runner(Protocol):
-    def __call__(self, config: Any, seeds: Sequence[int], device: Any, progress: Progress | None = None
-                 ) -> RunResult: ...
 
 
 class Progress:
@@ -95,5 +97,86 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def log_to(stream: TextIO = sys.stderr) -> Callable[[str], None]:
-    return lambda message: print(message, file=stream, flush=True)
+class OnlineLearner(Protocol):
+    """What the epoch loop asks of a learner of S seeds x T tasks (DQN, DDPG; a transfer target is one).
+
+    ``fill_memories(n)``: ``n`` steps per task that only fill the replay memories; ``train(n)``: ``n``
+    steps per task of (act, store, update), returning the mean losses per (seed, task), each (S, T);
+    ``scores()``: an evaluation, each score (S, T); ``still_learning()``: (S,) bool, False for a seed
+    whose loss or parameters became non-finite.
+    """
+
+    seeds: list[int]
+
+    def fill_memories(self, n_steps: int) -> None: ...
+
+    def train(self, n_steps: int) -> dict[str, np.ndarray]: ...
+
+    def scores(self) -> dict[str, np.ndarray]: ...
+
+    def still_learning(self) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long the loop runs: ``warmup_steps`` per task before the first evaluation, then ``epochs``
+    of ``steps_per_epoch`` training steps per task, each followed by an evaluation."""
+
+    epochs: int
+    steps_per_epoch: int
+    warmup_steps: int
+
+
+def run_epochs(learner: OnlineLearner, schedule: Schedule, base: dict[str, Any], tasks: Sequence[str],
+               result: RunResult, progress: Progress, saver: SharedLayerSaver | None = None,
+               after_warm_up: Callable[[], None] | None = None,
+               before_epoch: Callable[[int], None] | None = None) -> RunResult:
+    """The one epoch loop of the online learners (Dopamine's runner; the learner is its agent)::
+
+        fill the memories for `warmup_steps` steps per task;  after_warm_up()
+        evaluate, record epoch 0
+        for epoch = 1 .. epochs:
+            before_epoch(epoch); train for `steps_per_epoch` steps per task
+            evaluate, record the scores and the epoch's mean losses
+
+    Rows (:func:`row`, with ``base``'s columns) per seed, task and epoch; a seed that stopped learning
+    gets its ``diverged`` rows at that epoch and no further rows (:meth:`RunResult.diverged`). ``saver``
+    sees every evaluation's ``return_discounted`` and writes its checkpoints at the end (their paths go to
+    ``result.extra["checkpoints"]``). ``progress`` gets one update per evaluation.
+    """
+
+    def record(epoch: int, values: dict[str, np.ndarray]) -> None:
+        active = learner.still_learning()
+        for s, seed in enumerate(learner.seeds):
+            if seed in result.failed_seeds:
+                continue
+            if not active[s]:
+                result.diverged(base, tasks, seed, epoch)
+                continue
+            for t, task in enumerate(tasks):
+                result.rows += [row(**base, task=task, seed=seed, step=epoch, metric=name, value=float(v[s, t]))
+                                for name, v in values.items()]
+        if saver is not None:
+            saver.observe(epoch, values["return_discounted"], active)
+        progress.update(f"epoch {epoch}", _score_text(tasks, values["return_discounted"], active))
+
+    learner.fill_memories(schedule.warmup_steps)
+    if after_warm_up is not None:
+        after_warm_up()
+    record(0, learner.scores())
+    for epoch in range(1, schedule.epochs + 1):
+        if before_epoch is not None:
+            before_epoch(epoch)
+        losses = learner.train(schedule.steps_per_epoch)
+        record(epoch, {**learner.scores(), **losses})
+    if saver is not None:
+        result.extra["checkpoints"] = [str(path) for path in saver.write()]
+    return result
+
+
+def _score_text(tasks: Sequence[str], returns: np.ndarray, active: np.ndarray) -> str:
+    """The progress line's score: the mean discounted return per task over the seeds still learning."""
+    if not active.any():
+        return "every seed diverged"
+    means = returns[active].mean(0)
+    return "return " + ", ".join(f"{task} {value:.3g}" for task, value in zip(tasks, means, strict=True))

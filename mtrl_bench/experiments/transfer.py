@@ -31,11 +31,10 @@ learner before anything is computed: a missing, corrupt or mismatched one is a o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from mtrl_bench import checkpoints as ckpt
@@ -46,7 +45,7 @@ from mtrl_bench.config import param
 from mtrl_bench.device import resolve_device
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments import ddpg as ddpg_experiment
-from mtrl_bench.experiments.runner import Progress, RunResult, row
+from mtrl_bench.experiments.runner import Progress, RunResult, Schedule, run_epochs
 from mtrl_bench.tasks.multitask import DQN_TASKS
 
 EXPERIMENT = "transfer"
@@ -103,56 +102,6 @@ class Config:
         return name + ("_online" if self.load_into == "online" else "")
 
 
-@dataclass
-class _Adapter:
-    """What the loop needs of a learner (DQN or DDPG)."""
-
-    learner: Any
-    warm_up: Callable[[], None]
-    learn: Callable[[], dict[str, np.ndarray]]
-    evaluate: Callable[[], dict[str, np.ndarray]]
-    online: dict[str, torch.nn.Module]  # kind -> online network
-    targets: dict[str, torch.nn.Module]  # kind -> target network
-    optimizers: dict[str, Any]  # kind -> the optimiser of the online network
-    close: Callable[[], None] = lambda: None
-
-    def active(self) -> np.ndarray:
-        return self.learner.active.cpu().numpy()
-
-
-def _dqn_adapter(config: Config, seeds: Sequence[int], device: torch.device) -> _Adapter:
-    inner = config.dqn
-    learner = dqn_algo.build_learner(inner, seeds, device)
-
-    def learn() -> dict[str, np.ndarray]:
-        return {"td_loss": dqn_algo.learn(learner, inner.steps_per_epoch).cpu().numpy()}
-
-    return _Adapter(learner=learner, warm_up=lambda: dqn_algo.fill_replay(learner, inner.learning_starts),
-                    learn=learn, evaluate=lambda: dqn_algo.evaluate(learner), online={"q": learner.net},
-                    targets={"q": learner.target}, optimizers={"q": learner.optimizer})
-
-
-def _ddpg_adapter(config: Config, seeds: Sequence[int], device: torch.device,
-                  make_env: ddpg_algo.EnvFactory) -> _Adapter:
-    inner = config.ddpg
-    learner = ddpg_algo.build_learner(inner, seeds, make_env, device)
-
-    def learn() -> dict[str, np.ndarray]:
-        losses = ddpg_algo.learn(learner, inner.steps_per_epoch)
-        ddpg_algo.check_parameters(learner)
-        return {k: v.cpu().numpy() for k, v in losses.items()}
-
-    def close() -> None:
-        for env in (learner.env, learner.eval_env):
-            env.close()
-
-    return _Adapter(learner=learner, warm_up=lambda: ddpg_algo.warm_up(learner, inner.warmup_steps), learn=learn,
-                    evaluate=lambda: ddpg_algo.evaluate(learner),
-                    online={"actor": learner.actor, "critic": learner.critic},
-                    targets={"actor": learner.actor_target, "critic": learner.critic_target},
-                    optimizers={"actor": learner.actor_optimizer, "critic": learner.critic_optimizer}, close=close)
-
-
 def _shared_params(net: torch.nn.Module) -> list[torch.Tensor]:
     return [net.params[name] for name in net.shared_parameter_names()]
 
@@ -172,69 +121,62 @@ def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu"
         if config.target in source.metadata.get("source_tasks", []):
             raise ConfigError(f"checkpoint {source.path} was trained on the target {config.target}: transfer is to "
                               f"an unseen task; give the checkpoints of a source run without it")
-    if config.algorithm == "dqn":
-        adapter = _dqn_adapter(config, seeds, device)
-    else:
-        if make_env is None:
-            ddpg_experiment.task_names(config.ddpg)  # the target is a task of the group
-            make_env = ddpg_experiment.env_factory(config.ddpg)
-        adapter = _ddpg_adapter(config, seeds, device, make_env)
-    into = {kind: [net] + ([adapter.targets[kind]] if config.load_into == "online_and_target" else [])
-            for kind, net in adapter.online.items()}
+    learner = build_learner(config, seeds, device, make_env)
     try:
-        for source in sources:  # mismatched widths or activations: fail before the replay is filled
-            ckpt.check_compatible(source, adapter.online)
-        return _train(config, seeds, adapter, sources, into, progress)
+        return train(config, learner, sources, progress)
     finally:
-        adapter.close()
+        learner.close()
 
 
-def _train(config: Config, seeds: list[int], adapter: _Adapter, sources: list[ckpt.SharedLayers],
-           into: dict[str, list[torch.nn.Module]], progress: Progress | None) -> RunResult:
-    target, epochs = config.target, config.epochs
-    base = {"experiment": f"{config.algorithm}_transfer", "algorithm": config.label, "variants": target,
-            "n_tasks": 1, "width": config.learner.shared_width}
+def build_learner(config: Config, seeds: Sequence[int], device: torch.device,
+                  make_env: ddpg_algo.EnvFactory | None = None) -> dqn_algo.Learner | ddpg_algo.Learner:
+    """The fresh single-task learner of the target (its own initialisation from each seed)."""
+    inner = config.learner
+    if config.algorithm == "dqn":
+        return dqn_algo.build_learner(inner, seeds, device)
+    if make_env is None:
+        ddpg_experiment.task_names(inner)  # the target is a task of the group
+        make_env = ddpg_experiment.env_factory(inner)
+    return ddpg_algo.build_learner(ddpg_experiment.learner_params(inner), seeds, make_env, device)
+
+
+def train(config: Config, learner: dqn_algo.Learner | ddpg_algo.Learner, sources: Sequence[ckpt.SharedLayers],
+          progress: Progress | None = None) -> RunResult:
+    """The epoch loop of :func:`.runner.run_epochs` with the source's shared layers loaded into ``learner`` (seed s
+    from ``sources[s]``) after its warm-up, frozen for the first ``frozen_epochs`` epochs; tidy rows."""
+    networks = learner.networks()  # kind -> (online, target, optimiser)
+    online = {kind: nets[0] for kind, nets in networks.items()}
+    for source in sources:  # mismatched widths or activations: fail before the replay is filled
+        ckpt.check_compatible(source, online)
+    into = {kind: [net] + ([target] if config.load_into == "online_and_target" else [])
+            for kind, (net, target, _) in networks.items()}
+    shared = {kind: _shared_params(net) for kind, net in online.items()}
+
+    def load_and_freeze() -> None:
+        ckpt.load_into(sources, into)
+        if config.frozen_epochs > 0:
+            for kind, params in shared.items():
+                networks[kind][2].freeze(params)
+
+    def unfreeze(epoch: int) -> None:
+        if epoch == config.frozen_epochs + 1:
+            for kind, params in shared.items():
+                networks[kind][2].unfreeze(params)
+
+    inner = config.learner
+    warmup_steps = inner.learning_starts if config.algorithm == "dqn" else inner.warmup_steps
+    base = {"experiment": f"{config.algorithm}_transfer", "algorithm": config.label, "variants": config.target,
+            "n_tasks": 1, "width": inner.shared_width}
     result = RunResult(extra={"transfer": {
-        "algorithm": config.label, "target": target, "source_dir": config.source_dir,
+        "algorithm": config.label, "target": config.target, "source_dir": config.source_dir,
         "sources": {str(s.seed): {k: s.metadata.get(k) for k in ("algorithm", "source_tasks", "epoch", "criterion",
                                                                  "score", "git_commit")} for s in sources}}})
-
-    def record(epoch: int, values: dict[str, np.ndarray]) -> None:
-        active = adapter.active()
-        for s, seed in enumerate(seeds):
-            if seed in result.failed_seeds:
-                continue
-            if not active[s]:
-                result.diverged(base, [target], seed, epoch)
-                continue
-            result.rows += [row(**base, task=target, seed=seed, step=epoch, metric=name, value=float(v[s, 0]))
-                            for name, v in values.items()]
-
-    adapter.warm_up()
-    ckpt.load_into(sources, into)
-    shared = {kind: _shared_params(net) for kind, net in adapter.online.items()}
-    if config.frozen_epochs > 0:
-        for kind, params in shared.items():
-            adapter.optimizers[kind].freeze(params)
     own_progress = progress is None
-    progress = progress or Progress(f"transfer {config.algorithm} -> {target} ({config.label})", epochs + 1)
+    progress = progress or Progress(f"transfer {config.algorithm} -> {config.target} ({config.label})",
+                                    config.epochs + 1)
     try:
-        scores = adapter.evaluate()
-        record(0, scores)
-        progress.update("epoch 0", _score_text(scores))
-        for epoch in range(1, epochs + 1):
-            if epoch == config.frozen_epochs + 1:
-                for kind, params in shared.items():
-                    adapter.optimizers[kind].unfreeze(params)
-            losses = adapter.learn()
-            scores = adapter.evaluate()
-            record(epoch, {**scores, **losses})
-            progress.update(f"epoch {epoch}", _score_text(scores))
+        return run_epochs(learner, Schedule(inner.epochs, inner.steps_per_epoch, warmup_steps), base, [config.target],
+                          result, progress, after_warm_up=load_and_freeze, before_epoch=unfreeze)
     finally:
         if own_progress:
             progress.close()
-    return result
-
-
-def _score_text(scores: dict[str, np.ndarray]) -> str:
-    return f"return_discounted {float(np.mean(scores['return_discounted'])):.3g} (mean over seeds)"

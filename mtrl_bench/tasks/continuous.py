@@ -36,7 +36,7 @@ from gymnasium.wrappers import TimeLimit
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.tasks import engines
-from mtrl_bench.tasks.multitask import TaskSpec
+from mtrl_bench.tasks.spec import TaskSpec, pad_observations
 
 HORIZON = 1000
 GAMMA = 0.99
@@ -139,24 +139,19 @@ class MultiTaskView(gym.Wrapper):
             raise ConfigError(f"an observation of dimension {own_obs} does not fit the padding to {obs_dim}")
         if own_action > action_dim:
             raise ConfigError(f"an action of dimension {own_action} does not fit the padding to {action_dim}")
-        self.own_action_dim, self._own_obs_dim = own_action, own_obs
+        self.own_action_dim = own_action
         self.action_mask = np.arange(action_dim) < own_action
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(action_dim,), dtype=np.float32)
 
-    def _pad(self, obs) -> np.ndarray:
-        padded = np.zeros(self.observation_space.shape, dtype=np.float32)
-        padded[:self._own_obs_dim] = obs
-        return padded
-
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        return self._pad(obs), info
+        return pad_observations(obs, self.observation_space.shape[0]), info
 
     def step(self, action):
         own = np.asarray(action, dtype=np.float32)[:self.own_action_dim]
         obs, reward, terminated, truncated, info = self.env.step(own)
-        return self._pad(obs), reward, terminated, truncated, info
+        return pad_observations(obs, self.observation_space.shape[0]), reward, terminated, truncated, info
 
 
 def wrap_task_env(engine_env: gym.Env, horizon: int = HORIZON, errors: tuple[type[BaseException], ...] = (),

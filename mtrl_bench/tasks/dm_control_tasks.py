@@ -10,11 +10,17 @@ walker-walk, cheetah-run and cartpole-swingup never do, so they are never absorb
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mtrl_bench.tasks.engines import require_engine
+
+def headless_rendering() -> None:
+    """Without a display, tell dm_control not to probe GLFW (it warns on import); no task here renders."""
+    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["MUJOCO_GL"] = "disable"
 
 
 class DMControlEnv(gym.Env):
@@ -22,13 +28,14 @@ class DMControlEnv(gym.Env):
     order ``obs_keys``; actions in the suite's bounds (float32 Box); no time limit of its own.
 
     ``reset(seed=s)`` reseeds the suite task's random state (initial-state noise) from ``s``;
-    ``reset()`` continues it.
+    ``reset()`` continues it. Whether dm_control imports is checked before, by
+    :func:`mtrl_bench.tasks.engines.require_engine`.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, domain: str, task: str, obs_keys: tuple[str, ...]):
-        require_engine("dm_control", f"task {domain}-{task}")
+        headless_rendering()
         from dm_control import suite
 
         self._env = suite.load(domain, task, task_kwargs={"time_limit": float("inf")})

@@ -24,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 
 from mtrl_bench.errors import ConfigError
+from mtrl_bench.tasks.dm_control_tasks import DMControlEnv, headless_rendering
 
 ENGINE_MODULES: dict[str, tuple[str, ...]] = {
     "pybullet": ("pybullet", "pybullet_envs_gymnasium"),
@@ -50,12 +51,6 @@ def quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _headless_rendering() -> None:
-    """Without a display, tell dm_control not to probe GLFW (it warns on import); no task here renders."""
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["MUJOCO_GL"] = "disable"
-
-
 def _hint(engine: str, what: str, module: str, exc: BaseException) -> str:
     reason = " ".join(str(exc).split()) or type(exc).__name__
     if engine == "pybullet":
@@ -75,7 +70,7 @@ def require_engine(engine: str, what: str) -> None:
     if engine not in ENGINE_MODULES:
         raise ConfigError(f"unknown engine {engine!r}; known engines: {', '.join(ENGINE_MODULES)}")
     if engine == "dm_control":
-        _headless_rendering()
+        headless_rendering()
     for module in ENGINE_MODULES[engine]:
         try:
             with quiet_stdout():
@@ -146,8 +141,6 @@ def build_engine_env(engine: str, ident: str, obs_keys: tuple[str, ...] = ()) ->
     if engine == "mujoco":
         return _gymnasium_mujoco_env(ident)
     if engine == "dm_control":
-        from mtrl_bench.tasks.dm_control_tasks import DMControlEnv
-
         domain, task = ident.split("-")
         return DMControlEnv(domain, task, obs_keys)
     raise ConfigError(f"unknown engine {engine!r}; known engines: {', '.join(ENGINE_MODULES)}")

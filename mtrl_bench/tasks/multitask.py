@@ -1,17 +1,12 @@
 """The five discrete-action tasks of the paper's DQN experiment, padded and masked into one format,
 and stepped as arrays over seeds x tasks.
 
-* :class:`TaskSpec`: the task contract shared by every family. A task is *discrete*
-  (``n_actions`` >= 1, one integer action) or *continuous* (``action_dim`` >= 1 and per-dimension
-  bounds ``action_low``/``action_high``); ``action_kind`` says which. Discrete tasks here carry batched
-  numpy physics; engine-backed continuous tasks (:mod:`.continuous`) carry ``make_env``.
 * :data:`TASKS` / :func:`get_task`: one :class:`TaskSpec` per task with the paper's horizon and
   discount (pinned by the stored scores of the paper's published results): ``cartpole`` 500 / 0.99,
   ``acrobot`` 1000 / 0.99, ``mountaincar`` 1000 / 0.99, ``car_on_hill`` (variant 0) 100 / 0.95,
   ``inverted_pendulum`` 3000 / 0.95.
-* :func:`pad_observations`, :func:`action_mask`, :class:`PaddedObservation`: observations are
-  zero-padded to the largest dimension of the task set, and each task's Q-head is masked to its own
-  action count, so that one network sees one input format.
+* observations are zero-padded to the largest dimension of the task set and each task's Q-head is
+  masked to its own action count (:mod:`.spec`), so that one network sees one input format;
 * :class:`BatchedMultiTaskEnv`: S seeds x T tasks stepped in lock-step with numpy arrays (the
   batched physics of :mod:`.classic_control`, :mod:`.car_on_hill.dynamics`, :mod:`.inverted_pendulum`),
   with time limits and automatic resets.
@@ -19,78 +14,17 @@ and stepped as arrays over seeds x tasks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.random_streams import SeedUniforms
 from mtrl_bench.tasks import classic_control as classic
 from mtrl_bench.tasks import inverted_pendulum
 from mtrl_bench.tasks.car_on_hill import dynamics as car_on_hill
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One task: sizes, horizon (steps), discount, its action set and how to simulate it.
-
-    Actions: a discrete task has ``n_actions`` >= 1 (actions 0..n_actions-1) and ``action_dim`` 0; a
-    continuous task has ``action_dim`` >= 1, ``n_actions`` 0, and finite bounds ``action_low`` <
-    ``action_high`` (tuples of length ``action_dim``, the engine's own units); see ``action_kind``.
-
-    Batched physics (the discrete families of this module):
-    ``reset(uniform (..., n_reset_uniforms)) -> states (..., state_dim)``,
-    ``step(states, actions, uniform (...)) -> (next_states, rewards, terminated)`` where ``uniform``
-    is one draw in [0, 1) per environment and step (used by noisy tasks only),
-    ``observe(states) -> (..., obs_dim) float32``; ``observe_start`` for states just reset.
-    ``make_reference()`` builds the gymnasium environment this physics reproduces.
-
-    Engine-backed tasks (:mod:`.continuous`): ``make_env()`` builds the task as one gymnasium
-    environment (its own time limit ``horizon``, actions in [-1, 1]^action_dim scaled to the bounds).
-    """
-
-    name: str
-    obs_dim: int
-    horizon: int
-    gamma: float
-    n_actions: int = 0
-    action_dim: int = 0
-    action_low: tuple[float, ...] = ()
-    action_high: tuple[float, ...] = ()
-    state_dim: int = 0
-    n_reset_uniforms: int = 0
-    reset: Callable[[np.ndarray], np.ndarray] | None = None
-    step: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple] | None = None
-    observe: Callable[[np.ndarray], np.ndarray] | None = None
-    make_reference: Callable[[], gym.Env] | None = None
-    observe_start: Callable[[np.ndarray], np.ndarray] | None = None
-    make_env: Callable[[], gym.Env] | None = None
-
-    def __post_init__(self) -> None:
-        if self.n_actions < 1 and self.action_dim < 1:
-            raise ConfigError(f"task {self.name!r} has {self.n_actions} actions and action_dim {self.action_dim}: "
-                              "a head needs at least one (n_actions if discrete, action_dim if continuous)")
-        if self.n_actions >= 1 and self.action_dim != 0:
-            raise ConfigError(f"task {self.name!r}: give n_actions (discrete) or action_dim (continuous), not both")
-        if self.obs_dim < 1 or self.horizon < 1 or not 0.0 <= self.gamma <= 1.0:
-            raise ConfigError(f"task {self.name!r}: obs_dim and horizon must be >= 1 and gamma in [0, 1]")
-        if self.action_kind == "discrete":
-            if self.action_low or self.action_high:
-                raise ConfigError(f"task {self.name!r} is discrete: action bounds belong to continuous tasks")
-            return
-        low, high = np.asarray(self.action_low, dtype=float), np.asarray(self.action_high, dtype=float)
-        if low.shape != (self.action_dim,) or high.shape != (self.action_dim,):
-            raise ConfigError(f"task {self.name!r}: action_low and action_high need {self.action_dim} entries each")
-        if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
-            raise ConfigError(f"task {self.name!r}: action bounds must be finite with low < high")
-
-    @property
-    def action_kind(self) -> str:
-        """``"discrete"`` (``n_actions`` integer actions) or ``"continuous"`` (``action_dim`` reals)."""
-        return "discrete" if self.n_actions >= 1 else "continuous"
+from mtrl_bench.tasks.spec import TaskSpec
 
 
 def _car_on_hill_reset(uniform: np.ndarray) -> np.ndarray:
@@ -157,43 +91,6 @@ def get_tasks(names: Sequence[str]) -> list[TaskSpec]:
     if len(set(names)) != len(names):
         raise ConfigError(f"tasks repeat in {list(names)}: give each task once")
     return [get_task(name) for name in names]
-
-
-def pad_observations(obs: np.ndarray, obs_dim: int) -> np.ndarray:
-    """Zero-pad (..., d) observations to (..., obs_dim); d > obs_dim is a :class:`ConfigError`."""
-    obs = np.asarray(obs)
-    if obs.shape[-1] > obs_dim:
-        raise ConfigError(f"an observation of dimension {obs.shape[-1]} does not fit the padding to {obs_dim}")
-    padded = np.zeros((*obs.shape[:-1], obs_dim), dtype=np.float32)
-    padded[..., :obs.shape[-1]] = obs
-    return padded
-
-
-def action_mask(n_actions: Sequence[int]) -> np.ndarray:
-    """(T, max(n_actions)) bool: True where task t has action a. For continuous tasks pass the action
-    dimensions: True where task t uses action dimension d (the others are padding, never sent)."""
-    counts = [int(n) for n in n_actions]
-    if not counts or min(counts) < 1:
-        raise ConfigError(f"every task head needs at least one action, got n_actions={counts}")
-    return np.arange(max(counts))[None, :] < np.asarray(counts)[:, None]
-
-
-class PaddedObservation(gym.ObservationWrapper):
-    """A single-task gymnasium env seen through the multi-task format: observations zero-padded to
-    ``obs_dim`` (float32), and ``action_mask`` (``n_actions_max``,) marking the task's own actions."""
-
-    def __init__(self, env: gym.Env, obs_dim: int, n_actions_max: int):
-        super().__init__(env)
-        own_dim = int(np.prod(env.observation_space.shape))
-        if own_dim > obs_dim:
-            raise ConfigError(f"an observation of dimension {own_dim} does not fit the padding to {obs_dim}")
-        if not isinstance(env.action_space, spaces.Discrete) or env.action_space.n > n_actions_max:
-            raise ConfigError(f"action space {env.action_space} does not fit a head of {n_actions_max} actions")
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
-        self.action_mask = np.arange(n_actions_max) < env.action_space.n
-
-    def observation(self, observation):
-        return pad_observations(np.asarray(observation, dtype=np.float32), self.observation_space.shape[0])
 
 
 class BatchedMultiTaskEnv:

@@ -40,7 +40,7 @@ import numpy as np
 
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.tasks import continuous
-from mtrl_bench.tasks.multitask import TaskSpec, action_mask
+from mtrl_bench.tasks.spec import TaskSpec, action_mask
 
 _BUFFERS = {  # name: (ctypes type, numpy dtype, per-instance width key)
     "actions": (ctypes.c_float, np.float32, "action_dim"),
