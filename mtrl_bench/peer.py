@@ -8,7 +8,9 @@ learning rate, tau, batch size, replay capacity, warm-up steps (no updates; the 
 there, ours with the untrained actor and noise), OU noise (theta, sigma, dt; restarted at every episode's end on
 both sides), gamma, one critic and one actor update per environment step, a time-limit truncation bootstrapped
 on both sides. Left as each side has it: the critic loss (ours Huber as the authors' code, the peer's squared
-error) and, with ``network: paper``, the networks (``network: common`` is the peer's). ``compare_dqn`` does the
+error; ``critic_objective: squared`` is the peer's), the stored action (ours the unclipped mu(s) + noise, the
+peer's clipped to [-1, 1]; the environment clips both) and, with ``network: paper``, the networks (``network:
+common`` is the peer's). ``compare_dqn`` does the
 same for our single-task DQN (:mod:`mtrl_bench.algos.dqn`, the paper's network) and stable-baselines3's ``DQN``
 on CartPole-v1 (ours steps its batched copy of CartPole-v1's physics, the peer gymnasium's own).
 

@@ -79,6 +79,25 @@ def test_network_field_picks_the_classes_and_rejects_unknown_names():
         peer.ddpg_config("InvertedPendulum-v5", network="deep")
 
 
+@needs_mujoco
+def test_critic_objective_squared_is_the_squared_error():
+    losses = {}
+    for objective in ("huber", "squared"):
+        config = peer.ddpg_config("InvertedDoublePendulum-v5", critic_objective=objective, **TINY_DDPG)
+        learner = ddpg.build_learner(config, [0, 1], experiment.env_factory(config))
+        try:
+            ddpg.warm_up(learner, config.warmup_steps)
+            losses[objective] = ddpg.update(learner)[0]  # the same networks and batch: only the loss differs
+        finally:
+            learner.env.close()
+            learner.eval_env.close()
+    # Huber(d) = d^2 / 2 for |d| <= 1 and below it beyond: the squared error is at least twice the Huber loss
+    assert (losses["squared"] >= 2 * losses["huber"] * (1 - 1e-5)).all()
+    assert (losses["squared"] > 2 * losses["huber"] * 1.01).any()  # rewards ~9 per step: errors beyond 1
+    with pytest.raises(ConfigError, match="critic_objective"):
+        peer.ddpg_config("InvertedPendulum-v5", critic_objective="l1")
+
+
 # -- statistics and verdict ----------------------------------------------------------------------
 
 def _scores(ours: list[list[float]], other: list[list[float]]) -> pd.DataFrame:

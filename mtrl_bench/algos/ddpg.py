@@ -319,7 +319,8 @@ def update(learner: Learner) -> tuple[torch.Tensor, torch.Tensor]:
         next_q = learner.critic_target(batch.next_obs, learner.actor_target(batch.next_obs))
         y = batch.rewards + learner.gammas[None, :, None] * (1.0 - batch.terminated) * next_q
     q = learner.critic(batch.obs, batch.actions)
-    critic_loss = _weighted_mean(F.smooth_l1_loss(q, y, reduction="none"), batch.valid)  # (S, T)
+    loss = F.smooth_l1_loss if config.critic_objective == "huber" else F.mse_loss  # the authors' Huber, or squared
+    critic_loss = _weighted_mean(loss(q, y, reduction="none"), batch.valid)  # (S, T)
     learner.active &= torch.isfinite(critic_loss).all(-1)
     learner.critic_optimizer.zero_grad()
     _masked_sum(critic_loss.mean(-1), learner.active).backward()

@@ -51,6 +51,8 @@ class Config:
     network: str = param("paper", "networks: paper (the action enters the critic's shared layer, sigmoid there) or "
                          "common (state and action concatenated at the critic's input, ReLU; as stable-baselines3)",
                          choices=tuple(DDPG_NETWORKS))
+    critic_objective: str = param("huber", "critic loss: huber (the authors' code) or squared (the squared error, "
+                                  "as stable-baselines3)", choices=("huber", "squared"))
     epochs: int = param(100, "training epochs after the warm-up", low=0)
     steps_per_epoch: int = param(10_000, "environment steps per task per epoch, one critic and one actor step each",
                                  low=1)
