@@ -77,6 +77,7 @@ class DDPGParams:
     ou_dt: float  # OU noise time step
     test_steps: int  # deterministic evaluation steps per task
     network: str = "paper"  # a key of nets.DDPG_NETWORKS: the paper's networks or the common ones
+    critic_objective: str = "huber"  # critic loss: huber (the authors' code) or squared
 
 
 class ContinuousTasks(Protocol):
@@ -319,7 +320,7 @@ def update(learner: Learner) -> tuple[torch.Tensor, torch.Tensor]:
         next_q = learner.critic_target(batch.next_obs, learner.actor_target(batch.next_obs))
         y = batch.rewards + learner.gammas[None, :, None] * (1.0 - batch.terminated) * next_q
     q = learner.critic(batch.obs, batch.actions)
-    loss = F.smooth_l1_loss if config.critic_objective == "huber" else F.mse_loss  # the authors' Huber, or squared
+    loss = F.smooth_l1_loss if params.critic_objective == "huber" else F.mse_loss  # the authors' Huber, or squared
     critic_loss = _weighted_mean(loss(q, y, reduction="none"), batch.valid)  # (S, T)
     learner.active &= torch.isfinite(critic_loss).all(-1)
     learner.critic_optimizer.zero_grad()

@@ -102,7 +102,8 @@ def learner_params(config: Config) -> ddpg.DDPGParams:
         critic_lr=lr if config.critic_lr is None else config.critic_lr,
         critic_weight_decay=decay if config.critic_weight_decay is None else config.critic_weight_decay,
         tau=config.tau, ou_theta=config.ou_theta, ou_sigma=config.ou_sigma, ou_dt=config.ou_dt,
-        test_steps=config.test_steps, network=config.network)
+        test_steps=config.test_steps, network=config.network,
+        critic_objective=config.critic_objective)
 
 
 def task_names(config: Config) -> list[str]:
