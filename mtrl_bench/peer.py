@@ -118,7 +118,7 @@ def score(policy: Callable[[np.ndarray], np.ndarray], eval_env, test_steps: int,
         flat = obs.reshape(-1, obs.shape[-1]).cpu().numpy()
         return torch.as_tensor(np.asarray(policy(flat), dtype=np.float32).reshape(*obs.shape[:-1], action_dim))
 
-    shim = SimpleNamespace(eval_env=eval_env, config=SimpleNamespace(test_steps=int(test_steps)), actor=actor,
+    shim = SimpleNamespace(eval_env=eval_env, params=SimpleNamespace(test_steps=int(test_steps)), actor=actor,
                            device=torch.device("cpu"), active=torch.ones(eval_env.n_seeds, dtype=torch.bool),
                            action_mask=np.ones((eval_env.n_tasks, action_dim)))
     return ddpg_algo.evaluate(shim)["return_discounted"][:, 0]
@@ -190,7 +190,8 @@ def peer_ddpg(config: ddpg_experiment.Config, seeds: Sequence[int]) -> np.ndarra
     from mtrl_bench.tasks.vector import ParallelTaskEnv
 
     (task,) = config.tasks
-    critic_lr, critic_decay = ddpg_algo.critic_optimiser_settings(config)
+    learner_params = ddpg_experiment.learner_params(config)
+    critic_lr, critic_decay = learner_params.critic_lr, learner_params.critic_weight_decay
     if critic_lr != config.actor_lr or critic_decay != 0.0:
         raise ConfigError(f"the peer takes one learning rate for both networks and no weight decay: give critic_lr "
                           f"= actor_lr ({config.actor_lr}) and critic_weight_decay 0")

@@ -84,7 +84,7 @@ def test_critic_objective_squared_is_the_squared_error():
     losses = {}
     for objective in ("huber", "squared"):
         config = peer.ddpg_config("InvertedDoublePendulum-v5", critic_objective=objective, **TINY_DDPG)
-        learner = ddpg.build_learner(config, [0, 1], experiment.env_factory(config))
+        learner = ddpg.build_learner(experiment.learner_params(config), [0, 1], experiment.env_factory(config))
         try:
             ddpg.warm_up(learner, config.warmup_steps)
             losses[objective] = ddpg.update(learner)[0]  # the same networks and batch: only the loss differs
@@ -131,7 +131,7 @@ def test_unknown_environment_is_a_one_line_error():
 def test_score_is_our_ddpg_evaluation():
     config = peer.ddpg_config("InvertedPendulum-v5", **TINY_DDPG)
     make_env = experiment.env_factory(config)
-    first, second = (ddpg.build_learner(config, [0, 1], make_env) for _ in range(2))
+    first, second = (ddpg.build_learner(experiment.learner_params(config), [0, 1], make_env) for _ in range(2))
     try:
         expected = ddpg.evaluate(first)["return_discounted"][:, 0]
 
