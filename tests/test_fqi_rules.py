@@ -113,9 +113,3 @@ def test_seed_per_run_gives_each_seed_its_own_draw(zero_q_star_dir):  # noqa: F8
         small_config(zero_q_star_dir, dataset_dir=str(zero_q_star_dir), approx_error_data="split",
                      dataset={"grid_size": 5, "seed_per_run": True})
 
-
-def test_seed_per_run_is_not_part_of_a_datasets_cache_key(tmp_path):
-    from mtrl_bench.tasks.car_on_hill.datasets import cache_path
-
-    assert cache_path(tmp_path, coh.VARIANTS[0], DatasetSpec(seed_per_run=True)) == \
-        cache_path(tmp_path, coh.VARIANTS[0], DatasetSpec())

@@ -58,7 +58,8 @@ FIELDS = ("states", "actions", "rewards", "next_states", "absorbing", "episode")
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How a dataset is generated; every field but ``seed_per_run`` is part of the cache key."""
+    """How a dataset is generated; every field is part of the cache key (a run with ``seed_per_run``
+    generates its draws with it off, so their keys are those of plain specs)."""
 
     policy: str = param("epsilon_greedy", "behaviour policy: 'epsilon_greedy' (the authors' kind of data: "
                         "epsilon-greedy on a near-optimal greedy policy) or 'coin' (+a with i.i.d. probability p_plus)",
@@ -79,7 +80,7 @@ class DatasetSpec:
     stream: str = param("train", "'train', or 'held_out' for the independent held-out set of the same "
                         "seed (see datasets.held_out)", choices=STREAMS)
     seed_per_run: bool = param(False, "FQI: run seed s trains on its own draw, dataset seed = seed + s, so that "
-                               "a CI over runs includes the dataset draw (not part of a dataset's cache key)")
+                               "a CI over runs includes the dataset draw")
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -223,8 +224,7 @@ def generate(params: coh.CarOnHillParams, spec: DatasetSpec = DatasetSpec()) -> 
 
 def cache_meta(params: coh.CarOnHillParams, spec: DatasetSpec) -> dict:
     """The generating parameters a cached file must carry to be reused."""
-    spec_fields = {k: v for k, v in asdict(spec).items() if k != "seed_per_run"}  # how runs use data, not data
-    return {"version": DATASET_VERSION, "variant": asdict(params), "spec": spec_fields}
+    return {"version": DATASET_VERSION, "variant": asdict(params), "spec": asdict(spec)}
 
 
 def cache_path(cache_dir: str | Path, params: coh.CarOnHillParams, spec: DatasetSpec) -> Path:
