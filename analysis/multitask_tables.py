@@ -491,7 +491,8 @@ def effect_table(study: Study, frame: pd.DataFrame, published: pd.DataFrame, met
     the difference of the published means over their last ``final_epochs`` epochs with Welch's CI (the
     window spread an upper bound: conservative). Sign: "+" / "-" when the CI excludes 0, else "0".
     Columns: task, width, algorithm, theirs, ours_diff, ours_lo, ours_hi, ours_sign, theirs_diff,
-    theirs_lo, theirs_hi, theirs_sign, agree (both signs equal and not "0"; empty without both).
+    theirs_lo, theirs_hi, theirs_sign, agree ("yes": the same sign and not "0"; "neither": both "0", no
+    effect resolved on either side; "no": otherwise; empty without both).
     """
     records = [r for r in _estimates(study, frame, metric, final_epochs, n_boot, rng, ci)
                if r["measure"] == "final" and r["algorithm"] != study.baseline and r["seeds"]]
@@ -513,7 +514,8 @@ def effect_table(study: Study, frame: pd.DataFrame, published: pd.DataFrame, met
                      "theirs_diff": welch.diff, "theirs_lo": welch.low, "theirs_hi": welch.high,
                      "theirs_sign": theirs_sign,
                      "agree": "" if not (ours_sign and theirs_sign) else
-                     ("yes" if ours_sign == theirs_sign and ours_sign != "0" else "no")})
+                     ("neither" if ours_sign == theirs_sign == "0" else
+                      "yes" if ours_sign == theirs_sign else "no")})
     return pd.DataFrame(rows, columns=["task", "width", "algorithm", "theirs", "ours_diff", "ours_lo", "ours_hi",
                                        "ours_sign", "theirs_diff", "theirs_lo", "theirs_hi", "theirs_sign", "agree"])
 
