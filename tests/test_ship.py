@@ -22,7 +22,7 @@ from analysis import (
 from analysis.aggregate import load_any
 from analysis.cli import run
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.results import write_results
+from mtrl_bench.results import write_results, write_table
 
 TASKS = ("cartpole", "acrobot")
 
@@ -85,7 +85,7 @@ def test_a_transfer_ships_its_settings_and_the_single_task_baseline_of_its_targe
         rows += _rows("dqn", "dqn", ("cartpole",), "cartpole", seed, [0.0, 1.0, 2.0])  # not a target
         rows += _rows("dqn", "mdqn", TASKS, "acrobot", seed, [0.0, 1.0, 2.0])  # not a baseline
     runs = tmp_path / "all_runs.csv"
-    pd.DataFrame(rows).to_csv(runs, index=False)
+    write_table(runs, pd.DataFrame(rows).assign(failed=False))  # an all-runs table, as analysis.aggregate writes
     out = tmp_path / "dqn_transfer.csv"
     assert ship.main(["dqn_transfer", "--runs", str(runs), "--out", str(out)]) == 0
     summary = reference.read_shipped(out)[0]
@@ -101,7 +101,7 @@ def test_fqi_ships_per_task_set_means_as_the_authors_do(tmp_path):
              "seed": seed, "step": step, "metric": "avi_diff", "value": value + seed}
             for seed in range(3) for step in (1, 2) for task, value in (("a", 1.0), ("b", 3.0))]
     runs = tmp_path / "fqi_runs.csv"
-    pd.DataFrame(rows).to_csv(runs, index=False)
+    write_table(runs, pd.DataFrame(rows).assign(failed=False))  # an all-runs table, as analysis.aggregate writes
     ship.main(["fqi", "--runs", str(runs), "--out", str(tmp_path / "fqi.csv")])
     summary = reference.read_shipped(tmp_path / "fqi.csv")[0]
     assert set(summary["task"]) == {reference.FQI_AGGREGATE_TASK} and len(summary) == 2
