@@ -1,8 +1,8 @@
 """The package's import graph: no circle, and no import from a lower floor to a higher one.
 
 Floors, lowest first: the base modules (errors, config, results, seeds, optimiser, replay, checkpoints,
-theory) < tasks < nets < algos < experiments < bench < commands and cli. Every ``import`` counts, also one
-inside a function or under ``TYPE_CHECKING``: a deferred import is still a dependency.
+theory) < tasks < nets < algos < experiments < bench and peer (harnesses that drive the experiments'
+learners) < commands and cli. Every ``import`` counts, also one inside a function or under ``TYPE_CHECKING``: a deferred import is still a dependency.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = "mtrl_bench"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 FLOORS = {  # first dotted name after mtrl_bench -> floor
-    "tasks": 1, "nets": 2, "algos": 3, "experiments": 4, "bench": 5, "commands": 6, "cli": 6,
+    "tasks": 1, "nets": 2, "algos": 3, "experiments": 4, "bench": 5, "peer": 5, "commands": 6, "cli": 6,
 }  # anything else is a base module, floor 0
 
 
