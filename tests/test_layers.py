@@ -2,7 +2,8 @@
 
 Floors, lowest first: the base modules (errors, config, results, seeds, optimiser, replay, checkpoints,
 theory) < tasks < nets < algos < experiments < bench and peer (harnesses that drive the experiments'
-learners) < commands and cli. Every ``import`` counts, also one inside a function or under ``TYPE_CHECKING``: a deferred import is still a dependency.
+learners) < commands and cli. Every ``import`` counts, also one inside a function or under
+``TYPE_CHECKING``: a deferred import is still a dependency.
 """
 
 from __future__ import annotations
