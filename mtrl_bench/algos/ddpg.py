@@ -76,8 +76,8 @@ class DDPGParams:
     ou_sigma: float  # OU noise scale
     ou_dt: float  # OU noise time step
     test_steps: int  # deterministic evaluation steps per task
-    network: str = "paper"  # a key of nets.DDPG_NETWORKS: the paper's networks or the common ones
-    critic_objective: str = "huber"  # critic loss: huber (the authors' code) or squared
+    network: str  # a key of nets.DDPG_NETWORKS: the paper's networks or the common ones
+    critic_objective: str  # critic loss: huber (the authors' code) or squared
 
 
 class ContinuousTasks(Protocol):
