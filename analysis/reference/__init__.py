@@ -44,7 +44,8 @@ Public API
 ``load(experiment) -> DataFrame``                          one experiment (and its transfer rows)
 ``curve(reference, metric, algorithm=None, variants=None, n_tasks=None, task=None) -> DataFrame``
     the matching rows sorted by step (columns step, mean, std, n_runs); empty when none match
-``SHIPPED``, ``SHIPPED_COLUMNS``, ``SHIPPED_PREFIX``, ``PROVENANCE_KEYS``, ``SHIPPED_DIR``
+``SHIPPED``, ``SHIPPED_COLUMNS``, ``SHIPPED_PREFIX``, ``PROVENANCE_KEYS``, ``SHIPPED_DIR``,
+``PUBLISHED_STEPS_PER_EPOCH``, ``published_epoch_scale(name, provenance) -> float``
 ``read_shipped(path) -> (DataFrame, provenance)``          validated; ConfigError names what to fix
 ``load_shipped(name, directory=SHIPPED_DIR) -> DataFrame | None``   None when ``<name>.csv`` is absent
 ``shipped_curve(shipped, metric, width, **keys) -> DataFrame``      at the panel's width, else the widest shipped
@@ -168,6 +169,16 @@ PROVENANCE_KEYS = ("name", "created", "protocol", "metrics", "runs", "failed_run
                    "sources")
 """Keys every shipped file's provenance has (:mod:`analysis.ship` writes them; more are allowed)."""
 SHIPPED_DIR = Path(__file__).parent / "ours"
+PUBLISHED_STEPS_PER_EPOCH = {"dqn": 1_000, "dqn_transfer": 1_000, "ddpg": 10_000, "ddpg_transfer": 10_000}
+"""Environment steps per task in one epoch of the authors' published curves (FQI counts iterations)."""
+
+
+def published_epoch_scale(name: str, provenance: dict) -> float:
+    """How many of our epochs one published epoch of ``name`` spans, from a shipped file's provenance
+    (``steps_per_epoch``): 10 for a DDPG protocol of 1,000-step epochs; 1 when unknown or equal."""
+    ours = provenance.get("steps_per_epoch")
+    theirs = PUBLISHED_STEPS_PER_EPOCH.get(name)
+    return theirs / ours if ours and theirs else 1.0
 _SHIPPED_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "task", "width", "step", "metric"]
 
 
