@@ -461,15 +461,15 @@ def published_display(study: Study, table: pd.DataFrame, ci: float = 0.95) -> pd
 
 def write_published_comparison(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike,
                                metric: str = "return_discounted", final_epochs: int = 10,
-                               ci: float = 0.95) -> list[Path]:
-    """Write ``<experiment>_vs_published.{csv,md,tex}`` under ``outdir``."""
+                               ci: float = 0.95, note: str = "") -> list[Path]:
+    """Write ``<experiment>_vs_published.{csv,md,tex}`` under ``outdir``; ``note`` ends its caption."""
     published = reference.load(study.published_name)
     table = published_comparison(study, frame, published, metric, final_epochs, ci=ci)
     caption = (f"{study.title}: ours vs the published results of D'Eramo et al. (2020; {study.published_setting}), "
                f"{metric.replace('_', ' ')} ({study.score_convention}), at the paper's epochs our runs reached "
                f"and over our last {final_epochs} trained epochs (theirs over the same epochs): means with "
                f"{ci:.0%} Student-t CIs, the difference with Welch's {ci:.0%} CI and p-value (for a window the "
-               f"published spread is an upper bound: conservative). Failed runs excluded.")
+               f"published spread is an upper bound: conservative). Failed runs excluded." + note)
     display = published_display(study, table, ci) if not table.empty else None
     return write_table(table, outdir, f"{study.experiment}_vs_published", display, caption)
 
@@ -521,8 +521,10 @@ def effect_table(study: Study, frame: pd.DataFrame, published: pd.DataFrame, met
 
 
 def write_effect(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
-                 final_epochs: int = 10, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> list[Path]:
-    """Write ``<experiment>_effect.{csv,md,tex}`` (:func:`effect_table`) under ``outdir``."""
+                 final_epochs: int = 10, n_boot: int = 2000, seed: int = 0, ci: float = 0.95,
+                 note: str = "") -> list[Path]:
+    """Write ``<experiment>_effect.{csv,md,tex}`` (:func:`effect_table`) under ``outdir``; ``note`` ends its
+    caption."""
     table = effect_table(study, frame, reference.load(study.published_name), metric, final_epochs, n_boot, seed, ci)
     level = f"{ci:.0%}"
     display = pd.DataFrame([{
@@ -535,7 +537,7 @@ def write_effect(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
     caption = (f"{study.title}: the effect against {study.label(study.baseline)} on the final value "
                f"({metric.replace('_', ' ')}, last {final_epochs} trained epochs), ours (IQM difference, {level} "
                f"bootstrap CI, {n_boot} resamples) and published (difference of means over their last {final_epochs} "
-               f"epochs, Welch's {level} CI, conservative); sign + / - when the CI excludes 0, else 0.")
+               f"epochs, Welch's {level} CI, conservative); sign + / - when the CI excludes 0, else 0." + note)
     return write_table(table, outdir, f"{study.experiment}_effect", display if not table.empty else None, caption)
 
 

@@ -68,9 +68,12 @@ def draw(name: str, runs: Path, outdir: str | os.PathLike, n_boot: int = 2000, s
     paths = mf.plot_returns(study, frame, outdir, n_boot=n_boot, rng=seed, ci=ci,
                             published=reference.load(study.published_name), unpublished_note=name == "ddpg",
                             published_epoch_scale=scale)
+    note = "" if scale == 1 else (f" A shorter protocol than the paper's: one of our epochs is 1/{scale:g} of "
+                                  f"theirs in environment steps, and epochs are compared by number (ours after "
+                                  f"1/{scale:g} of their steps).")
     paths += mt.write_summary(study, frame, outdir, n_boot=n_boot, seed=seed, ci=ci)
-    paths += mt.write_effect(study, frame, outdir, n_boot=n_boot, seed=seed, ci=ci)
-    return paths + mt.write_published_comparison(study, frame, outdir, ci=ci)
+    paths += mt.write_effect(study, frame, outdir, n_boot=n_boot, seed=seed, ci=ci, note=note)
+    return paths + mt.write_published_comparison(study, frame, outdir, ci=ci, note=note)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
