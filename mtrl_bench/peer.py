@@ -14,7 +14,7 @@ common`` is the peer's). ``compare_dqn`` does the
 same for our single-task DQN (:mod:`mtrl_bench.algos.dqn`, the paper's network) and stable-baselines3's ``DQN``
 on CartPole-v1 (ours steps its batched copy of CartPole-v1's physics, the peer gymnasium's own).
 
-Both sides are scored by the same code, ours: :func:`mtrl_bench.algos.ddpg.evaluate` -- ``test_steps``
+Both sides are scored by the same code, ours: :func:`mtrl_bench.algos.rollout.evaluate` -- ``test_steps``
 deterministic steps (greedy for DQN) on the same evaluation environments (the same start states), the mean
 discounted return over the episodes with the unfinished last one counted -- before any update (epoch 0) and
 after every epoch of ``steps_per_epoch`` environment steps.
@@ -31,7 +31,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -39,8 +38,8 @@ import torch
 from scipy import stats
 
 from mtrl_bench import config as cfg
-from mtrl_bench.algos import ddpg as ddpg_algo
 from mtrl_bench.algos import dqn as dqn_algo
+from mtrl_bench.algos import rollout
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments import ddpg as ddpg_experiment
 from mtrl_bench.experiments.runner import Progress
@@ -111,17 +110,15 @@ class _DiscreteActions:
 
 
 def score(policy: Callable[[np.ndarray], np.ndarray], eval_env, test_steps: int, action_dim: int) -> np.ndarray:
-    """Our evaluation (:func:`mtrl_bench.algos.ddpg.evaluate`) of ``policy``: obs (N, obs_dim) -> actions (N,
-    action_dim) deterministic, on ``eval_env`` (a stepper of S seeds x 1 task); the discounted scores (S,)."""
+    """Our evaluation (:func:`mtrl_bench.algos.rollout.evaluate`, the unfinished last episode counted, as our
+    DDPG's) of ``policy``: obs (N, obs_dim) float32 -> actions (N, action_dim) deterministic, on ``eval_env`` (a
+    stepper of S seeds x 1 task); the discounted scores (S,)."""
 
-    def actor(obs: torch.Tensor) -> torch.Tensor:  # (S, T, 1, obs_dim) -> (S, T, 1, action_dim)
-        flat = obs.reshape(-1, obs.shape[-1]).cpu().numpy()
-        return torch.as_tensor(np.asarray(policy(flat), dtype=np.float32).reshape(*obs.shape[:-1], action_dim))
+    def act(obs: np.ndarray) -> np.ndarray:  # (S, T, obs_dim) -> (S, T, action_dim) float32
+        flat = np.asarray(obs, dtype=np.float32).reshape(-1, obs.shape[-1])
+        return np.asarray(policy(flat), dtype=np.float32).reshape(*obs.shape[:-1], action_dim)
 
-    shim = SimpleNamespace(eval_env=eval_env, params=SimpleNamespace(test_steps=int(test_steps)), actor=actor,
-                           device=torch.device("cpu"), active=torch.ones(eval_env.n_seeds, dtype=torch.bool),
-                           action_mask=np.ones((eval_env.n_tasks, action_dim)))
-    return ddpg_algo.evaluate(shim)["return_discounted"][:, 0]
+    return rollout.evaluate(act, eval_env, int(test_steps), count_unfinished=True)["return_discounted"][:, 0]
 
 
 def _sb3_policy(model) -> Callable[[np.ndarray], np.ndarray]:

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mtrl_bench.algos import rollout
 from mtrl_bench.checkpoints import CRITERIA
 from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
@@ -259,28 +260,10 @@ def learn(learner: Learner, n_steps: int) -> torch.Tensor:
 
 
 def evaluate(learner: Learner) -> dict[str, np.ndarray]:
-    """Greedy run of ``test_steps`` steps per task from fresh episodes; (S, T) arrays of
-    ``return_discounted``, ``return_undiscounted`` (means over completed episodes, 0 if none) and
+    """Greedy run of ``test_steps`` steps per task from fresh episodes (:func:`mtrl_bench.algos.rollout.evaluate`,
+    the unfinished last episode dropped); (S, T) arrays of ``return_discounted``, ``return_undiscounted`` and
     ``episodes_completed``."""
-    env = learner.eval_env
-    obs = env.reset()
-    shape = (env.n_seeds, env.n_tasks)
-    running_discounted, running_undiscounted = np.zeros(shape), np.zeros(shape)
-    discount = np.ones(shape)
-    sum_discounted, sum_undiscounted = np.zeros(shape), np.zeros(shape)
-    completed = np.zeros(shape, dtype=np.int64)
-    for _ in range(learner.config.test_steps):
-        actions = greedy_actions(learner.net, obs, learner.device)
-        _, rewards, terminated, truncated = env.step(actions)
-        obs = env.obs
-        running_discounted += discount * rewards
-        running_undiscounted += rewards
-        discount *= env.gammas[None, :]
-        ended = terminated | truncated
-        sum_discounted += np.where(ended, running_discounted, 0.0)
-        sum_undiscounted += np.where(ended, running_undiscounted, 0.0)
-        completed += ended
-        running_discounted[ended], running_undiscounted[ended], discount[ended] = 0.0, 0.0, 1.0
-    count = np.maximum(completed, 1)
-    return {"return_discounted": sum_discounted / count, "return_undiscounted": sum_undiscounted / count,
-            "episodes_completed": completed.astype(np.float64)}
+    scores = rollout.evaluate(lambda obs: greedy_actions(learner.net, obs, learner.device), learner.eval_env,
+                              learner.config.test_steps, count_unfinished=False)
+    scores["episodes_completed"] = scores.pop("episodes")
+    return scores
