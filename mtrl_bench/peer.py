@@ -40,7 +40,7 @@ from scipy import stats
 from mtrl_bench import config as cfg
 from mtrl_bench.algos import dqn as dqn_algo
 from mtrl_bench.algos import rollout
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.experiments import ddpg as ddpg_experiment
 from mtrl_bench.experiments.runner import Progress
 
@@ -295,9 +295,7 @@ def compare_dqn(env_id: str, seeds: Sequence[int], reuse: pd.DataFrame | None = 
 
 def _compare(algorithm: str, env_id: str, seeds: Sequence[int], settings: dict, ours: Callable[[], np.ndarray],
              peer: Callable[[], np.ndarray], epochs: int, reuse: pd.DataFrame | None) -> Comparison:
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"give distinct seeds, got {seeds}")
+    seeds = distinct([int(s) for s in seeds], "seed")
     torch.set_num_threads(1)  # both sides on one thread: the same footing, and the machine is shared
     frames, seconds = [], {}
     start = time.perf_counter()

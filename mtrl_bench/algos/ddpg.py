@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from mtrl_bench.algos import rollout
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.nets import DDPG_NETWORKS, ActorCriticSpec, DDPGActor, DDPGCritic
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.random_streams import SeedUniforms
@@ -217,11 +217,7 @@ class Learner:
 def build_learner(params: DDPGParams, seeds: Sequence[int], make_env: EnvFactory,
                   device: torch.device | str = "cpu") -> Learner:
     """Networks, optimisers, memories, noise and environments for ``seeds``; nothing has stepped yet."""
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("give at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds repeat in {seeds}: give each seed once")
+    seeds = distinct([int(s) for s in seeds], "seed")
     device = torch.device(device)
     env = make_env(seeds, "train")
     eval_env = make_env(seeds, "eval")

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from mtrl_bench.algos import rollout
 from mtrl_bench.checkpoints import CRITERIA
 from mtrl_bench.config import param
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.random_streams import SeedUniforms
@@ -158,11 +158,7 @@ class Learner:
 
 
 def build_learner(config: DQNConfig, seeds: Sequence[int], device: torch.device | str = "cpu") -> Learner:
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("give at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds repeat in {seeds}: give each seed once")
+    seeds = distinct([int(s) for s in seeds], "seed")
     device = torch.device(device)
     spec = network_spec(config)
     env = BatchedMultiTaskEnv(config.tasks, seeds, key="train", obs_dim=spec.obs_dim)

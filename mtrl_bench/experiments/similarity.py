@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from mtrl_bench.config import param
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, no_repeats
 from mtrl_bench.experiments import testbed
 from mtrl_bench.experiments.runner import Progress, RunResult
 
@@ -48,13 +48,17 @@ class Config(testbed.SyntheticRegressionConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "dissimilarities", tuple(self.dissimilarities))
-        if len(set(self.dissimilarities)) != len(self.dissimilarities):
-            raise ConfigError(f"dissimilarities has repeated values: {list(self.dissimilarities)}")
+        check_sweep(self, "dissimilarities")
         if self.dissimilarity is not None:
             raise ConfigError("give the sweep in dissimilarities and leave dissimilarity unset")
-        if 1 not in self.task_counts:
-            raise ConfigError(f"task_counts must include 1 (the single-task baseline), got {list(self.task_counts)}")
+
+
+def check_sweep(config: testbed.SyntheticRegressionConfig, name: str) -> None:
+    """The sweep field ``name`` as a tuple of distinct values, and ``task_counts`` holding the single-task
+    baseline T = 1."""
+    object.__setattr__(config, name, no_repeats(name, getattr(config, name)))
+    if 1 not in config.task_counts:
+        raise ConfigError(f"task_counts must include 1 (the single-task baseline), got {list(config.task_counts)}")
 
 
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu",
