@@ -9,15 +9,6 @@
 options are shared: ``--n-boot`` resamples (0 = no intervals), ``--seed`` of the resampling generator,
 ``--ci`` the confidence level in (0, 1). :mod:`analysis.aggregate` alone writes a single file
 (``--runs FILE... --out FILE``).
-
-Public API
-----------
-``analysis_parser(prog, description) -> ArgumentParser``        with --runs, --outdir and the bootstrap options
-``add_subcommand(commands, name, help) -> ArgumentParser``       the same options on a sub-command
-``add_bootstrap_arguments(parser)``                              --n-boot, --seed, --ci only
-``add_published_argument(parser)``                               --no-published (the authors' curves/tables),
-                                                                 --no-shipped (our shipped paper-protocol curves)
-``run(main, argv=None) -> int``                                  a module's main, bad input as a one-line error (2)
 """
 
 from __future__ import annotations

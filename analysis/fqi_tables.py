@@ -18,14 +18,6 @@ The CSV keeps full precision and one column per number; the Markdown and LaTeX v
 estimate with its interval ("0.152 [0.148, 0.157]") rounded to 4 significant digits
 (:mod:`analysis.table_io`).
 
-Public API
-----------
-``final_error_table(frame, metrics=FIT_METRICS, experiment="fqi", n_boot=2000, rng=0, ci=0.95) -> DataFrame``
-``fit_results_table(frame, metrics=FIT_METRICS, experiment="fqi", models=MODEL_NAMES, n_boot=2000, rng=0,
-ci=0.95) -> DataFrame``
-``published_comparison(frame, published, metric="avi_diff", iterations=PAPER_ITERATIONS, ci=0.95) -> DataFrame``
-``make_all(frame, outdir, experiment="fqi", n_boot=2000, seed=0, ci=0.95, published=True) -> list[Path]``
-
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.fqi_tables --runs results/tables/all_runs_fqi.csv --outdir results/tables \\

@@ -15,13 +15,6 @@ labelled "ours, paper protocol, n seeds"), when that file exists. With ``unpubli
 bottom names the groups (or tasks) the authors did not run. Saved as ``<experiment>_<metric>_per_epoch.{pdf,png}``
 (:func:`analysis.plotting.save_figure`); with no rows the figure says so, so a workflow that declares the
 file always gets it.
-
-Public API
-----------
-``colours(study, algorithms) -> dict``                    the baseline blue, the others the next colours
-``plot_returns(study, frame, outdir, metric, n_boot, rng, ci, published, draw, unpublished_note, shipped)``
-``figures_parser(prog, description)``, ``draw_figure(study, args, draw, unpublished_note)``
-``main(study, prog, argv, draw, unpublished_note) -> int``  the CLI of ``python -m analysis.<experiment>_figures``
 """
 
 from __future__ import annotations

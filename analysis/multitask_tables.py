@@ -31,20 +31,6 @@ our runs reached (``study.paper_epochs``) and over our last ``final_epochs`` tra
 over the same epochs, left out if they did not run them all). Per row: means with Student-t intervals and
 Welch's test of the difference (:mod:`analysis.vs_published`; for the window the published spread is an
 upper bound, so that test is conservative).
-
-Public API
-----------
-``Study``                                                    one comparison (subclass: transfer's)
-``load_runs(study, paths) -> DataFrame``                     the study's rows of results files / all-runs tables
-``curves(frame, metric) -> (values, failed)``                one value per run, task and epoch
-``run_summaries(values, final_epochs) -> DataFrame``         auc and final per run and task
-``iqm_difference_ci(a, b, n_boot, rng, ci) -> (point, lo, hi)``
-``summary_table(study, frame, ...)``, ``summary_display(study, table, ci)``,
-``write_summary(study, frame, outdir, ...)``
-``published_comparison(study, frame, published, ...)``, ``published_display(study, table, ci)``,
-``write_published_comparison(study, frame, outdir, ...)``
-``effect_table(study, frame, published, ...)``, ``write_effect(...)``  the sign of each effect, ours and theirs
-``main(study, prog, argv) -> int``                           the CLI of ``python -m analysis.<experiment>_tables``
 """
 
 from __future__ import annotations
