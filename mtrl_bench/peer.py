@@ -1,27 +1,11 @@
 """Our single-task learners against a well-kept peer (stable-baselines3) on the same environment and settings.
 
-``compare_ddpg(env_id, seeds, config)`` trains our single-task DDPG (:mod:`mtrl_bench.experiments.ddpg`, all seeds
-in one batch) and stable-baselines3's ``DDPG`` (one seed at a time) on gymnasium's ``env_id`` -- the same wrapped
-environment (:func:`mtrl_bench.tasks.continuous.make_task_env`: actions in [-1, 1], time limit 1,000) -- with the
-same budget and settings mapped one to one: hidden widths (input_width, shared_width), actor and critic Adam
-learning rate, tau, batch size, replay capacity, warm-up steps (no updates; the peer acts uniformly at random
-there, ours with the untrained actor and noise), OU noise (theta, sigma, dt; restarted at every episode's end on
-both sides), gamma, one critic and one actor update per environment step, a time-limit truncation bootstrapped
-on both sides. Left as each side has it: the critic loss (ours Huber as the authors' code, the peer's squared
-error; ``critic_objective: squared`` is the peer's), the stored action (ours the unclipped mu(s) + noise, the
-peer's clipped to [-1, 1]; the environment clips both) and, with ``network: paper``, the networks (``network:
-common`` is the peer's). ``compare_dqn`` does the
-same for our single-task DQN (:mod:`mtrl_bench.algos.dqn`, the paper's network) and stable-baselines3's ``DQN``
-on CartPole-v1 (ours steps its batched copy of CartPole-v1's physics, the peer gymnasium's own).
-
-Both sides are scored by the same code, ours: :func:`mtrl_bench.algos.rollout.evaluate` -- ``test_steps``
-deterministic steps (greedy for DQN) on the same evaluation environments (the same start states), the mean
-discounted return over the episodes with the unfinished last one counted -- before any update (epoch 0) and
-after every epoch of ``steps_per_epoch`` environment steps.
-
-:func:`summarise` gives, per epoch, each side's mean over seeds with a 95% t confidence interval, Welch's t-test
-of the difference, and whether the two intervals overlap; :func:`verdict` says ``match`` when they overlap at
-every epoch. stable-baselines3 is an optional dependency (``pip install mtrl-bench[peer]``).
+``compare_ddpg(env_id, seeds)`` trains our single-task DDPG (all seeds in one batch) and stable-baselines3's
+``DDPG`` (one seed at a time) on the same wrapped gymnasium environment with the same budget and settings mapped
+one to one; ``compare_dqn`` does the same for our DQN and stable-baselines3's ``DQN`` on CartPole-v1. Both sides
+are scored by the same code (:func:`score`) before any update and after every epoch; :func:`summarise` and
+:func:`verdict` compare them per epoch. What is mapped, what stays different and the measured verdicts:
+docs/peer.md. stable-baselines3 is an optional dependency (``pip install mtrl-bench[peer]``).
 """
 
 from __future__ import annotations
