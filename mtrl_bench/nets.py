@@ -356,10 +356,7 @@ class DDPGActor(_MemberNet):
 
     def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
         spec = self.spec
-        out = _input_and_shared_layers(gen, spec)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, spec.action_dim), HEAD_INIT_BOUND)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, spec.action_dim), HEAD_INIT_BOUND)
-        return out
+        return {**_input_and_shared_layers(gen, spec), **_heads(gen, spec, spec.action_dim, HEAD_INIT_BOUND)}
 
     def forward(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Actions (S, T, B, action_dim) in [-1, 1], exactly 0 on a task's padded dimensions."""
@@ -372,13 +369,21 @@ class DDPGActor(_MemberNet):
 def _input_and_shared_layers(gen: torch.Generator, spec: ActorCriticSpec) -> dict[str, torch.Tensor]:
     """The task input maps and the shared layer of an actor or a critic, drawn in this order from ``gen``:
     uniform(+-1/sqrt(fan_in)) as the paper's DDPG."""
-    out: dict[str, torch.Tensor] = {}
-    out["input_weight"], out["input_bias"] = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width,
-                                                          bias=True)
+    weight, bias = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width, bias=True)
+    return {"input_weight": weight, "input_bias": bias, **_shared_layer(gen, spec)}
+
+
+def _shared_layer(gen: torch.Generator, spec: ActorCriticSpec) -> dict[str, torch.Tensor]:
+    """The shared layer's weight then bias, uniform(+-1/sqrt(input_width))."""
     bound = 1.0 / math.sqrt(spec.input_width)
-    out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
-    out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
-    return out
+    return {"shared0_weight": _uniform(gen, (spec.input_width, spec.shared_width), bound),
+            "shared0_bias": _uniform(gen, (spec.shared_width,), bound)}
+
+
+def _heads(gen: torch.Generator, spec: ActorCriticSpec, out_dim: int, bound: float) -> dict[str, torch.Tensor]:
+    """The per-task heads' weights (T, shared_width, out_dim) then biases (T, out_dim), uniform(+-bound)."""
+    return {"head_weight": _uniform(gen, (spec.n_tasks, spec.shared_width, out_dim), bound),
+            "head_bias": _uniform(gen, (spec.n_tasks, out_dim), bound)}
 
 
 class DDPGCritic(_MemberNet):
@@ -396,9 +401,7 @@ class DDPGCritic(_MemberNet):
         spec = self.spec
         out = _input_and_shared_layers(gen, spec)
         out["action_weight"], _ = _task_inputs(gen, spec.action_dims, spec.action_dim, spec.shared_width, bias=False)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, 1), HEAD_INIT_BOUND)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, 1), HEAD_INIT_BOUND)
-        return out
+        return {**out, **_heads(gen, spec, 1, HEAD_INIT_BOUND)}
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Q-values (S, T, B) of obs (S, T, B, obs_dim) and zero-padded actions (S, T, B, action_dim)."""
@@ -552,11 +555,8 @@ class CommonDDPGActor(DDPGActor):
 
     def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
         spec = self.spec
-        out = _input_and_shared_layers(gen, spec)
-        bound = 1.0 / math.sqrt(spec.shared_width)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, spec.action_dim), bound)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, spec.action_dim), bound)
-        return out
+        return {**_input_and_shared_layers(gen, spec),
+                **_heads(gen, spec, spec.action_dim, 1.0 / math.sqrt(spec.shared_width))}
 
 
 class CommonDDPGCritic(DDPGCritic):
@@ -582,14 +582,8 @@ class CommonDDPGCritic(DDPGCritic):
             block = _uniform(gen, (obs_dim + action_dim, spec.input_width), bound)
             weight[t, :obs_dim], weight[t, n_obs:n_obs + action_dim] = block[:obs_dim], block[obs_dim:]
             bias[t] = _uniform(gen, (spec.input_width,), bound)
-        out = {"input_weight": weight, "input_bias": bias}
-        bound = 1.0 / math.sqrt(spec.input_width)
-        out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
-        out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
-        bound = 1.0 / math.sqrt(spec.shared_width)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, 1), bound)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, 1), bound)
-        return out
+        return {"input_weight": weight, "input_bias": bias, **_shared_layer(gen, spec),
+                **_heads(gen, spec, 1, 1.0 / math.sqrt(spec.shared_width))}
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Q-values (S, T, B) of obs (S, T, B, obs_dim) and zero-padded actions (S, T, B, action_dim)."""
