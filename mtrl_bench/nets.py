@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,6 +102,23 @@ def _init_linear(gen: torch.Generator, fan_in: int, fan_out: int, gain: float, s
     return weight[0], bias[0]
 
 
+def stack_members(seeds: Sequence[int], draw: Callable[[int], dict[str, torch.Tensor]], device: torch.device | str,
+                  dtype: torch.dtype, initial: dict[str, torch.Tensor] | None = None) -> nn.ParameterDict:
+    """The members' parameters (S, ...): ``draw(seed)`` (name -> one member's tensor) for each seed, or
+    ``initial`` (name -> (S, ...) tensor) checked against those shapes."""
+    if len(seeds) == 0:
+        raise ConfigError("give at least one seed")
+    if initial is None:
+        members = [draw(seed) for seed in seeds]
+        initial = {name: torch.stack([m[name] for m in members]) for name in members[0]}
+    else:
+        shapes = {name: (len(seeds), *value.shape) for name, value in draw(0).items()}
+        if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
+            raise ValueError(f"initial parameters must have the shapes {shapes}")
+    return nn.ParameterDict({name: nn.Parameter(value.to(device=device, dtype=dtype))
+                             for name, value in initial.items()})
+
+
 class SharedMultiTaskNet(nn.Module):
     """S members x T tasks of Q_t = f_t(h(w_t(x))); parameters carry a leading member dimension."""
 
@@ -110,21 +127,9 @@ class SharedMultiTaskNet(nn.Module):
         """``initial``: the members' starting parameters (name -> (S, ...) tensor, the shapes of
         :meth:`_init_member` with a leading member dimension) instead of drawing them from ``seeds``."""
         super().__init__()
-        if len(seeds) == 0:
-            raise ConfigError("give at least one seed")
         self.spec = spec
         self.seeds = [int(s) for s in seeds]
-        if initial is None:
-            members = [self._init_member(spec, seed) for seed in self.seeds]
-            stacked = {name: torch.stack([m[name] for m in members]) for name in members[0]}
-        else:
-            shapes = {name: (len(self.seeds), *value.shape) for name, value in self._init_member(spec, 0).items()}
-            if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
-                raise ValueError(f"initial parameters must have the shapes {shapes}")
-            stacked = dict(initial)
-        self.params = nn.ParameterDict(
-            {name: nn.Parameter(value.to(device=device, dtype=dtype)) for name, value in stacked.items()}
-        )
+        self.params = stack_members(self.seeds, lambda seed: self._init_member(spec, seed), device, dtype, initial)
         mask = torch.zeros(spec.n_tasks, spec.n_actions_max, dtype=torch.bool)
         for task, count in enumerate(spec.n_actions):
             mask[task, :count] = True
@@ -299,14 +304,11 @@ class _MemberNet(nn.Module):
     def __init__(self, spec: ActorCriticSpec, seeds: Sequence[int], device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32):
         super().__init__()
-        if len(seeds) == 0:
-            raise ConfigError("give at least one seed")
         self.spec = spec
         self.seeds = [int(s) for s in seeds]
-        members = [self.init_member(torch.Generator().manual_seed(_member_seed(seed, self.key)))
-                   for seed in self.seeds]
-        self.params = nn.ParameterDict({name: nn.Parameter(torch.stack([m[name] for m in members]).to(
-            device=device, dtype=dtype)) for name in members[0]})
+        self.params = stack_members(
+            self.seeds, lambda seed: self.init_member(torch.Generator().manual_seed(_member_seed(seed, self.key))),
+            device, dtype)
         mask = torch.arange(spec.action_dim)[None, :] < torch.tensor(spec.action_dims)[:, None]
         self.register_buffer("action_mask", mask.to(device=device, dtype=dtype))  # (T, A) 1.0 where used
 
@@ -500,18 +502,11 @@ class SplitMultiTaskNet(nn.Module):
     def __init__(self, spec: SplitSpec, seeds: Sequence[int], device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32, initial: dict[str, torch.Tensor] | None = None):
         super().__init__()
-        if len(seeds) == 0:
-            raise ConfigError("give at least one seed")
         self.spec, self.seeds = spec, [int(s) for s in seeds]
-        if initial is None:
-            members = [self.init_member(spec, torch.Generator().manual_seed(seed)) for seed in self.seeds]
-            initial = {name: torch.stack([m[name] for m in members]) for name in members[0]}
-        shapes = {name: (len(self.seeds), *value.shape)
-                  for name, value in self.init_member(spec, torch.Generator().manual_seed(0)).items()}
-        if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
-            raise ValueError(f"initial parameters must have the shapes {shapes}")
-        self.params = nn.ParameterDict(
-            {name: nn.Parameter(value.to(device=device, dtype=dtype)) for name, value in initial.items()})
+        def draw(seed: int) -> dict[str, torch.Tensor]:
+            return self.init_member(spec, torch.Generator().manual_seed(seed))
+
+        self.params = stack_members(self.seeds, draw, device, dtype, initial)
 
     @staticmethod
     def init_member(spec: SplitSpec, generator: torch.Generator) -> dict[str, torch.Tensor]:
