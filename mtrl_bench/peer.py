@@ -75,32 +75,19 @@ class Comparison:
 
 # -- one evaluation for both sides ------------------------------------------------------------------
 
-class _DiscreteActions:
-    """A DQN stepper (S, T) of action indices seen as a continuous one: actions (S, T, 1) float -> indices."""
-
-    def __init__(self, env):
-        self.env = env
-        self.n_seeds, self.n_tasks, self.gammas = env.n_seeds, env.n_tasks, env.gammas
-
-    @property
-    def obs(self) -> np.ndarray:
-        return self.env.obs
-
-    def reset(self) -> np.ndarray:
-        return self.env.reset()
-
-    def step(self, actions: np.ndarray):
-        return self.env.step(np.rint(np.asarray(actions)[..., 0]).astype(np.int64))
-
-
-def score(policy: Callable[[np.ndarray], np.ndarray], eval_env, test_steps: int, action_dim: int) -> np.ndarray:
+def score(policy: Callable[[np.ndarray], np.ndarray], eval_env, test_steps: int, action_dim: int | None
+          ) -> np.ndarray:
     """Our evaluation (:func:`mtrl_bench.algos.rollout.evaluate`, the unfinished last episode counted, as our
-    DDPG's) of ``policy``: obs (N, obs_dim) float32 -> actions (N, action_dim) deterministic, on ``eval_env`` (a
-    stepper of S seeds x 1 task); the discounted scores (S,)."""
+    DDPG's) of ``policy``: obs (N, obs_dim) float32 -> actions (N, action_dim) deterministic (``action_dim``
+    None: (N,) action indices of a discrete task), on ``eval_env`` (a stepper of S seeds x 1 task); the
+    discounted scores (S,)."""
 
-    def act(obs: np.ndarray) -> np.ndarray:  # (S, T, obs_dim) -> (S, T, action_dim) float32
+    def act(obs: np.ndarray) -> np.ndarray:  # (S, T, obs_dim) -> (S, T, action_dim) float32, or (S, T) int64
         flat = np.asarray(obs, dtype=np.float32).reshape(-1, obs.shape[-1])
-        return np.asarray(policy(flat), dtype=np.float32).reshape(*obs.shape[:-1], action_dim)
+        actions = np.asarray(policy(flat), dtype=np.float32)
+        if action_dim is None:
+            return np.rint(actions).astype(np.int64).reshape(obs.shape[:-1])
+        return actions.reshape(*obs.shape[:-1], action_dim)
 
     return rollout.evaluate(act, eval_env, int(test_steps), count_unfinished=True)["return_discounted"][:, 0]
 
@@ -112,8 +99,8 @@ def _sb3_policy(model) -> Callable[[np.ndarray], np.ndarray]:
     return policy
 
 
-def _sb3_epochs(model, warmup: int, epochs: int, steps_per_epoch: int, eval_env, test_steps: int, action_dim: int,
-                progress: Progress) -> list[float]:
+def _sb3_epochs(model, warmup: int, epochs: int, steps_per_epoch: int, eval_env, test_steps: int,
+                action_dim: int | None, progress: Progress) -> list[float]:
     """Train ``model`` for ``warmup + epochs * steps_per_epoch`` steps in one ``learn`` call (its schedules see
     the whole budget), scoring it with :func:`score` on ``eval_env`` before the first step and after every epoch."""
     from stable_baselines3.common.callbacks import BaseCallback
@@ -220,19 +207,18 @@ def ours_dqn(config: dqn_algo.DQNConfig, seeds: Sequence[int]) -> np.ndarray:
     """Our single-task DQN (the loop of :mod:`mtrl_bench.experiments.dqn`), all seeds in one batch, scored by
     :func:`score`: (epochs + 1, S)."""
     learner = dqn_algo.build_learner(config, seeds)
-    eval_env = _DiscreteActions(learner.eval_env)
 
     def greedy(obs: np.ndarray) -> np.ndarray:  # (S, obs_dim) -> (S, 1): one row per seed
         return dqn_algo.greedy_actions(learner.net, obs[:, None, :], learner.device)
 
     progress = Progress(f"ours dqn {config.tasks[0]}", config.epochs + 1)
-    scores = [score(greedy, eval_env, config.test_steps, 1)]
+    scores = [score(greedy, learner.eval_env, config.test_steps, None)]
     dqn_algo.fill_replay(learner, config.learning_starts)
     for epoch in range(1, config.epochs + 1):
         dqn_algo.learn(learner, config.steps_per_epoch)
         if not bool(learner.active.all()):
             raise RuntimeError(f"our DQN diverged at epoch {epoch}")
-        scores.append(score(greedy, eval_env, config.test_steps, 1))
+        scores.append(score(greedy, learner.eval_env, config.test_steps, None))
         progress.update(f"epoch {epoch}", f"score {float(np.mean(scores[-1])):.2f}")
     progress.close()
     return np.asarray(scores)
@@ -259,10 +245,10 @@ def peer_dqn(config: dqn_algo.DQNConfig, seeds: Sequence[int], env_id: str = "Ca
                         max_grad_norm=1e10, policy_kwargs={"net_arch": [config.input_width, config.shared_width,
                                                                         config.shared_width]},
                         seed=int(seed), device="cpu", verbose=0)
-        eval_env = _DiscreteActions(BatchedMultiTaskEnv(config.tasks, [seed], key="eval", obs_dim=spec.obs_dim))
+        eval_env = BatchedMultiTaskEnv(config.tasks, [seed], key="eval", obs_dim=spec.obs_dim)
         progress = Progress(f"peer dqn {env_id} seed {seed}", config.epochs + 1)
         out.append(_sb3_epochs(model, config.learning_starts, config.epochs, config.steps_per_epoch, eval_env,
-                               config.test_steps, 1, progress))
+                               config.test_steps, None, progress))
         progress.close()
         env.close()
     return np.asarray(out).T
