@@ -24,9 +24,8 @@ x <- x + theta (0 - x) dt + sigma sqrt(dt) N(0, 1), x0 = 0, unclipped; when the 
 (seed, task) ends only that process restarts at 0 (the authors' code restarted every task's noise
 whenever any task's episode ended; we do not copy that).
 
-Evaluation score: per task and seed, the mean discounted return over the episodes within
-``test_steps`` deterministic steps, the unfinished last episode counted as an episode (the authors'
-DDPG convention); the undiscounted mean and the number of episodes are recorded too.
+Evaluation score (:func:`mtrl_bench.algos.rollout.evaluate`): the mean discounted return over the episodes
+within ``test_steps`` deterministic steps, the unfinished last one counted (the authors' DDPG convention).
 
 Seeds are the leading dimension everywhere; every random draw of seed s comes from generators
 seeded by s alone (network initialisation in :mod:`mtrl_bench.nets`, OU noise, replay indices; the

@@ -25,9 +25,8 @@ the per-task means used here differs from it by the factor T, which Adam's updat
 epsilon). Epsilon decays linearly from ``epsilon_start`` to ``epsilon_end`` over the first
 ``epsilon_decay_steps`` learning steps (the random filling steps do not count).
 
-Evaluation score: per task and seed, the mean discounted return over the episodes completed within
-``test_steps`` greedy steps (the unfinished last one is dropped; 0 when none completes); the
-undiscounted mean and the number of completed episodes are recorded too.
+Evaluation score (:func:`mtrl_bench.algos.rollout.evaluate`): per task and seed, the mean discounted return
+over the episodes completed within ``test_steps`` greedy steps (the unfinished last one dropped).
 
 Seeds are the leading dimension everywhere: environments are numpy arrays (S, T, ...), one
 forward pass acts for all seeds and tasks, the replay memories are tensors (S, T, capacity, ...),
