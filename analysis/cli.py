@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from mtrl_bench.errors import ConfigError
 
@@ -88,3 +88,10 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     except (ConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def print_paths(paths: Iterable[object], prefix: str = "") -> int:
+    """Print each written file on its own line (after ``prefix``); 0, the command's exit status."""
+    for path in paths:
+        print(f"{prefix}{path}")
+    return 0

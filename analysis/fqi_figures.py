@@ -46,7 +46,7 @@ from scipy import stats  # noqa: E402
 
 from analysis import fit, reference  # noqa: E402
 from analysis.aggregate import aggregate_seeds, final_values, load_any, run_values, split_failed  # noqa: E402
-from analysis.cli import add_published_argument, analysis_parser, run  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser, print_paths, run  # noqa: E402
 from analysis.plotting import (  # noqa: E402
     PUBLISHED_LABEL,
     PUBLISHED_STYLE,
@@ -292,9 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = make_all(load_any(args.runs), args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published,
                      args.shipped)
-    for path in paths:
-        print(path)
-    return 0
+    return print_paths(paths)
 
 
 if __name__ == "__main__":

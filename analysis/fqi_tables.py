@@ -35,7 +35,7 @@ import pandas as pd
 
 from analysis import fit, reference
 from analysis.aggregate import RUN_KEYS, aggregate_seeds, final_values, load_any, run_values, split_failed
-from analysis.cli import add_published_argument, analysis_parser, run
+from analysis.cli import add_published_argument, analysis_parser, print_paths, run
 from analysis.table_io import format_number, format_with_ci, write_table
 from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display
 
@@ -235,9 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_published_argument(parser)
     args = parser.parse_args(argv)
     frame = load_any(args.runs)
-    for path in make_all(frame, args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published):
-        print(path)
-    return 0
+    return print_paths(make_all(frame, args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published))
 
 
 if __name__ == "__main__":

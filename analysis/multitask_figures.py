@@ -37,7 +37,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import reference  # noqa: E402
 from analysis.aggregate import RUN_KEYS, aggregate_seeds  # noqa: E402
-from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser, print_paths  # noqa: E402
 from analysis.multitask_tables import Study, curves, load_runs  # noqa: E402
 from analysis.plotting import (  # noqa: E402
     PUBLISHED_LABEL,
@@ -181,10 +181,8 @@ def draw_figure(study: Study, args: argparse.Namespace, draw: Callable = draw_pu
     frame = load_runs(study, args.runs)
     published = reference.load(study.published_name) if args.published else None
     shipped = reference.load_shipped(study.shipped_name) if args.shipped else None
-    for path in plot_returns(study, frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci, published,
-                             draw, unpublished_note, shipped):
-        print(path)
-    return 0
+    return print_paths(plot_returns(study, frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci,
+                                    published, draw, unpublished_note, shipped))
 
 
 def main(study: Study, prog: str, argv: Sequence[str] | None = None, draw: Callable = draw_published,

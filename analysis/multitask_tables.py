@@ -48,7 +48,7 @@ from scipy import stats
 
 from analysis import reference
 from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_bootstrap_ci
-from analysis.cli import add_published_argument, analysis_parser
+from analysis.cli import add_published_argument, analysis_parser, print_paths
 from analysis.table_io import format_with_ci, write_table
 from analysis.vs_published import (
     COMPARISON_COLUMNS,
@@ -540,9 +540,7 @@ def write_tables(study: Study, args: argparse.Namespace) -> int:
     paths = write_summary(study, frame, args.outdir, args.metric, args.final_epochs, args.n_boot, args.seed, args.ci)
     if args.published:
         paths += write_published_comparison(study, frame, args.outdir, args.metric, args.final_epochs, args.ci)
-    for path in paths:
-        print(path)
-    return 0
+    return print_paths(paths)
 
 
 def main(study: Study, prog: str, argv: Sequence[str] | None = None) -> int:
