@@ -99,8 +99,11 @@ def read_all_runs(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-def split_failed(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(rows of runs that did not fail, one row per failed run with RUN_KEYS)``."""
+def split_failed(frame: pd.DataFrame, experiment: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(rows of runs that did not fail, one row per failed run with RUN_KEYS)``, of ``experiment`` only
+    when given."""
+    if experiment is not None:
+        frame = frame.loc[frame["experiment"] == experiment]
     failed = frame["failed"].astype(bool) if "failed" in frame.columns else _flag_failed(frame)["failed"]
     ok = frame.loc[~failed & (frame["metric"] != FAILURE_METRIC)]
     failed_runs = frame.loc[failed, RUN_KEYS].drop_duplicates().reset_index(drop=True)

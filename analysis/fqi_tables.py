@@ -45,12 +45,6 @@ PAPER_ITERATIONS = (1, 5, 10, 20, 50)
 """The iterations at which the paper reports avi_diff."""
 
 
-def _clean(frame: pd.DataFrame, experiment: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if experiment is not None:
-        frame = frame.loc[frame["experiment"] == experiment]
-    return split_failed(frame)
-
-
 def _failed_counts(failed: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     if failed.empty:
         return pd.DataFrame(columns=[*by, "n_failed"])
@@ -86,7 +80,7 @@ def final_error_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
     Columns: ``metric, width, n_tasks, step, iqm, iqm_lo, iqm_hi, mean, sd, n_seeds, n_failed, note``.
     ``step`` is the last iteration reached (the largest when runs differ, noted in ``note``).
     """
-    ok, failed = _clean(frame, experiment)
+    ok, failed = split_failed(frame, experiment)
     seeds = _final_seed_table(ok, metrics)
     by = ["metric", "width", "n_tasks"]
     columns = [*by, "step", "iqm", "iqm_lo", "iqm_hi", "mean", "sd", "n_seeds", "n_failed", "note"]
@@ -122,7 +116,7 @@ def fit_results_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
 
     Adds ``n_failed`` (failed runs of that width, excluded before fitting).
     """
-    ok, failed = _clean(frame, experiment)
+    ok, failed = split_failed(frame, experiment)
     seeds = _final_seed_table(ok, metrics)
     if seeds.empty:
         return pd.DataFrame()
@@ -182,7 +176,7 @@ def published_comparison(frame: pd.DataFrame, published: pd.DataFrame, metric: s
     """
     keys = ["n_tasks", "variants"]
     columns = ["metric", "width", *keys]
-    ok, _ = _clean(frame, experiment)
+    ok, _ = split_failed(frame, experiment)
     values = run_values(ok, metric)
     values = values.loc[values["step"].isin(list(iterations))].rename(columns={"step": "checkpoint"})
     theirs = published.loc[(published["metric"] == metric) & published["step"].isin(list(iterations))]
