@@ -26,13 +26,7 @@ from mtrl_bench.experiments.runner import Progress, RunResult
 from mtrl_bench.experiments.similarity import check_sweep, sweep
 
 EXPERIMENT = "imbalance"
-LABEL = "rho"
 SMALL_TASK = "0"
-
-
-def label(value: float) -> str:
-    """The ``variants`` label of one sweep value, e.g. ``"rho=0.05"``."""
-    return f"{LABEL}={value:g}"
 
 
 @dataclass(frozen=True)
@@ -52,4 +46,4 @@ class Config(testbed.SyntheticRegressionConfig):
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu",
         progress: Progress | None = None) -> RunResult:
     """One testbed run per fraction (see the module docstring)."""
-    return sweep(config, "small_task_fraction", config.fractions, EXPERIMENT, label, seeds, device, progress)
+    return sweep(config, "small_task_fraction", config.fractions, EXPERIMENT, "rho", seeds, device, progress)
