@@ -74,14 +74,16 @@ def _panels(study: Study, bands: pd.DataFrame) -> tuple[list[tuple[str, object]]
 
 
 def _reference_line(ax: plt.Axes, study: Study, rows: pd.DataFrame, metric: str, algorithm: str, task: str,
-                    width, last_step: int, ci: float, colour, kind: str, draw: Callable) -> str | None:
+                    width, last_step: int, ci: float, colour, kind: str, draw: Callable,
+                    epoch_scale: float = 1.0) -> str | None:
     """One reference curve (the authors' or ours shipped) of (algorithm, task) beside ours, in its colour;
-    its legend text, or None when there is none."""
+    its legend text, or None when there is none. The authors' epoch e is drawn at our epoch e x ``epoch_scale``."""
     theirs = study.their_algorithm(algorithm, rows["algorithm"].unique())
     if theirs is None:
         return None
     if kind == "authors":
         points, label = reference.curve(rows, metric, algorithm=theirs, task=task), PUBLISHED_LABEL
+        points = points.assign(step=points["step"] * epoch_scale)
     else:
         points = reference.shipped_curve(rows, metric, width, algorithm=theirs, task=task)
         label = shipped_label(points, width)
@@ -91,14 +93,17 @@ def _reference_line(ax: plt.Axes, study: Study, rows: pd.DataFrame, metric: str,
 def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, metric: str = "return_discounted",
                  n_boot: int = 2000, rng: np.random.Generator | int | None = 0, ci: float = 0.95,
                  published: pd.DataFrame | None = None, draw: Callable = draw_published,
-                 unpublished_note: bool = False, shipped: pd.DataFrame | None = None) -> list[Path]:
+                 unpublished_note: bool = False, shipped: pd.DataFrame | None = None,
+                 published_epoch_scale: float = 1.0) -> list[Path]:
     """Draw the figure from the study's rows of ``frame`` (:meth:`Study.select`); return its paths.
 
     ``published``: the authors' summaries (:func:`analysis.reference.load`), ``shipped``: ours at the paper's
     protocol (:func:`analysis.reference.load_shipped`); each drawn beside ours per algorithm and task up to
     our last epoch by ``draw`` (:func:`analysis.plotting.draw_published`); None leaves it out.
     ``unpublished_note``: with ``published``, name at the bottom (:data:`UNPUBLISHED_NOTE`) the groups, or
-    without groups the tasks, that have no published curve.
+    without groups the tasks, that have no published curve. ``published_epoch_scale``: our epochs per
+    published epoch (:func:`analysis.reference.published_epoch_scale`; e.g. 10 for a protocol of 1,000-step
+    epochs against the paper's 10,000): the published curves are drawn at equal environment steps.
     """
     stem = f"{study.experiment}_{metric}_per_epoch"
     frame = study.select(frame)
@@ -137,7 +142,8 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
             handles, labels = ax.get_legend_handles_labels()
             for kind, reference_rows in references:
                 found = [_reference_line(ax, study, reference_rows, metric, algorithm, task, width, last, ci,
-                                         line_colours[algorithm], kind, draw) for algorithm in algorithms]
+                                         line_colours[algorithm], kind, draw, published_epoch_scale)
+                         for algorithm in algorithms]
                 found = [label for label in found if label]
                 drawn[kind] |= bool(found)
                 if found:  # one neutral entry per kind; the colour says whose curve it is
@@ -154,6 +160,8 @@ def plot_returns(study: Study, frame: pd.DataFrame, outdir: str | os.PathLike, m
             ax.legend(handles, labels, fontsize=6, frameon=False)
     n_failed = len(failed.drop_duplicates(RUN_KEYS)) if not failed.empty else 0
     notes = [f"dashed: published mean, {ci:.0%} t-band"] if drawn["authors"] else []
+    if drawn["authors"] and published_epoch_scale != 1:
+        notes[0] += f", at equal environment steps (one published epoch = {published_epoch_scale:g} of ours)"
     notes += [f"dotted: ours at the paper's protocol (shipped), {ci:.0%} t-band"] if drawn["ours"] else []
     title = f"{study.title}: IQM over seeds, {ci:.0%} stratified-bootstrap band"
     if notes:

@@ -64,8 +64,10 @@ def draw(name: str, runs: Path, outdir: str | os.PathLike, n_boot: int = 2000, s
                 + fqi_tables.make_all(frame, outdir, n_boot=n_boot, seed=seed, ci=ci))
     study = STUDIES[name]
     frame = study.select(frame)
+    scale = reference.published_epoch_scale(name, reference.read_shipped(runs.with_name(f"{name}.csv"))[1])
     paths = mf.plot_returns(study, frame, outdir, n_boot=n_boot, rng=seed, ci=ci,
-                            published=reference.load(study.published_name), unpublished_note=name == "ddpg")
+                            published=reference.load(study.published_name), unpublished_note=name == "ddpg",
+                            published_epoch_scale=scale)
     paths += mt.write_summary(study, frame, outdir, n_boot=n_boot, seed=seed, ci=ci)
     paths += mt.write_effect(study, frame, outdir, n_boot=n_boot, seed=seed, ci=ci)
     return paths + mt.write_published_comparison(study, frame, outdir, ci=ci)

@@ -5,7 +5,8 @@ of ``mtrl-bench run`` (or all-runs tables) and writes, in the format :func:`anal
 checks (see :mod:`analysis.reference`):
 
 * ``<name>.csv``: a provenance line (:data:`analysis.reference.SHIPPED_PREFIX` + JSON: name, created,
-  protocol, metrics, runs, failed_runs, seeds, git_commits, sources, command, per_seed_file) and one row per
+  protocol, metrics, runs, failed_runs, seeds, git_commits, sources, command, per_seed_file, steps_per_epoch:
+  the runs' environment steps per epoch when their files record one) and one row per
   experiment, algorithm, task set, task, shared width, step and metric with ``mean``, ``std`` (ddof 1, empty
   for one run) and ``n_runs`` over the runs that did not fail -- the columns of the authors' summaries under
   our names, plus ``width``;
@@ -33,7 +34,7 @@ import pandas as pd
 from analysis import reference
 from analysis.aggregate import FAILURE_METRIC, RUN_KEYS, load_any, run_values, split_failed, write_all_runs
 from mtrl_bench.errors import ConfigError
-from mtrl_bench.results import COLUMNS, atomic_write_text
+from mtrl_bench.results import COLUMNS, atomic_write_text, header_kind, read_results
 
 SUMMARY_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "task", "width", "step", "metric"]
 MAX_SEED_ROWS = 50_000
@@ -100,6 +101,17 @@ def provenance(frame: pd.DataFrame, name: str, metrics: Sequence[str], protocol:
             "seeds": seeds, "git_commits": _distinct(frame, "git_commit"), "sources": _distinct(frame, "source")}
 
 
+def steps_per_epoch(paths: Sequence[str | Path]) -> int | None:
+    """The environment steps per epoch (per task) the results files ``paths`` ran with, from their
+    provenance; None when a file has none (an all-runs table) or the files differ."""
+    found = set()
+    for path in paths:
+        if header_kind(path) != "results":
+            return None
+        found.add(read_results(path)[1].get("config", {}).get("steps_per_epoch"))
+    return found.pop() if len(found) == 1 and None not in found else None
+
+
 def _distinct(frame: pd.DataFrame, column: str) -> list[str]:
     return sorted(set(frame[column].astype(str))) if column in frame.columns else []
 
@@ -137,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_seed = per_seed[[c for c in [*COLUMNS, "git_commit", "source", "failed"] if c in per_seed.columns]]
     seeds_path = out.with_name(f"{args.name}_runs.csv")
     record["per_seed_file"] = seeds_path.name if len(per_seed) <= args.max_seed_rows else None
+    record["steps_per_epoch"] = steps_per_epoch(args.runs)
     record["command"] = f"python -m analysis.ship {args.name} --runs <{len(args.runs)} files> --out {out}"
     write_shipped(summary, record, out)
     print(f"{out}: {len(summary)} rows from {record['runs']} runs ({record['failed_runs']} failed, left out)",

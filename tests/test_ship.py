@@ -245,3 +245,26 @@ def test_effect_table_gives_the_sign_of_each_effect_in_ours_and_theirs(tmp_path)
         rows += _rows("dqn", "dqn", ("acrobot",), "acrobot", seed, [-100.0, -90.0, -80.0 + seed])
     effect = multitask_tables.effect_table(transfer, pd.DataFrame(rows).assign(failed=False), published, n_boot=100)
     assert effect["theirs"].tolist() == ["transfer_unfreeze51"] and effect["ours_sign"].tolist() == ["-"]
+
+
+def test_published_curves_of_a_shorter_protocol_are_drawn_at_equal_environment_steps(tmp_path, monkeypatch):
+    paths = [write_results(tmp_path / f"runs_s{seed}.csv", _rows("ddpg", "ddpg", ("t",), "t", seed, [1.0, 2.0]),
+                           {"config": {"steps_per_epoch": 1_000}}) for seed in range(2)]
+    out = tmp_path / "ours" / "ddpg.csv"
+    assert ship.main(["ddpg", "--runs", *map(str, paths), "--out", str(out)]) == 0
+    provenance = reference.read_shipped(out)[1]
+    assert provenance["steps_per_epoch"] == 1_000
+    assert reference.published_epoch_scale("ddpg", provenance) == 10  # the paper's epochs: 10,000 steps
+    assert reference.published_epoch_scale("dqn", provenance) == 1
+    assert reference.published_epoch_scale("ddpg", {}) == 1  # unknown: drawn epoch for epoch
+    mixed = write_results(tmp_path / "other.csv", _rows("ddpg", "ddpg", ("t",), "t", 5, [1.0]),
+                          {"config": {"steps_per_epoch": 500}})
+    assert ship.steps_per_epoch([*paths, mixed]) is None
+
+    calls = _spy(monkeypatch, dqn_figures)
+    frame = load_any(dqn_results(tmp_path / "dqn", n_epochs=5))
+    multitask_figures.plot_returns(dqn_tables.STUDY, frame, tmp_path / "fig", n_boot=10,
+                                   published=reference.load("dqn"), published_epoch_scale=2,
+                                   draw=dqn_figures.draw_published)
+    steps = [s for kind, s in calls if kind == "authors"]
+    assert steps and all(list(s) == [0, 2, 4] for s in steps)  # their epochs 0-2 at ours 0, 2, 4 (last: 5)

@@ -157,6 +157,16 @@ PROVENANCE_KEYS = ("name", "created", "protocol", "metrics", "runs", "failed_run
                    "sources")
 """Keys every shipped file's provenance has (:mod:`analysis.ship` writes them; more are allowed)."""
 SHIPPED_DIR = Path(__file__).parent / "ours"
+PUBLISHED_STEPS_PER_EPOCH = {"dqn": 1_000, "dqn_transfer": 1_000, "ddpg": 10_000, "ddpg_transfer": 10_000}
+"""Environment steps per task in one epoch of the authors' published curves (FQI counts iterations)."""
+
+
+def published_epoch_scale(name: str, provenance: dict) -> float:
+    """How many of our epochs one published epoch of ``name`` spans, from a shipped file's provenance
+    (``steps_per_epoch``): 10 for a DDPG protocol of 1,000-step epochs; 1 when unknown or equal."""
+    ours = provenance.get("steps_per_epoch")
+    theirs = PUBLISHED_STEPS_PER_EPOCH.get(name)
+    return theirs / ours if ours and theirs else 1.0
 _SHIPPED_KEYS = ["experiment", "algorithm", "variants", "n_tasks", "task", "width", "step", "metric"]
 
 
