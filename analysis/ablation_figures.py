@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 
 from analysis import ablation_tables as tables  # noqa: E402
 from analysis import fit  # noqa: E402
-from analysis.cli import add_subcommand  # noqa: E402
+from analysis.cli import add_subcommand, print_paths  # noqa: E402
 from analysis.cli import run as run_cli  # noqa: E402
 from analysis.plotting import save_figure  # noqa: E402
 from analysis.theory_tables import BOUND_TERMS, load_tables  # noqa: E402
@@ -193,9 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths += plot_depth(*tables.depth_tables(frame, args.n_boot, args.seed, args.ci), args.outdir)
     else:
         paths += plot_imbalance(tables.imbalance_table(frame, args.n_boot, args.seed, args.ci), args.outdir)
-    for path in paths:
-        print(path)
-    return 0
+    return print_paths(paths)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,6 @@ stratum). ``rliable.library`` itself cannot be imported next to pandas 3 (its de
 7.2 fails at import), and its bootstrap draws from numpy's global generator, so the same resampling
 scheme is written out here, vectorised and driven by an explicit ``numpy.random.Generator``.
 
-Public API
-----------
-``RUN_KEYS``, ``FAILURE_METRIC``, ``AGGREGATE_TASKS``
-``load_runs(paths) -> DataFrame``              every row of every file + git_commit, source, failed
-``load_any(paths) -> DataFrame``               results files and/or all-runs tables, in one table
-``write_all_runs(frame, path) -> Path``        atomic CSV write
-``read_all_runs(path) -> DataFrame``
-``split_failed(frame) -> (ok_rows, failed_runs)``
-``run_values(frame, metric) -> DataFrame``     RUN_KEYS, step, value: one value per run and step
-``final_values(frame, metric) -> DataFrame``   RUN_KEYS, step, value at each run's last step
-``iqm(values) -> float``
-``stratified_bootstrap_ci(scores, n_boot=2000, rng=0, ci=0.95, statistic="iqm") -> (point, lo, hi)``
-``aggregate_seeds(values, by, n_boot=2000, rng=0, ci=0.95) -> DataFrame``  IQM, CI, mean, n_seeds
-
 CLI (the one analysis command that writes a single file, see :mod:`analysis.cli`)::
 
     python -m analysis.aggregate --runs results/runs/fqi/*.csv --out results/tables/all_runs_fqi.csv
@@ -113,8 +99,11 @@ def read_all_runs(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-def split_failed(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(rows of runs that did not fail, one row per failed run with RUN_KEYS)``."""
+def split_failed(frame: pd.DataFrame, experiment: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(rows of runs that did not fail, one row per failed run with RUN_KEYS)``, of ``experiment`` only
+    when given."""
+    if experiment is not None:
+        frame = frame.loc[frame["experiment"] == experiment]
     failed = frame["failed"].astype(bool) if "failed" in frame.columns else _flag_failed(frame)["failed"]
     ok = frame.loc[~failed & (frame["metric"] != FAILURE_METRIC)]
     failed_runs = frame.loc[failed, RUN_KEYS].drop_duplicates().reset_index(drop=True)

@@ -9,22 +9,13 @@
 options are shared: ``--n-boot`` resamples (0 = no intervals), ``--seed`` of the resampling generator,
 ``--ci`` the confidence level in (0, 1). :mod:`analysis.aggregate` alone writes a single file
 (``--runs FILE... --out FILE``).
-
-Public API
-----------
-``analysis_parser(prog, description) -> ArgumentParser``        with --runs, --outdir and the bootstrap options
-``add_subcommand(commands, name, help) -> ArgumentParser``       the same options on a sub-command
-``add_bootstrap_arguments(parser)``                              --n-boot, --seed, --ci only
-``add_published_argument(parser)``                               --no-published (the authors' curves/tables),
-                                                                 --no-shipped (our shipped paper-protocol curves)
-``run(main, argv=None) -> int``                                  a module's main, bad input as a one-line error (2)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from mtrl_bench.errors import ConfigError
 
@@ -97,3 +88,10 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     except (ConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def print_paths(paths: Iterable[object], prefix: str = "") -> int:
+    """Print each written file on its own line (after ``prefix``); 0, the command's exit status."""
+    for path in paths:
+        print(f"{prefix}{path}")
+    return 0

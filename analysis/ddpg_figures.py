@@ -1,21 +1,14 @@
 """The paper's DDPG figure: per task, the score per epoch of MDDPG against single-task DDPG.
 
 Drawn by :mod:`analysis.multitask_figures` for :data:`analysis.ddpg_tables.STUDY`: one row of panels per task
-group and shared width, one panel per task; in each, the IQM over seeds of MDDPG and of DDPG per epoch
-(epoch 0 = after the replay warm-up, before learning) with ``ci`` stratified-bootstrap bands, and beside
-them the authors' published mean with its Student-t ``ci`` band (dashed, hatched) where they ran the task:
-the groups ``pendulum`` (PyBullet, the paper's appendix) and ``walker`` (dm_control, the main text). The
-group ``pendulum_mujoco`` is ours only: a note at the bottom says it has no published counterpart. Rows
-are labelled with their group. Our shipped paper-protocol curves (``analysis/reference/ours/ddpg.csv``), when
-present, are drawn dotted beside ours. Both scores count the
-unfinished last evaluation episode. Failed (diverged) runs are left out and counted in a note. Saved as
-``ddpg_<metric>_per_epoch.{pdf,png}``; with no DDPG rows the figure says so.
+group and shared width (epoch 0 = after the replay warm-up). The authors' curves exist for the groups
+``pendulum`` (PyBullet) and ``walker`` (dm_control); a note says ``pendulum_mujoco`` has none. Both scores count
+the unfinished last evaluation episode. Saved as ``ddpg_<metric>_per_epoch.{pdf,png}``.
 
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.ddpg_figures --runs results/tables/all_runs_ddpg.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published] \\
-        [--no-shipped]
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published] [--no-shipped]
 """
 
 from __future__ import annotations

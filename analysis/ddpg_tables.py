@@ -1,27 +1,15 @@
 """Tables of the DDPG experiment: MDDPG against single-task DDPG, per task group, task and shared width.
 
-The computation is :mod:`analysis.multitask_tables` applied to :data:`STUDY`. Per run and task, of the
-score ``return_discounted`` per epoch (epoch 0 = after the replay warm-up, before learning): ``auc`` (area
-under the curve over epochs 0..E by the trapezoidal rule, divided by E) and ``final`` (mean of the last
-``final_epochs`` trained epochs, the paper's last 10; fewer when the run has fewer). Across seeds: IQM with
-a stratified-bootstrap CI per algorithm and MDDPG - DDPG with its CI (runs resampled independently); failed
-(diverged) runs excluded and counted. A task or width that did not run has no row.
-
-``ddpg_summary.{csv,md,tex}``: one row per group, task, width and measure (column ``group`` first).
-
-``ddpg_vs_published.{csv,md,tex}``: ours against the authors' summaries (:mod:`analysis.reference`, 40 runs,
-600/500 layers, MDDPG on each group's three tasks) at epochs :data:`PAPER_EPOCHS` our runs reached and over
-our last ``final_epochs`` trained epochs, with Welch's test (:mod:`analysis.vs_published`). Only the tasks
-they ran match: the group ``pendulum`` (PyBullet, the paper's appendix) and ``walker`` (dm_control, the
-main text); ``pendulum_mujoco`` has no published counterpart and no rows. Both scores count the unfinished
-last evaluation episode (:data:`analysis.reference.CONVENTIONS`).
+The computation is :mod:`analysis.multitask_tables` applied to :data:`STUDY` (epoch 0 = after the replay
+warm-up, before learning). ``ddpg_summary.{csv,md,tex}``: one row per group, task, width and measure.
+``ddpg_vs_published.{csv,md,tex}``: against the authors' summaries (40 runs, 600/500 layers, MDDPG on each
+group's three tasks); only ``pendulum`` (PyBullet) and ``walker`` (dm_control) have published counterparts.
+Both scores count the unfinished last evaluation episode (:data:`analysis.reference.CONVENTIONS`).
 
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.ddpg_tables --runs results/tables/all_runs_ddpg.csv --outdir results/tables \\
         [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--final-epochs 10] [--no-published]
-
-where ``--runs`` takes results files of ``mtrl-bench run ddpg`` and/or all-runs tables of ``analysis.aggregate``.
 """
 
 from __future__ import annotations

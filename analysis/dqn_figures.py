@@ -1,27 +1,14 @@
 """The paper's DQN figure: per task, return per epoch of MDQN against single-task DQN.
 
-Drawn by :mod:`analysis.multitask_figures` for :data:`analysis.dqn_tables.STUDY`; this module keeps the DQN names.
-
-One panel per task (columns) and shared width (rows); in each, one line per algorithm: the
-interquartile mean over seeds at each epoch with its ``ci`` stratified-bootstrap band
-(:func:`analysis.aggregate.stratified_bootstrap_ci`, rliable's scheme). Epoch 0 is the policy
-before training. Failed (diverged) runs are left out and counted in a note. Beside each of our lines,
-the authors' published curve of the same algorithm and task (:mod:`analysis.reference`: mean over 100
-runs, MDQN on all five tasks, width 80) is drawn dashed in the same colour with a hatched grey
-Student-t ``ci`` band, over the epochs our runs reached. The score conventions match: both average the
-discounted return over the evaluation episodes completed within the test steps. Our own shipped
-paper-protocol curves (``analysis/reference/ours/dqn.csv``, :mod:`analysis.ship`) are drawn dotted beside
-them when that file exists (``--no-shipped`` leaves them out). Saved as
-``dqn_<metric>_per_epoch.{pdf,png}`` (:func:`analysis.plotting.save_figure`); with no DQN rows the
-figure says so, so a workflow that declares the file always gets it.
+Drawn by :mod:`analysis.multitask_figures` (IQM bands per algorithm, the published and our shipped curves
+beside them) for :data:`analysis.dqn_tables.STUDY`; this module keeps the DQN names. The authors' curves are
+means over 100 runs, MDQN on all five tasks, width 80; both scores average the discounted return over the
+evaluation episodes completed within the test steps. Saved as ``dqn_<metric>_per_epoch.{pdf,png}``.
 
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.dqn_figures --runs results/tables/all_runs_dqn.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published] \\
-        [--no-shipped]
-
-where ``--runs`` takes results files of ``mtrl-bench run dqn`` and/or all-runs tables of ``analysis.aggregate``.
+        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published] [--no-shipped]
 """
 
 from __future__ import annotations

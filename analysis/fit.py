@@ -36,18 +36,6 @@ repeats one seed does not get an infinite weight). The power model is fitted by 
 refinement), which finds the global optimum that a local least-squares start can miss; the point
 estimate is polished with ``scipy.optimize.least_squares``.
 
-Public API
-----------
-``MODELS``, ``MODEL_NAMES``, ``ALPHA_BOUNDS``, :class:`Model`, :class:`FitResult`
-``seed_means(seed_table, by=()) -> DataFrame``  (by..., n_tasks, mean, sd, sem, n_seeds)
-``fit_model(n_tasks, values, weights=None, model="inv_sqrt") -> FitResult``
-``fit_all_models(seed_table, models=MODEL_NAMES, by=(), criterion="aicc") -> DataFrame``
-``bootstrap_fits(seed_table, model, n_boot=2000, rng=0) -> DataFrame``  (replicate, a, b, alpha)
-``fit_table(seed_table, models=MODEL_NAMES, by=(), n_boot=2000, rng=0, ci=0.95, criterion="aicc")
--> DataFrame``  (point estimates, CIs, criteria, preferred model, notes)
-``predict(model, n_tasks, a, b=nan, alpha=nan) -> ndarray``
-``curve_band(boot, model, n_tasks, ci=0.95) -> (lower, upper)``
-
 Example (any experiment; ``runs`` has one row per run)::
 
     table = fit_table(runs[["width", "n_tasks", "seed", "value"]], by=["width"], n_boot=2000, rng=0)

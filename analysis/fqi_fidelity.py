@@ -14,12 +14,6 @@ Two conventions of Q* are compared with the same published column:
   too deep, :func:`mtrl_bench.tasks.car_on_hill.family.authors_q_star`) -- the quantity their published
   ``avi_diff`` actually is. Where the two rows differ, the convention explains that much of the gap.
 
-Public API
-----------
-``fidelity_table(frame, published=None, ci=0.95) -> DataFrame``
-``fidelity_display(table, ci=0.95) -> DataFrame``
-``write(paths, outdir, ci=0.95) -> str``   reads results files, writes fqi_fidelity.{csv,md,tex}, returns the Markdown
-
 CLI::
 
     python -m analysis.fqi_fidelity --runs results/fidelity/fqi_T1.csv results/fidelity/fqi_T2.csv --outdir DIR

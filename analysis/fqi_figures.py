@@ -46,7 +46,7 @@ from scipy import stats  # noqa: E402
 
 from analysis import fit, reference  # noqa: E402
 from analysis.aggregate import aggregate_seeds, final_values, load_any, run_values, split_failed  # noqa: E402
-from analysis.cli import add_published_argument, analysis_parser, run  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser, print_paths, run  # noqa: E402
 from analysis.plotting import (  # noqa: E402
     PUBLISHED_LABEL,
     PUBLISHED_STYLE,
@@ -72,14 +72,6 @@ METRIC_TITLES = {"avi_diff": "Distance to Q*", "approx_error": "Approximation er
 
 def _label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
-
-
-def _clean(frame: pd.DataFrame, experiment: str | None) -> tuple[pd.DataFrame, int]:
-    """Rows of non-failed runs of ``experiment`` (all experiments when None), and the failed count."""
-    if experiment is not None:
-        frame = frame.loc[frame["experiment"] == experiment]
-    ok, failed = split_failed(frame)
-    return ok, len(failed)
 
 
 def _t_palette(n_tasks: Sequence[int]) -> dict[int, tuple]:
@@ -127,7 +119,7 @@ def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: s
     protocol (:func:`analysis.reference.load_shipped`), likewise (dotted). None leaves a reference out.
     """
     stem = stem or f"{experiment or 'all'}_{metric}_per_iteration"
-    ok, n_failed = _clean(frame, experiment)
+    ok, failed = split_failed(frame, experiment)
     values = run_values(ok, metric)
     if values.empty:
         return save_figure(empty_figure(f"no '{metric}' rows in the results"), outdir, stem)
@@ -168,7 +160,7 @@ def plot_per_iteration(frame: pd.DataFrame, outdir: str | os.PathLike, metric: s
     axes[0, -1].legend(entries.values(), entries.keys(), title=legend_title, fontsize=8, title_fontsize=8,
                        frameon=True)
     fig.suptitle(f"Multi-task FQI: {METRIC_TITLES.get(metric, metric)} per iteration", y=1.02)
-    failed_note(fig, n_failed)
+    failed_note(fig, len(failed))
     fig.tight_layout()
     return save_figure(fig, outdir, stem)
 
@@ -233,7 +225,7 @@ def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
     """
     stem = stem or f"{experiment or 'all'}_final_error_vs_T"
     rng = as_generator(rng)
-    ok, n_failed = _clean(frame, experiment)
+    ok, failed = split_failed(frame, experiment)
     finals = {metric: final_values(ok, metric) for metric in metrics}
     present = [m for m in metrics if not finals[m].empty]
     if not present:
@@ -262,7 +254,7 @@ def plot_final_vs_tasks(frame: pd.DataFrame, outdir: str | os.PathLike,
             ax.set_xlabel("number of tasks T" if row == len(present) - 1 else "")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.suptitle("Multi-task FQI: final-iteration error against the number of tasks T", y=1.01)
-    failed_note(fig, n_failed)
+    failed_note(fig, len(failed))
     fig.tight_layout()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8,
                frameon=False)
@@ -292,9 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = make_all(load_any(args.runs), args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published,
                      args.shipped)
-    for path in paths:
-        print(path)
-    return 0
+    return print_paths(paths)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,6 @@ The CSV keeps full precision and one column per number; the Markdown and LaTeX v
 estimate with its interval ("0.152 [0.148, 0.157]") rounded to 4 significant digits
 (:mod:`analysis.table_io`).
 
-Public API
-----------
-``final_error_table(frame, metrics=FIT_METRICS, experiment="fqi", n_boot=2000, rng=0, ci=0.95) -> DataFrame``
-``fit_results_table(frame, metrics=FIT_METRICS, experiment="fqi", models=MODEL_NAMES, n_boot=2000, rng=0,
-ci=0.95) -> DataFrame``
-``published_comparison(frame, published, metric="avi_diff", iterations=PAPER_ITERATIONS, ci=0.95) -> DataFrame``
-``make_all(frame, outdir, experiment="fqi", n_boot=2000, seed=0, ci=0.95, published=True) -> list[Path]``
-
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.fqi_tables --runs results/tables/all_runs_fqi.csv --outdir results/tables \\
@@ -43,7 +35,7 @@ import pandas as pd
 
 from analysis import fit, reference
 from analysis.aggregate import RUN_KEYS, aggregate_seeds, final_values, load_any, run_values, split_failed
-from analysis.cli import add_published_argument, analysis_parser, run
+from analysis.cli import add_published_argument, analysis_parser, print_paths, run
 from analysis.table_io import format_number, format_with_ci, write_table
 from analysis.vs_published import COMPARISON_COLUMNS, compare, compare_display
 
@@ -51,12 +43,6 @@ EXPERIMENT = "fqi"
 FIT_METRICS = ("avi_diff", "approx_error")
 PAPER_ITERATIONS = (1, 5, 10, 20, 50)
 """The iterations at which the paper reports avi_diff."""
-
-
-def _clean(frame: pd.DataFrame, experiment: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if experiment is not None:
-        frame = frame.loc[frame["experiment"] == experiment]
-    return split_failed(frame)
 
 
 def _failed_counts(failed: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -94,7 +80,7 @@ def final_error_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
     Columns: ``metric, width, n_tasks, step, iqm, iqm_lo, iqm_hi, mean, sd, n_seeds, n_failed, note``.
     ``step`` is the last iteration reached (the largest when runs differ, noted in ``note``).
     """
-    ok, failed = _clean(frame, experiment)
+    ok, failed = split_failed(frame, experiment)
     seeds = _final_seed_table(ok, metrics)
     by = ["metric", "width", "n_tasks"]
     columns = [*by, "step", "iqm", "iqm_lo", "iqm_hi", "mean", "sd", "n_seeds", "n_failed", "note"]
@@ -130,7 +116,7 @@ def fit_results_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
 
     Adds ``n_failed`` (failed runs of that width, excluded before fitting).
     """
-    ok, failed = _clean(frame, experiment)
+    ok, failed = split_failed(frame, experiment)
     seeds = _final_seed_table(ok, metrics)
     if seeds.empty:
         return pd.DataFrame()
@@ -190,7 +176,7 @@ def published_comparison(frame: pd.DataFrame, published: pd.DataFrame, metric: s
     """
     keys = ["n_tasks", "variants"]
     columns = ["metric", "width", *keys]
-    ok, _ = _clean(frame, experiment)
+    ok, _ = split_failed(frame, experiment)
     values = run_values(ok, metric)
     values = values.loc[values["step"].isin(list(iterations))].rename(columns={"step": "checkpoint"})
     theirs = published.loc[(published["metric"] == metric) & published["step"].isin(list(iterations))]
@@ -243,9 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_published_argument(parser)
     args = parser.parse_args(argv)
     frame = load_any(args.runs)
-    for path in make_all(frame, args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published):
-        print(path)
-    return 0
+    return print_paths(make_all(frame, args.outdir, EXPERIMENT, args.n_boot, args.seed, args.ci, args.published))
 
 
 if __name__ == "__main__":

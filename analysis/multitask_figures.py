@@ -15,13 +15,6 @@ labelled "ours, paper protocol, n seeds"), when that file exists. With ``unpubli
 bottom names the groups (or tasks) the authors did not run. Saved as ``<experiment>_<metric>_per_epoch.{pdf,png}``
 (:func:`analysis.plotting.save_figure`); with no rows the figure says so, so a workflow that declares the
 file always gets it.
-
-Public API
-----------
-``colours(study, algorithms) -> dict``                    the baseline blue, the others the next colours
-``plot_returns(study, frame, outdir, metric, n_boot, rng, ci, published, draw, unpublished_note, shipped)``
-``figures_parser(prog, description)``, ``draw_figure(study, args, draw, unpublished_note)``
-``main(study, prog, argv, draw, unpublished_note) -> int``  the CLI of ``python -m analysis.<experiment>_figures``
 """
 
 from __future__ import annotations
@@ -44,7 +37,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import reference  # noqa: E402
 from analysis.aggregate import RUN_KEYS, aggregate_seeds  # noqa: E402
-from analysis.cli import add_published_argument, analysis_parser  # noqa: E402
+from analysis.cli import add_published_argument, analysis_parser, print_paths  # noqa: E402
 from analysis.multitask_tables import Study, curves, load_runs  # noqa: E402
 from analysis.plotting import (  # noqa: E402
     PUBLISHED_LABEL,
@@ -196,10 +189,8 @@ def draw_figure(study: Study, args: argparse.Namespace, draw: Callable = draw_pu
     frame = load_runs(study, args.runs)
     published = reference.load(study.published_name) if args.published else None
     shipped = reference.load_shipped(study.shipped_name) if args.shipped else None
-    for path in plot_returns(study, frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci, published,
-                             draw, unpublished_note, shipped):
-        print(path)
-    return 0
+    return print_paths(plot_returns(study, frame, args.outdir, args.metric, args.n_boot, args.seed, args.ci,
+                                    published, draw, unpublished_note, shipped))
 
 
 def main(study: Study, prog: str, argv: Sequence[str] | None = None, draw: Callable = draw_published,

@@ -31,20 +31,6 @@ our runs reached (``study.paper_epochs``) and over our last ``final_epochs`` tra
 over the same epochs, left out if they did not run them all). Per row: means with Student-t intervals and
 Welch's test of the difference (:mod:`analysis.vs_published`; for the window the published spread is an
 upper bound, so that test is conservative).
-
-Public API
-----------
-``Study``                                                    one comparison (subclass: transfer's)
-``load_runs(study, paths) -> DataFrame``                     the study's rows of results files / all-runs tables
-``curves(frame, metric) -> (values, failed)``                one value per run, task and epoch
-``run_summaries(values, final_epochs) -> DataFrame``         auc and final per run and task
-``iqm_difference_ci(a, b, n_boot, rng, ci) -> (point, lo, hi)``
-``summary_table(study, frame, ...)``, ``summary_display(study, table, ci)``,
-``write_summary(study, frame, outdir, ...)``
-``published_comparison(study, frame, published, ...)``, ``published_display(study, table, ci)``,
-``write_published_comparison(study, frame, outdir, ...)``
-``effect_table(study, frame, published, ...)``, ``write_effect(...)``  the sign of each effect, ours and theirs
-``main(study, prog, argv) -> int``                           the CLI of ``python -m analysis.<experiment>_tables``
 """
 
 from __future__ import annotations
@@ -62,7 +48,7 @@ from scipy import stats
 
 from analysis import reference
 from analysis.aggregate import RUN_KEYS, load_any, split_failed, stratified_bootstrap_ci
-from analysis.cli import add_published_argument, analysis_parser
+from analysis.cli import add_published_argument, analysis_parser, print_paths
 from analysis.table_io import format_with_ci, write_table
 from analysis.vs_published import (
     COMPARISON_COLUMNS,
@@ -556,9 +542,7 @@ def write_tables(study: Study, args: argparse.Namespace) -> int:
     paths = write_summary(study, frame, args.outdir, args.metric, args.final_epochs, args.n_boot, args.seed, args.ci)
     if args.published:
         paths += write_published_comparison(study, frame, args.outdir, args.metric, args.final_epochs, args.ci)
-    for path in paths:
-        print(path)
-    return 0
+    return print_paths(paths)
 
 
 def main(study: Study, prog: str, argv: Sequence[str] | None = None) -> int:

@@ -18,14 +18,6 @@ checks (see :mod:`analysis.reference`):
 baseline). Metrics: ``--metrics``, default those the authors published for ``<name>`` that our runs have.
 FQI rows are per task set (``task`` = ``mean``: each run's mean over its tasks, as the authors'); the others
 per task.
-
-Public API
-----------
-``select_runs(frame, name) -> DataFrame``                 the rows a shipped file of ``name`` summarises
-``summarise(frame, name, metrics) -> DataFrame``           columns :data:`analysis.reference.SHIPPED_COLUMNS`
-``provenance(frame, name, metrics, protocol) -> dict``
-``write_shipped(summary, provenance, path) -> Path``       atomic; re-read and checked
-``main(argv) -> int``
 """
 
 from __future__ import annotations

@@ -3,13 +3,6 @@
 A table is written three times from two frames: ``stem.csv`` from the full-precision frame (one column
 per number), ``stem.md`` and ``stem.tex`` from a display frame of strings ("0.152 [0.148, 0.157]",
 4 significant digits). Writes are atomic (:func:`mtrl_bench.results.atomic_write_text`).
-
-Public API
-----------
-``write_table(table, outdir, stem, display=None, caption=None) -> [csv, md, tex]``
-``format_number(value) -> str``                      4 significant digits; "" for NaN, "inf"/"-inf"
-``format_with_ci(value, low, high) -> str``          "value [low, high]", the interval left out when not finite
-``format_p_value(p) -> str``                         "0.012", "<1e-04"
 """
 
 from __future__ import annotations

@@ -37,10 +37,11 @@ import seaborn as sns  # noqa: E402
 
 from analysis import fit  # noqa: E402
 from analysis.aggregate import stratified_bootstrap_ci  # noqa: E402
-from analysis.cli import add_subcommand, run  # noqa: E402
+from analysis.cli import add_subcommand, print_paths, run  # noqa: E402
 from analysis.plotting import save_figure  # noqa: E402
 from analysis.theory_tables import (  # noqa: E402
     BOUND_TERMS,
+    add_bound_arguments,
     fqi_bound_comparison,
     load_tables,
     testbed_bound_terms,
@@ -186,10 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     testbed_parser.add_argument("--metric", default="excess_risk")
     testbed_parser.add_argument("--n-samples", type=int, default=None, help="n (default: from provenance)")
     testbed_parser.add_argument("--delta", type=float, default=0.05)
-    fqi_parser = add_subcommand(commands, "fqi-bound", "AVI bound vs measured avi_diff per T")
-    fqi_parser.add_argument("--concentrability", type=float, default=1.0, help="constant c (assumption)")
-    fqi_parser.add_argument("--gamma", type=float, default=0.95)
-    fqi_parser.add_argument("--rmax", type=float, default=1.0)
+    add_bound_arguments(add_subcommand(commands, "fqi-bound", "AVI bound vs measured avi_diff per T"))
     args = parser.parse_args(argv)
     frame = load_tables(args.runs)
     if args.figure == "testbed":
@@ -202,9 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         comparison = fqi_bound_comparison(frame, args.concentrability, args.gamma, args.rmax)
         paths = plot_fqi_bound(comparison, args.outdir, args.concentrability, n_boot=args.n_boot, seed=args.seed,
                                ci=args.ci)
-    for path in paths:
-        print(f"theory_figures: wrote {path}")
-    return 0
+    return print_paths(paths, "theory_figures: wrote ")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import pandas as pd
 
 from analysis import fit
 from analysis.aggregate import load_any, split_failed, stratified_bootstrap_ci
-from analysis.cli import add_subcommand
+from analysis.cli import add_subcommand, print_paths
 from analysis.cli import run as run_cli
 from analysis.table_io import format_number, write_table
 from mtrl_bench.errors import ConfigError
@@ -174,13 +174,18 @@ def rounded(table: pd.DataFrame) -> pd.DataFrame:
     return display
 
 
+def add_bound_arguments(parser: argparse.ArgumentParser) -> None:
+    """The fqi-bound options of the tables and the figure: --concentrability, --gamma, --rmax."""
+    parser.add_argument("--concentrability", type=float, default=1.0, help="constant c (assumption)")
+    parser.add_argument("--gamma", type=float, default=FQI_DISCOUNT)
+    parser.add_argument("--rmax", type=float, default=FQI_MAX_REWARD)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.theory_tables", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="table", required=True)
-    fqi_parser = add_subcommand(commands, "fqi-bound", "AVI bound from measured approx_error vs measured avi_diff")
-    fqi_parser.add_argument("--concentrability", type=float, default=1.0, help="constant c (assumption)")
-    fqi_parser.add_argument("--gamma", type=float, default=FQI_DISCOUNT)
-    fqi_parser.add_argument("--rmax", type=float, default=FQI_MAX_REWARD)
+    add_bound_arguments(add_subcommand(commands, "fqi-bound", "AVI bound from measured approx_error vs measured "
+                                       "avi_diff"))
     fit_parser = add_subcommand(commands, "testbed-fit", "excess risk vs T fits of the testbed")
     fit_parser.add_argument("--metric", default=TESTBED_ERROR_METRIC)
     args = parser.parse_args(argv)
@@ -198,9 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stem = "testbed_fit"
         caption = (f"Fits of the testbed's {args.metric.replace('_', ' ')} against T (a + b/sqrt(T) and rivals) "
                    f"per learner and width; {args.ci:.0%} stratified-bootstrap CIs ({args.n_boot} resamples).")
-    for path in write_table(table, args.outdir, stem, rounded(table), caption):
-        print(f"theory_tables: wrote {path}")
-    return 0
+    return print_paths(write_table(table, args.outdir, stem, rounded(table), caption), "theory_tables: wrote ")
 
 
 if __name__ == "__main__":

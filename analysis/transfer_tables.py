@@ -19,14 +19,6 @@ never, 40 runs) and their single-task baseline, at epoch 0 and over our last ``f
 epochs. Their "never" is ``transfer_unfreeze<E+1>``; their runs loaded the online network only (ours:
 column ``load_into``).
 
-Public API
-----------
-``LEARNERS``, ``NO_TRANSFER``
-``TransferStudy``, ``study(learner) -> TransferStudy``
-``setting_label(setting) -> str``, ``setting_order(settings) -> list``   no transfer first, frozen last
-``their_setting(setting, their_settings) -> str | None``                 the published setting matching ours
-``learner_cli(make_parser, act, prog, description, argv) -> int``        the tables' and the figure's CLI shape
-
 CLI (:mod:`analysis.cli`)::
 
     python -m analysis.transfer_tables --runs results/tables/all_runs_transfer_dqn.csv --outdir results/tables \\

@@ -16,16 +16,6 @@ of the per-point means) but no published spread of the per-run window means; :fu
 uses the mean of the per-point standard deviations, an upper bound on it (reached when each run's scores
 are perfectly correlated across the window), so such a comparison is conservative: its interval is too
 wide and its p-value too large, never too small.
-
-Public API
-----------
-``Welch`` (diff, low, high, t, df, p_value)
-``t_interval(mean, std, n, ci=0.95) -> (low, high)``     arrays or floats; NaN for n < 2
-``welch_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b, ci=0.95) -> Welch``   a - b
-``welch_vs_published(values, mean, std, n, ci=0.95) -> Welch``                    our runs - theirs
-``window_summary(points) -> (mean, std_upper_bound, n_runs)``
-``compare(ours, theirs, keys, ci=0.95) -> DataFrame``    one row per key and checkpoint present in both
-``compare_display(table, labels, ci=0.95) -> DataFrame`` strings for Markdown/LaTeX
 """
 
 from __future__ import annotations

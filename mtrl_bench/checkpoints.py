@@ -33,18 +33,6 @@ during epoch 1 saves its epoch 0, so that every seed has a checkpoint). Keeping 
 epoch's parameters is not needed: both criteria increase with every task's score, so the chosen epoch
 is never one whose scores another epoch matches or beats on every task; :class:`SnapshotKeeper` keeps
 only the other epochs (the Pareto front, a handful over 100 epochs).
-
-Public API
-----------
-``CRITERIA``, ``FORMAT``, ``checkpoint_path(directory, seed) -> Path``
-``architecture(net) -> dict``                                    what must match to load
-``save_checkpoint(path, tensors, metadata) -> Path``             atomic
-``load_checkpoint(path) -> SharedLayers``                        validated; ConfigError otherwise
-``load_checkpoints(directory, seeds, algorithm=None) -> list[SharedLayers]``
-``load_into(checkpoints, nets) -> None``                         copy member s's shared layers from checkpoint s
-``select_epoch(epochs, scores, criterion) -> int``               index of the chosen epoch
-``SnapshotKeeper``                                               per-seed candidates during a run
-``SharedLayerSaver``                                             the runners' hook: observe() per epoch, write()
 """
 
 from __future__ import annotations

@@ -3,15 +3,6 @@
 Every cached artefact (compiled kernel, dataset, Q* table, checkpoint) and every results file carries a
 SHA-256 written with it; a reader recomputes it and rebuilds, or refuses with one line naming the file,
 when the two differ (docs/integrity.md lists what each kind does).
-
-Public API
-----------
-``sha256_bytes(data) -> str``       hex digest
-``sha256_file(path) -> str``        hex digest of a file's bytes (read in blocks)
-``sha256_arrays(arrays) -> str``    digest of named numpy arrays (names, dtypes, shapes and bytes)
-``sidecar(path) -> Path``           ``<path>.sha256``, the checksum file of a plain data file (sha256sum format)
-``sidecar_text(path) -> str``       its content for the file's current bytes
-``matches_sidecar(path) -> bool | None``  whether the file matches it (None: no checksum file)
 """
 
 from __future__ import annotations

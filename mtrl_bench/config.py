@@ -193,10 +193,6 @@ def record(config: Any) -> dict[str, Any]:
     return plain(config)
 
 
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
-
-
 # -- command line --------------------------------------------------------------------------------
 
 def _flat_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field, Any]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,6 +102,23 @@ def _init_linear(gen: torch.Generator, fan_in: int, fan_out: int, gain: float, s
     return weight[0], bias[0]
 
 
+def stack_members(seeds: Sequence[int], draw: Callable[[int], dict[str, torch.Tensor]], device: torch.device | str,
+                  dtype: torch.dtype, initial: dict[str, torch.Tensor] | None = None) -> nn.ParameterDict:
+    """The members' parameters (S, ...): ``draw(seed)`` (name -> one member's tensor) for each seed, or
+    ``initial`` (name -> (S, ...) tensor) checked against those shapes."""
+    if len(seeds) == 0:
+        raise ConfigError("give at least one seed")
+    if initial is None:
+        members = [draw(seed) for seed in seeds]
+        initial = {name: torch.stack([m[name] for m in members]) for name in members[0]}
+    else:
+        shapes = {name: (len(seeds), *value.shape) for name, value in draw(0).items()}
+        if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
+            raise ValueError(f"initial parameters must have the shapes {shapes}")
+    return nn.ParameterDict({name: nn.Parameter(value.to(device=device, dtype=dtype))
+                             for name, value in initial.items()})
+
+
 class SharedMultiTaskNet(nn.Module):
     """S members x T tasks of Q_t = f_t(h(w_t(x))); parameters carry a leading member dimension."""
 
@@ -110,21 +127,9 @@ class SharedMultiTaskNet(nn.Module):
         """``initial``: the members' starting parameters (name -> (S, ...) tensor, the shapes of
         :meth:`_init_member` with a leading member dimension) instead of drawing them from ``seeds``."""
         super().__init__()
-        if len(seeds) == 0:
-            raise ConfigError("give at least one seed")
         self.spec = spec
         self.seeds = [int(s) for s in seeds]
-        if initial is None:
-            members = [self._init_member(spec, seed) for seed in self.seeds]
-            stacked = {name: torch.stack([m[name] for m in members]) for name in members[0]}
-        else:
-            shapes = {name: (len(self.seeds), *value.shape) for name, value in self._init_member(spec, 0).items()}
-            if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
-                raise ValueError(f"initial parameters must have the shapes {shapes}")
-            stacked = dict(initial)
-        self.params = nn.ParameterDict(
-            {name: nn.Parameter(value.to(device=device, dtype=dtype)) for name, value in stacked.items()}
-        )
+        self.params = stack_members(self.seeds, lambda seed: self._init_member(spec, seed), device, dtype, initial)
         mask = torch.zeros(spec.n_tasks, spec.n_actions_max, dtype=torch.bool)
         for task, count in enumerate(spec.n_actions):
             mask[task, :count] = True
@@ -299,14 +304,11 @@ class _MemberNet(nn.Module):
     def __init__(self, spec: ActorCriticSpec, seeds: Sequence[int], device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32):
         super().__init__()
-        if len(seeds) == 0:
-            raise ConfigError("give at least one seed")
         self.spec = spec
         self.seeds = [int(s) for s in seeds]
-        members = [self.init_member(torch.Generator().manual_seed(_member_seed(seed, self.key)))
-                   for seed in self.seeds]
-        self.params = nn.ParameterDict({name: nn.Parameter(torch.stack([m[name] for m in members]).to(
-            device=device, dtype=dtype)) for name in members[0]})
+        self.params = stack_members(
+            self.seeds, lambda seed: self.init_member(torch.Generator().manual_seed(_member_seed(seed, self.key))),
+            device, dtype)
         mask = torch.arange(spec.action_dim)[None, :] < torch.tensor(spec.action_dims)[:, None]
         self.register_buffer("action_mask", mask.to(device=device, dtype=dtype))  # (T, A) 1.0 where used
 
@@ -356,10 +358,7 @@ class DDPGActor(_MemberNet):
 
     def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
         spec = self.spec
-        out = _input_and_shared_layers(gen, spec)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, spec.action_dim), HEAD_INIT_BOUND)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, spec.action_dim), HEAD_INIT_BOUND)
-        return out
+        return {**_input_and_shared_layers(gen, spec), **_heads(gen, spec, spec.action_dim, HEAD_INIT_BOUND)}
 
     def forward(self, obs: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Actions (S, T, B, action_dim) in [-1, 1], exactly 0 on a task's padded dimensions."""
@@ -372,13 +371,21 @@ class DDPGActor(_MemberNet):
 def _input_and_shared_layers(gen: torch.Generator, spec: ActorCriticSpec) -> dict[str, torch.Tensor]:
     """The task input maps and the shared layer of an actor or a critic, drawn in this order from ``gen``:
     uniform(+-1/sqrt(fan_in)) as the paper's DDPG."""
-    out: dict[str, torch.Tensor] = {}
-    out["input_weight"], out["input_bias"] = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width,
-                                                          bias=True)
+    weight, bias = _task_inputs(gen, spec.obs_dims, spec.obs_dim, spec.input_width, bias=True)
+    return {"input_weight": weight, "input_bias": bias, **_shared_layer(gen, spec)}
+
+
+def _shared_layer(gen: torch.Generator, spec: ActorCriticSpec) -> dict[str, torch.Tensor]:
+    """The shared layer's weight then bias, uniform(+-1/sqrt(input_width))."""
     bound = 1.0 / math.sqrt(spec.input_width)
-    out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
-    out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
-    return out
+    return {"shared0_weight": _uniform(gen, (spec.input_width, spec.shared_width), bound),
+            "shared0_bias": _uniform(gen, (spec.shared_width,), bound)}
+
+
+def _heads(gen: torch.Generator, spec: ActorCriticSpec, out_dim: int, bound: float) -> dict[str, torch.Tensor]:
+    """The per-task heads' weights (T, shared_width, out_dim) then biases (T, out_dim), uniform(+-bound)."""
+    return {"head_weight": _uniform(gen, (spec.n_tasks, spec.shared_width, out_dim), bound),
+            "head_bias": _uniform(gen, (spec.n_tasks, out_dim), bound)}
 
 
 class DDPGCritic(_MemberNet):
@@ -396,9 +403,7 @@ class DDPGCritic(_MemberNet):
         spec = self.spec
         out = _input_and_shared_layers(gen, spec)
         out["action_weight"], _ = _task_inputs(gen, spec.action_dims, spec.action_dim, spec.shared_width, bias=False)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, 1), HEAD_INIT_BOUND)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, 1), HEAD_INIT_BOUND)
-        return out
+        return {**out, **_heads(gen, spec, 1, HEAD_INIT_BOUND)}
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Q-values (S, T, B) of obs (S, T, B, obs_dim) and zero-padded actions (S, T, B, action_dim)."""
@@ -497,18 +502,11 @@ class SplitMultiTaskNet(nn.Module):
     def __init__(self, spec: SplitSpec, seeds: Sequence[int], device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32, initial: dict[str, torch.Tensor] | None = None):
         super().__init__()
-        if len(seeds) == 0:
-            raise ConfigError("give at least one seed")
         self.spec, self.seeds = spec, [int(s) for s in seeds]
-        if initial is None:
-            members = [self.init_member(spec, torch.Generator().manual_seed(seed)) for seed in self.seeds]
-            initial = {name: torch.stack([m[name] for m in members]) for name in members[0]}
-        shapes = {name: (len(self.seeds), *value.shape)
-                  for name, value in self.init_member(spec, torch.Generator().manual_seed(0)).items()}
-        if {name: tuple(value.shape) for name, value in initial.items()} != shapes:
-            raise ValueError(f"initial parameters must have the shapes {shapes}")
-        self.params = nn.ParameterDict(
-            {name: nn.Parameter(value.to(device=device, dtype=dtype)) for name, value in initial.items()})
+        def draw(seed: int) -> dict[str, torch.Tensor]:
+            return self.init_member(spec, torch.Generator().manual_seed(seed))
+
+        self.params = stack_members(self.seeds, draw, device, dtype, initial)
 
     @staticmethod
     def init_member(spec: SplitSpec, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -552,11 +550,8 @@ class CommonDDPGActor(DDPGActor):
 
     def init_member(self, gen: torch.Generator) -> dict[str, torch.Tensor]:
         spec = self.spec
-        out = _input_and_shared_layers(gen, spec)
-        bound = 1.0 / math.sqrt(spec.shared_width)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, spec.action_dim), bound)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, spec.action_dim), bound)
-        return out
+        return {**_input_and_shared_layers(gen, spec),
+                **_heads(gen, spec, spec.action_dim, 1.0 / math.sqrt(spec.shared_width))}
 
 
 class CommonDDPGCritic(DDPGCritic):
@@ -582,14 +577,8 @@ class CommonDDPGCritic(DDPGCritic):
             block = _uniform(gen, (obs_dim + action_dim, spec.input_width), bound)
             weight[t, :obs_dim], weight[t, n_obs:n_obs + action_dim] = block[:obs_dim], block[obs_dim:]
             bias[t] = _uniform(gen, (spec.input_width,), bound)
-        out = {"input_weight": weight, "input_bias": bias}
-        bound = 1.0 / math.sqrt(spec.input_width)
-        out["shared0_weight"] = _uniform(gen, (spec.input_width, spec.shared_width), bound)
-        out["shared0_bias"] = _uniform(gen, (spec.shared_width,), bound)
-        bound = 1.0 / math.sqrt(spec.shared_width)
-        out["head_weight"] = _uniform(gen, (spec.n_tasks, spec.shared_width, 1), bound)
-        out["head_bias"] = _uniform(gen, (spec.n_tasks, 1), bound)
-        return out
+        return {"input_weight": weight, "input_bias": bias, **_shared_layer(gen, spec),
+                **_heads(gen, spec, 1, 1.0 / math.sqrt(spec.shared_width))}
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """Q-values (S, T, B) of obs (S, T, B, obs_dim) and zero-padded actions (S, T, B, action_dim)."""

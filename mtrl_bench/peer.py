@@ -1,27 +1,11 @@
 """Our single-task learners against a well-kept peer (stable-baselines3) on the same environment and settings.
 
-``compare_ddpg(env_id, seeds, config)`` trains our single-task DDPG (:mod:`mtrl_bench.experiments.ddpg`, all seeds
-in one batch) and stable-baselines3's ``DDPG`` (one seed at a time) on gymnasium's ``env_id`` -- the same wrapped
-environment (:func:`mtrl_bench.tasks.continuous.make_task_env`: actions in [-1, 1], time limit 1,000) -- with the
-same budget and settings mapped one to one: hidden widths (input_width, shared_width), actor and critic Adam
-learning rate, tau, batch size, replay capacity, warm-up steps (no updates; the peer acts uniformly at random
-there, ours with the untrained actor and noise), OU noise (theta, sigma, dt; restarted at every episode's end on
-both sides), gamma, one critic and one actor update per environment step, a time-limit truncation bootstrapped
-on both sides. Left as each side has it: the critic loss (ours Huber as the authors' code, the peer's squared
-error; ``critic_objective: squared`` is the peer's), the stored action (ours the unclipped mu(s) + noise, the
-peer's clipped to [-1, 1]; the environment clips both) and, with ``network: paper``, the networks (``network:
-common`` is the peer's). ``compare_dqn`` does the
-same for our single-task DQN (:mod:`mtrl_bench.algos.dqn`, the paper's network) and stable-baselines3's ``DQN``
-on CartPole-v1 (ours steps its batched copy of CartPole-v1's physics, the peer gymnasium's own).
-
-Both sides are scored by the same code, ours: :func:`mtrl_bench.algos.ddpg.evaluate` -- ``test_steps``
-deterministic steps (greedy for DQN) on the same evaluation environments (the same start states), the mean
-discounted return over the episodes with the unfinished last one counted -- before any update (epoch 0) and
-after every epoch of ``steps_per_epoch`` environment steps.
-
-:func:`summarise` gives, per epoch, each side's mean over seeds with a 95% t confidence interval, Welch's t-test
-of the difference, and whether the two intervals overlap; :func:`verdict` says ``match`` when they overlap at
-every epoch. stable-baselines3 is an optional dependency (``pip install mtrl-bench[peer]``).
+``compare_ddpg(env_id, seeds)`` trains our single-task DDPG (all seeds in one batch) and stable-baselines3's
+``DDPG`` (one seed at a time) on the same wrapped gymnasium environment with the same budget and settings mapped
+one to one; ``compare_dqn`` does the same for our DQN and stable-baselines3's ``DQN`` on CartPole-v1. Both sides
+are scored by the same code (:func:`score`) before any update and after every epoch; :func:`summarise` and
+:func:`verdict` compare them per epoch. What is mapped, what stays different and the measured verdicts:
+docs/peer.md. stable-baselines3 is an optional dependency (``pip install mtrl-bench[peer]``).
 """
 
 from __future__ import annotations
@@ -31,7 +15,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -39,9 +22,9 @@ import torch
 from scipy import stats
 
 from mtrl_bench import config as cfg
-from mtrl_bench.algos import ddpg as ddpg_algo
 from mtrl_bench.algos import dqn as dqn_algo
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.algos import rollout
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.experiments import ddpg as ddpg_experiment
 from mtrl_bench.experiments.runner import Progress
 
@@ -92,36 +75,21 @@ class Comparison:
 
 # -- one evaluation for both sides ------------------------------------------------------------------
 
-class _DiscreteActions:
-    """A DQN stepper (S, T) of action indices seen as a continuous one: actions (S, T, 1) float -> indices."""
+def score(policy: Callable[[np.ndarray], np.ndarray], eval_env, test_steps: int, action_dim: int | None
+          ) -> np.ndarray:
+    """Our evaluation (:func:`mtrl_bench.algos.rollout.evaluate`, the unfinished last episode counted, as our
+    DDPG's) of ``policy``: obs (N, obs_dim) float32 -> actions (N, action_dim) deterministic (``action_dim``
+    None: (N,) action indices of a discrete task), on ``eval_env`` (a stepper of S seeds x 1 task); the
+    discounted scores (S,)."""
 
-    def __init__(self, env):
-        self.env = env
-        self.n_seeds, self.n_tasks, self.gammas = env.n_seeds, env.n_tasks, env.gammas
+    def act(obs: np.ndarray) -> np.ndarray:  # (S, T, obs_dim) -> (S, T, action_dim) float32, or (S, T) int64
+        flat = np.asarray(obs, dtype=np.float32).reshape(-1, obs.shape[-1])
+        actions = np.asarray(policy(flat), dtype=np.float32)
+        if action_dim is None:
+            return np.rint(actions).astype(np.int64).reshape(obs.shape[:-1])
+        return actions.reshape(*obs.shape[:-1], action_dim)
 
-    @property
-    def obs(self) -> np.ndarray:
-        return self.env.obs
-
-    def reset(self) -> np.ndarray:
-        return self.env.reset()
-
-    def step(self, actions: np.ndarray):
-        return self.env.step(np.rint(np.asarray(actions)[..., 0]).astype(np.int64))
-
-
-def score(policy: Callable[[np.ndarray], np.ndarray], eval_env, test_steps: int, action_dim: int) -> np.ndarray:
-    """Our evaluation (:func:`mtrl_bench.algos.ddpg.evaluate`) of ``policy``: obs (N, obs_dim) -> actions (N,
-    action_dim) deterministic, on ``eval_env`` (a stepper of S seeds x 1 task); the discounted scores (S,)."""
-
-    def actor(obs: torch.Tensor) -> torch.Tensor:  # (S, T, 1, obs_dim) -> (S, T, 1, action_dim)
-        flat = obs.reshape(-1, obs.shape[-1]).cpu().numpy()
-        return torch.as_tensor(np.asarray(policy(flat), dtype=np.float32).reshape(*obs.shape[:-1], action_dim))
-
-    shim = SimpleNamespace(eval_env=eval_env, params=SimpleNamespace(test_steps=int(test_steps)), actor=actor,
-                           device=torch.device("cpu"), active=torch.ones(eval_env.n_seeds, dtype=torch.bool),
-                           action_mask=np.ones((eval_env.n_tasks, action_dim)))
-    return ddpg_algo.evaluate(shim)["return_discounted"][:, 0]
+    return rollout.evaluate(act, eval_env, int(test_steps), count_unfinished=True)["return_discounted"][:, 0]
 
 
 def _sb3_policy(model) -> Callable[[np.ndarray], np.ndarray]:
@@ -131,8 +99,8 @@ def _sb3_policy(model) -> Callable[[np.ndarray], np.ndarray]:
     return policy
 
 
-def _sb3_epochs(model, warmup: int, epochs: int, steps_per_epoch: int, eval_env, test_steps: int, action_dim: int,
-                progress: Progress) -> list[float]:
+def _sb3_epochs(model, warmup: int, epochs: int, steps_per_epoch: int, eval_env, test_steps: int,
+                action_dim: int | None, progress: Progress) -> list[float]:
     """Train ``model`` for ``warmup + epochs * steps_per_epoch`` steps in one ``learn`` call (its schedules see
     the whole budget), scoring it with :func:`score` on ``eval_env`` before the first step and after every epoch."""
     from stable_baselines3.common.callbacks import BaseCallback
@@ -239,19 +207,18 @@ def ours_dqn(config: dqn_algo.DQNConfig, seeds: Sequence[int]) -> np.ndarray:
     """Our single-task DQN (the loop of :mod:`mtrl_bench.experiments.dqn`), all seeds in one batch, scored by
     :func:`score`: (epochs + 1, S)."""
     learner = dqn_algo.build_learner(config, seeds)
-    eval_env = _DiscreteActions(learner.eval_env)
 
     def greedy(obs: np.ndarray) -> np.ndarray:  # (S, obs_dim) -> (S, 1): one row per seed
         return dqn_algo.greedy_actions(learner.net, obs[:, None, :], learner.device)
 
     progress = Progress(f"ours dqn {config.tasks[0]}", config.epochs + 1)
-    scores = [score(greedy, eval_env, config.test_steps, 1)]
+    scores = [score(greedy, learner.eval_env, config.test_steps, None)]
     dqn_algo.fill_replay(learner, config.learning_starts)
     for epoch in range(1, config.epochs + 1):
         dqn_algo.learn(learner, config.steps_per_epoch)
         if not bool(learner.active.all()):
             raise RuntimeError(f"our DQN diverged at epoch {epoch}")
-        scores.append(score(greedy, eval_env, config.test_steps, 1))
+        scores.append(score(greedy, learner.eval_env, config.test_steps, None))
         progress.update(f"epoch {epoch}", f"score {float(np.mean(scores[-1])):.2f}")
     progress.close()
     return np.asarray(scores)
@@ -278,10 +245,10 @@ def peer_dqn(config: dqn_algo.DQNConfig, seeds: Sequence[int], env_id: str = "Ca
                         max_grad_norm=1e10, policy_kwargs={"net_arch": [config.input_width, config.shared_width,
                                                                         config.shared_width]},
                         seed=int(seed), device="cpu", verbose=0)
-        eval_env = _DiscreteActions(BatchedMultiTaskEnv(config.tasks, [seed], key="eval", obs_dim=spec.obs_dim))
+        eval_env = BatchedMultiTaskEnv(config.tasks, [seed], key="eval", obs_dim=spec.obs_dim)
         progress = Progress(f"peer dqn {env_id} seed {seed}", config.epochs + 1)
         out.append(_sb3_epochs(model, config.learning_starts, config.epochs, config.steps_per_epoch, eval_env,
-                               config.test_steps, 1, progress))
+                               config.test_steps, None, progress))
         progress.close()
         env.close()
     return np.asarray(out).T
@@ -298,9 +265,7 @@ def compare_dqn(env_id: str, seeds: Sequence[int], reuse: pd.DataFrame | None = 
 
 def _compare(algorithm: str, env_id: str, seeds: Sequence[int], settings: dict, ours: Callable[[], np.ndarray],
              peer: Callable[[], np.ndarray], epochs: int, reuse: pd.DataFrame | None) -> Comparison:
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"give distinct seeds, got {seeds}")
+    seeds = distinct([int(s) for s in seeds], "seed")
     torch.set_num_threads(1)  # both sides on one thread: the same footing, and the machine is shared
     frames, seconds = [], {}
     start = time.perf_counter()

@@ -159,7 +159,7 @@ def test_actions_are_scaled_to_the_tasks_bounds_and_padded_dimensions_never_reac
     assert [a.tolist() for a in bare(view).actions] == [[1.0], [-2.0], [2.0]]  # [-1, 1] -> [-2, 2], clipped
     assert list(view.action_mask) == [True, False, False, False, False, False]
     # a real engine: hopper's 4 motors get the first 4 of the walker group's 6 action dimensions
-    hopper = ct.make_multitask_env("hopper_stand", obs_dim=24, action_dim=6)
+    hopper = ct.MultiTaskView(ct.make_task_env("hopper_stand"), obs_dim=24, action_dim=6)
     hopper.reset(seed=0)
     action = np.array([0.1, -0.2, 0.3, -0.4, np.nan, 5.0], dtype=np.float32)
     _, _, _, truncated, _ = hopper.step(action)
@@ -261,7 +261,7 @@ def run_steps(env: ParallelTaskEnv, actions: np.ndarray, split: bool = False) ->
 
 def test_autoreset_returns_the_true_next_state_and_acts_from_the_new_episode():
     tasks, seed = ["mujoco_inverted_pendulum"], 4
-    single = ct.make_multitask_env(tasks[0], 4, 1)
+    single = ct.MultiTaskView(ct.make_task_env(tasks[0]), 4, 1)
     obs, _ = single.reset(seed=env_seed(seed, tasks[0]))
     push = np.ones((1, 1, 1), dtype=np.float32)  # pushing one way: the pole falls within a few dozen steps
     ended = 0

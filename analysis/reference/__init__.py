@@ -37,18 +37,6 @@ target tasks (the no-transfer baseline, ``experiment`` = the learner), as the au
 FQI rows are per task set (``task`` = ``mean``, averaged over the set's tasks per run, as theirs).
 :func:`read_shipped` checks all of it and names what to fix in one line; :func:`load_shipped` returns None when
 the file is absent, so every figure is drawn as before until results are shipped.
-
-Public API
-----------
-``EXPERIMENTS``, ``COLUMNS``, ``TASK_NAMES``, ``CONVENTIONS``
-``load(experiment) -> DataFrame``                          one experiment (and its transfer rows)
-``curve(reference, metric, algorithm=None, variants=None, n_tasks=None, task=None) -> DataFrame``
-    the matching rows sorted by step (columns step, mean, std, n_runs); empty when none match
-``SHIPPED``, ``SHIPPED_COLUMNS``, ``SHIPPED_PREFIX``, ``PROVENANCE_KEYS``, ``SHIPPED_DIR``,
-``PUBLISHED_STEPS_PER_EPOCH``, ``published_epoch_scale(name, provenance) -> float``
-``read_shipped(path) -> (DataFrame, provenance)``          validated; ConfigError names what to fix
-``load_shipped(name, directory=SHIPPED_DIR) -> DataFrame | None``   None when ``<name>.csv`` is absent
-``shipped_curve(shipped, metric, width, **keys) -> DataFrame``      at the panel's width, else the widest shipped
 """
 
 from __future__ import annotations

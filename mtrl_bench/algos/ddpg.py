@@ -24,9 +24,8 @@ x <- x + theta (0 - x) dt + sigma sqrt(dt) N(0, 1), x0 = 0, unclipped; when the 
 (seed, task) ends only that process restarts at 0 (the authors' code restarted every task's noise
 whenever any task's episode ended; we do not copy that).
 
-Evaluation score: per task and seed, the mean discounted return over the episodes within
-``test_steps`` deterministic steps, the unfinished last episode counted as an episode (the authors'
-DDPG convention); the undiscounted mean and the number of episodes are recorded too.
+Evaluation score (:func:`mtrl_bench.algos.rollout.evaluate`): the mean discounted return over the episodes
+within ``test_steps`` deterministic steps, the unfinished last one counted (the authors' DDPG convention).
 
 Seeds are the leading dimension everywhere; every random draw of seed s comes from generators
 seeded by s alone (network initialisation in :mod:`mtrl_bench.nets`, OU noise, replay indices; the
@@ -50,7 +49,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.algos import rollout
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.nets import DDPG_NETWORKS, ActorCriticSpec, DDPGActor, DDPGCritic
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.random_streams import SeedUniforms
@@ -216,11 +216,7 @@ class Learner:
 def build_learner(params: DDPGParams, seeds: Sequence[int], make_env: EnvFactory,
                   device: torch.device | str = "cpu") -> Learner:
     """Networks, optimisers, memories, noise and environments for ``seeds``; nothing has stepped yet."""
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("give at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds repeat in {seeds}: give each seed once")
+    seeds = distinct([int(s) for s in seeds], "seed")
     device = torch.device(device)
     env = make_env(seeds, "train")
     eval_env = make_env(seeds, "eval")
@@ -371,38 +367,9 @@ def check_parameters(learner: Learner) -> None:
 
 
 def evaluate(learner: Learner) -> dict[str, np.ndarray]:
-    """``test_steps`` deterministic steps per task from fresh episodes of the evaluation environments.
-
-    Returns (S, T) arrays: ``return_discounted`` and ``return_undiscounted`` (means over the episodes,
-    the unfinished last one counted) and ``episodes`` (how many episodes the means are over).
-    """
-    env = learner.eval_env
-    obs = np.asarray(env.reset(), dtype=np.float32)
-    gammas = np.asarray(env.gammas, dtype=np.float64)
-    shape = (env.n_seeds, env.n_tasks)
-    running_discounted, running_undiscounted = np.zeros(shape), np.zeros(shape)
-    discount = np.ones(shape)
-    sum_discounted, sum_undiscounted = np.zeros(shape), np.zeros(shape)
-    episodes = np.zeros(shape)
-    ended = np.zeros(shape, dtype=bool)
-    for _ in range(learner.params.test_steps):
-        actions = policy_actions(learner, obs) * learner.action_mask[None]
-        _, rewards, terminated, truncated = env.step(actions.astype(np.float32))
-        obs = np.asarray(env.obs, dtype=np.float32)
-        rewards = np.asarray(rewards, dtype=np.float64)
-        running_discounted += discount * rewards
-        running_undiscounted += rewards
-        discount *= gammas[None, :]
-        ended = np.asarray(terminated) | np.asarray(truncated)
-        sum_discounted += np.where(ended, running_discounted, 0.0)
-        sum_undiscounted += np.where(ended, running_undiscounted, 0.0)
-        episodes += ended
-        running_discounted[ended], running_undiscounted[ended], discount[ended] = 0.0, 0.0, 1.0
-    # The unfinished last episode counts as one (when it has at least one step).
-    unfinished = ~ended if learner.params.test_steps > 0 else np.zeros(shape, dtype=bool)
-    sum_discounted += np.where(unfinished, running_discounted, 0.0)
-    sum_undiscounted += np.where(unfinished, running_undiscounted, 0.0)
-    episodes += unfinished
-    count = np.maximum(episodes, 1)
-    return {"return_discounted": sum_discounted / count, "return_undiscounted": sum_undiscounted / count,
-            "episodes": episodes}
+    """``test_steps`` deterministic steps per task from fresh episodes of the evaluation environments
+    (:func:`mtrl_bench.algos.rollout.evaluate`, the unfinished last episode counted): (S, T) arrays
+    ``return_discounted``, ``return_undiscounted`` and ``episodes``."""
+    def act(obs: np.ndarray) -> np.ndarray:
+        return (policy_actions(learner, obs) * learner.action_mask[None]).astype(np.float32)
+    return rollout.evaluate(act, learner.eval_env, learner.params.test_steps, count_unfinished=True)

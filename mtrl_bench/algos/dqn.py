@@ -25,9 +25,8 @@ the per-task means used here differs from it by the factor T, which Adam's updat
 epsilon). Epsilon decays linearly from ``epsilon_start`` to ``epsilon_end`` over the first
 ``epsilon_decay_steps`` learning steps (the random filling steps do not count).
 
-Evaluation score: per task and seed, the mean discounted return over the episodes completed within
-``test_steps`` greedy steps (the unfinished last one is dropped; 0 when none completes); the
-undiscounted mean and the number of completed episodes are recorded too.
+Evaluation score (:func:`mtrl_bench.algos.rollout.evaluate`): per task and seed, the mean discounted return
+over the episodes completed within ``test_steps`` greedy steps (the unfinished last one dropped).
 
 Seeds are the leading dimension everywhere: environments are numpy arrays (S, T, ...), one
 forward pass acts for all seeds and tasks, the replay memories are tensors (S, T, capacity, ...),
@@ -46,9 +45,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mtrl_bench.algos import rollout
 from mtrl_bench.checkpoints import CRITERIA
 from mtrl_bench.config import param
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.random_streams import SeedUniforms
@@ -157,11 +157,7 @@ class Learner:
 
 
 def build_learner(config: DQNConfig, seeds: Sequence[int], device: torch.device | str = "cpu") -> Learner:
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("give at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds repeat in {seeds}: give each seed once")
+    seeds = distinct([int(s) for s in seeds], "seed")
     device = torch.device(device)
     spec = network_spec(config)
     env = BatchedMultiTaskEnv(config.tasks, seeds, key="train", obs_dim=spec.obs_dim)
@@ -259,28 +255,10 @@ def learn(learner: Learner, n_steps: int) -> torch.Tensor:
 
 
 def evaluate(learner: Learner) -> dict[str, np.ndarray]:
-    """Greedy run of ``test_steps`` steps per task from fresh episodes; (S, T) arrays of
-    ``return_discounted``, ``return_undiscounted`` (means over completed episodes, 0 if none) and
+    """Greedy run of ``test_steps`` steps per task from fresh episodes (:func:`mtrl_bench.algos.rollout.evaluate`,
+    the unfinished last episode dropped); (S, T) arrays of ``return_discounted``, ``return_undiscounted`` and
     ``episodes_completed``."""
-    env = learner.eval_env
-    obs = env.reset()
-    shape = (env.n_seeds, env.n_tasks)
-    running_discounted, running_undiscounted = np.zeros(shape), np.zeros(shape)
-    discount = np.ones(shape)
-    sum_discounted, sum_undiscounted = np.zeros(shape), np.zeros(shape)
-    completed = np.zeros(shape, dtype=np.int64)
-    for _ in range(learner.config.test_steps):
-        actions = greedy_actions(learner.net, obs, learner.device)
-        _, rewards, terminated, truncated = env.step(actions)
-        obs = env.obs
-        running_discounted += discount * rewards
-        running_undiscounted += rewards
-        discount *= env.gammas[None, :]
-        ended = terminated | truncated
-        sum_discounted += np.where(ended, running_discounted, 0.0)
-        sum_undiscounted += np.where(ended, running_undiscounted, 0.0)
-        completed += ended
-        running_discounted[ended], running_undiscounted[ended], discount[ended] = 0.0, 0.0, 1.0
-    count = np.maximum(completed, 1)
-    return {"return_discounted": sum_discounted / count, "return_undiscounted": sum_undiscounted / count,
-            "episodes_completed": completed.astype(np.float64)}
+    scores = rollout.evaluate(lambda obs: greedy_actions(learner.net, obs, learner.device), learner.eval_env,
+                              learner.config.test_steps, count_unfinished=False)
+    scores["episodes_completed"] = scores.pop("episodes")
+    return scores

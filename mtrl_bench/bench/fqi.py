@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,13 +45,13 @@ from mtrl_bench.algos import fqi_native
 from mtrl_bench.algos.fqi import FIT_RULES, FitRule, FQILearner, bellman_targets, rule_learning_rate
 from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit
 from mtrl_bench.algos.fqi_fused import step_flops_per_row
+from mtrl_bench.bench import qstar as qstar_bench
 from mtrl_bench.bench.fqi_profile import Profile, authors_profile, complete
 from mtrl_bench.device import cpu_cores
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
 from mtrl_bench.optim import MemberAdam
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
 from mtrl_bench.tasks.car_on_hill.datasets import DatasetSpec, generate
-from mtrl_bench.tasks.car_on_hill.qstar import q_star_table
 
 PAPER_TASKS = (1, 2, 4, 8)
 PAPER_SEEDS = 100
@@ -352,20 +351,6 @@ def time_fit_rules(device: torch.device, n_tasks: int = 1, n_seeds: int = RULE_S
     return costs
 
 
-def _qstar_one(index: int) -> tuple[str, float]:
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    q_star_table(coh.VARIANTS[index])
-    return coh.VARIANTS[index].name, time.perf_counter() - start
-
-
-def bench_qstar(workers: int) -> tuple[float, list[tuple[str, float]]]:
-    start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        per_variant = list(pool.map(_qstar_one, range(len(coh.VARIANTS))))
-    return time.perf_counter() - start, per_variant
-
-
 def bench_dynamics(n_states: int = 100_000, n_odeint: int = 300) -> tuple[float, float]:
     """Seconds per state: (batched step of ``n_states`` at once, odeint one state at a time)."""
     from scipy.integrate import odeint
@@ -472,7 +457,8 @@ def run(device: torch.device, seeds: list[int], tasks: list[int], width: int, st
         out(f"(e) Car-On-Hill step: batched {batched * 1e6:.2f} us/state, odeint loop {looped * 1e6:.1f} us/state: "
             f"{looped / batched:.0f}x faster per state")
     if qstar:
-        total, per_variant = bench_qstar(workers)
+        timing = qstar_bench.run(workers, out=lambda _line: None)  # each variant in its own process
+        total, per_variant = timing["wall_s"], [(r["name"], r["seconds"]) for r in timing["per_variant"]]
         report["qstar_total_s"] = total
         slowest = max(per_variant, key=lambda x: x[1])
         out(f"(q) exact Q* of all 16 variants on the paper grid: {total:.1f} s wall with {workers} processes "

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from mtrl_bench.config import param
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, no_repeats
 from mtrl_bench.experiments import fqi
 from mtrl_bench.experiments.runner import Progress, RunResult
 from mtrl_bench.tasks.car_on_hill import dynamics as coh
@@ -92,12 +92,8 @@ class Config:
     qstar_dir: str | None = param("results/data/qstar", "folder of the exact Q* tables (<task>.csv)")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "spreads", tuple(self.spreads))
-        object.__setattr__(self, "task_counts", tuple(self.task_counts))
         for name in ("spreads", "task_counts"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ConfigError(f"{name} has repeated values: {list(values)}")
+            object.__setattr__(self, name, no_repeats(name, getattr(self, name)))
         for spread in self.spreads:
             for n_tasks in self.task_counts:
                 names = task_set(self.axis, spread, n_tasks)

@@ -23,16 +23,10 @@ from mtrl_bench.config import param
 from mtrl_bench.errors import ConfigError
 from mtrl_bench.experiments import testbed
 from mtrl_bench.experiments.runner import Progress, RunResult
-from mtrl_bench.experiments.similarity import sweep
+from mtrl_bench.experiments.similarity import check_sweep, sweep
 
 EXPERIMENT = "imbalance"
-LABEL = "rho"
 SMALL_TASK = "0"
-
-
-def label(value: float) -> str:
-    """The ``variants`` label of one sweep value, e.g. ``"rho=0.05"``."""
-    return f"{LABEL}={value:g}"
 
 
 @dataclass(frozen=True)
@@ -44,16 +38,12 @@ class Config(testbed.SyntheticRegressionConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "fractions", tuple(self.fractions))
-        if len(set(self.fractions)) != len(self.fractions):
-            raise ConfigError(f"fractions has repeated values: {list(self.fractions)}")
+        check_sweep(self, "fractions")
         if self.small_task_fraction != 1.0:
             raise ConfigError("give the sweep in fractions and leave small_task_fraction at 1")
-        if 1 not in self.task_counts:
-            raise ConfigError(f"task_counts must include 1 (the single-task baseline), got {list(self.task_counts)}")
 
 
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu",
         progress: Progress | None = None) -> RunResult:
     """One testbed run per fraction (see the module docstring)."""
-    return sweep(config, "small_task_fraction", config.fractions, EXPERIMENT, label, seeds, device, progress)
+    return sweep(config, "small_task_fraction", config.fractions, EXPERIMENT, "rho", seeds, device, progress)

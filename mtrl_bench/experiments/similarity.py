@@ -25,17 +25,11 @@ from dataclasses import dataclass
 import torch
 
 from mtrl_bench.config import param
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, no_repeats
 from mtrl_bench.experiments import testbed
 from mtrl_bench.experiments.runner import Progress, RunResult
 
 EXPERIMENT = "similarity"
-LABEL = "dissimilarity"
-
-
-def label(value: float) -> str:
-    """The ``variants`` label of one sweep value, e.g. ``"dissimilarity=0.25"``."""
-    return f"{LABEL}={value:g}"
 
 
 @dataclass(frozen=True)
@@ -48,25 +42,30 @@ class Config(testbed.SyntheticRegressionConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "dissimilarities", tuple(self.dissimilarities))
-        if len(set(self.dissimilarities)) != len(self.dissimilarities):
-            raise ConfigError(f"dissimilarities has repeated values: {list(self.dissimilarities)}")
+        check_sweep(self, "dissimilarities")
         if self.dissimilarity is not None:
             raise ConfigError("give the sweep in dissimilarities and leave dissimilarity unset")
-        if 1 not in self.task_counts:
-            raise ConfigError(f"task_counts must include 1 (the single-task baseline), got {list(self.task_counts)}")
+
+
+def check_sweep(config: testbed.SyntheticRegressionConfig, name: str) -> None:
+    """The sweep field ``name`` as a tuple of distinct values, and ``task_counts`` holding the single-task
+    baseline T = 1."""
+    object.__setattr__(config, name, no_repeats(name, getattr(config, name)))
+    if 1 not in config.task_counts:
+        raise ConfigError(f"task_counts must include 1 (the single-task baseline), got {list(config.task_counts)}")
 
 
 def run(config: Config, seeds: Sequence[int], device: torch.device | str = "cpu",
         progress: Progress | None = None) -> RunResult:
     """One testbed run per dissimilarity (see the module docstring)."""
-    return sweep(config, "dissimilarity", config.dissimilarities, EXPERIMENT, label, seeds, device, progress)
+    return sweep(config, "dissimilarity", config.dissimilarities, EXPERIMENT, "dissimilarity", seeds, device, progress)
 
 
 def sweep(config: testbed.SyntheticRegressionConfig, field: str, values: Sequence[float], experiment: str,
-          labeller, seeds: Sequence[int], device: torch.device | str, progress: Progress | None) -> RunResult:
+          label: str, seeds: Sequence[int], device: torch.device | str, progress: Progress | None) -> RunResult:
     """Run the testbed once per value of its field ``field``; rows relabelled ``experiment`` and
-    ``variants = labeller(value)``. ``config`` may be a subclass: only the testbed's fields are used."""
+    ``variants = "<label>=<value>"`` (e.g. ``rho=0.05``). ``config`` may be a subclass: only the testbed's
+    fields are used."""
     own = {f.name: getattr(config, f.name) for f in dataclasses.fields(testbed.SyntheticRegressionConfig)}
     own_progress = progress is None
     progress = progress or Progress(experiment, len(values) * len(config.widths) * config.epochs)
@@ -74,7 +73,7 @@ def sweep(config: testbed.SyntheticRegressionConfig, field: str, values: Sequenc
     for value in values:
         part = testbed.run(testbed.SyntheticRegressionConfig(**{**own, field: value}), seeds, device, progress)
         for row in part.rows:
-            row["experiment"], row["variants"] = experiment, labeller(value)
+            row["experiment"], row["variants"] = experiment, f"{label}={value:g}"
         result.rows += part.rows
         for seed, step in part.failed_seeds.items():
             result.failed_seeds.setdefault(seed, step)

@@ -70,7 +70,7 @@ import torch
 
 from mtrl_bench.config import param
 from mtrl_bench.device import resolve_device
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, no_repeats
 from mtrl_bench.experiments.runner import Progress, RunResult, row
 from mtrl_bench.nets import HIDDEN_GAIN, NetSpec, SharedMultiTaskNet, init_linear_layers
 from mtrl_bench.optim import MemberAdam
@@ -121,12 +121,8 @@ class SyntheticRegressionConfig(TeacherFields):
                                        low=0, low_open=True, high=1)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "task_counts", tuple(self.task_counts))
-        object.__setattr__(self, "widths", tuple(self.widths))
         for name in ("task_counts", "widths"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ConfigError(f"{name} has repeated values: {list(values)}")
+            object.__setattr__(self, name, no_repeats(name, getattr(self, name)))
         pool = max(self.task_counts)
         if any(pool % n_tasks for n_tasks in self.task_counts):
             raise ConfigError(f"every task count must divide the largest one ({pool}), so that each T splits "

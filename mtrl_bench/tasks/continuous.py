@@ -207,11 +207,6 @@ def make_task_env(name: str, warn: bool = True) -> gym.Env:
     return wrap_task_env(bare, HORIZON, errors=engines.engine_errors(source.engine), check=check, warn=warn)
 
 
-def make_multitask_env(name: str, obs_dim: int, action_dim: int, warn: bool = True) -> MultiTaskView:
-    """:func:`make_task_env` seen through :class:`MultiTaskView` (padded to ``obs_dim``/``action_dim``)."""
-    return MultiTaskView(make_task_env(name, warn=warn), obs_dim, action_dim)
-
-
 def _spec(name: str, obs_dim: int, action_dim: int, bound: float = 1.0) -> TaskSpec:
     return TaskSpec(name, obs_dim=obs_dim, horizon=HORIZON, gamma=GAMMA, action_dim=action_dim,
                     action_low=(-bound,) * action_dim, action_high=(bound,) * action_dim,

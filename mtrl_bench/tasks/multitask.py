@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.random_streams import SeedUniforms
 from mtrl_bench.tasks import classic_control as classic
 from mtrl_bench.tasks import inverted_pendulum
@@ -86,11 +86,7 @@ def get_task(name: str) -> TaskSpec:
 
 def get_tasks(names: Sequence[str]) -> list[TaskSpec]:
     """Specs of a task set (non-empty, no repeats)."""
-    if len(names) == 0:
-        raise ConfigError("give at least one task")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"tasks repeat in {list(names)}: give each task once")
-    return [get_task(name) for name in names]
+    return [get_task(name) for name in distinct(names, "task")]
 
 
 class BatchedMultiTaskEnv:
@@ -107,9 +103,7 @@ class BatchedMultiTaskEnv:
 
     def __init__(self, tasks: Sequence[str], seeds: Sequence[int], key: str = "env", obs_dim: int | None = None):
         self.specs = get_tasks(tasks)
-        self.seeds = [int(s) for s in seeds]
-        if not self.seeds:
-            raise ConfigError("give at least one seed")
+        self.seeds = distinct([int(s) for s in seeds], "seed")
         largest = max(spec.obs_dim for spec in self.specs)
         self.obs_dim = largest if obs_dim is None else int(obs_dim)
         if largest > self.obs_dim:

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
-from mtrl_bench.errors import ConfigError
+from mtrl_bench.errors import ConfigError, distinct
 from mtrl_bench.tasks import continuous
 from mtrl_bench.tasks.spec import TaskSpec, action_mask
 
@@ -180,16 +180,8 @@ class ParallelTaskEnv:
     def __init__(self, tasks: Sequence[str | TaskSpec], seeds: Sequence[int], workers: int = 0, key: str = "env",
                  obs_dim: int | None = None, action_dim: int | None = None, start_method: str | None = None):
         self.specs = [_resolve(task) for task in tasks]
-        names = [spec.name for spec in self.specs]
-        if not names:
-            raise ConfigError("give at least one task")
-        if len(set(names)) != len(names):
-            raise ConfigError(f"tasks repeat in {names}: give each task once")
-        self.seeds = [int(seed) for seed in seeds]
-        if not self.seeds:
-            raise ConfigError("give at least one seed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"seeds repeat in {self.seeds}: give each seed once")
+        names = distinct([spec.name for spec in self.specs], "task")
+        self.seeds = distinct([int(seed) for seed in seeds], "seed")
         if int(workers) < 0:
             raise ConfigError(f"workers must be >= 0, got {workers}")
         continuous.require_engines([name for name in names if name in continuous.SOURCES])

@@ -130,15 +130,7 @@ class ApproximationErrorBound:
 
     def terms(self) -> dict[str, float]:
         """The terms by name, in the order of the theorem, and the total."""
-        return {
-            "input_maps": self.input_maps,
-            "shared_representation": self.shared_representation,
-            "shared_offset": self.shared_offset,
-            "heads": self.heads,
-            "confidence": self.confidence,
-            "best_in_class_error": self.best_in_class_error,
-            "total": self.total,
-        }
+        return asdict(self)
 
 
 def approximation_error_bound(

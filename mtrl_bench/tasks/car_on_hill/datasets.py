@@ -172,54 +172,35 @@ def _assemble(chunks: list[tuple]) -> Transitions:
     return Transitions(*(f[order] for f in fields))
 
 
-def _generate_coin(params: coh.CarOnHillParams, spec: DatasetSpec) -> Transitions:
+def generate(params: coh.CarOnHillParams, spec: DatasetSpec = DatasetSpec()) -> Transitions:
+    """Run one episode from each grid start state under ``spec``'s behaviour policy."""
     rng = np.random.default_rng(_variant_seed(params, spec))
+    policy = None if spec.policy == "coin" else greedy_policy(params, spec)
     state = start_states(spec.grid_size)
     n_episodes = len(state)
     running = np.ones(n_episodes, dtype=bool)
     chunks = []
     for _ in range(spec.horizon):
-        # One draw per episode per step (also for finished ones) keeps the streams aligned.
-        actions = (rng.random(n_episodes) < spec.p_plus).astype(np.int64)
+        # Every episode draws at every step, finished ones too, which keeps the streams aligned: one coin
+        # (coin policy), or two uniforms (explore?, random action) under epsilon-greedy.
+        draws = rng.random(n_episodes) if policy is None else rng.random((2, n_episodes))
         idx = np.nonzero(running)[0]
         if len(idx) == 0:
             break
-        nxt, reward, absorbing = coh.step(state[idx], actions[idx], params.mass, params.gravity, params.action)
-        chunks.append((state[idx].copy(), actions[idx], reward, nxt, absorbing, idx))
-        state[idx] = nxt
-        running[idx[absorbing]] = False
-    return _assemble(chunks)
-
-
-def _generate_epsilon_greedy(params: coh.CarOnHillParams, spec: DatasetSpec) -> Transitions:
-    rng = np.random.default_rng(_variant_seed(params, spec))
-    policy = greedy_policy(params, spec)
-    state = start_states(spec.grid_size)
-    n_episodes = len(state)
-    running = np.ones(n_episodes, dtype=bool)
-    chunks = []
-    for _ in range(spec.horizon):
-        # Two draws per episode per step (explore?, random action), also for finished episodes.
-        explore, coin = rng.random((2, n_episodes))
-        idx = np.nonzero(running)[0]
-        if len(idx) == 0:
-            break
-        step = policy.act(state[idx])
-        actions = np.where(explore[idx] < spec.epsilon, (coin[idx] < 0.5).astype(np.int64), step.greedy)
-        rows = np.arange(len(idx))
-        nxt, reward = step.next_states[rows, actions], step.rewards[rows, actions]
-        absorbing = step.absorbing[rows, actions]
+        if policy is None:
+            actions = (draws[idx] < spec.p_plus).astype(np.int64)
+            nxt, reward, absorbing = coh.step(state[idx], actions, params.mass, params.gravity, params.action)
+        else:
+            explore, coin = draws[:, idx]
+            step = policy.act(state[idx])
+            actions = np.where(explore < spec.epsilon, (coin < 0.5).astype(np.int64), step.greedy)
+            rows = np.arange(len(idx))
+            nxt, reward, absorbing = (table[rows, actions] for table in
+                                      (step.next_states, step.rewards, step.absorbing))
         chunks.append((state[idx].copy(), actions, reward, nxt, absorbing, idx))
         state[idx] = nxt
         running[idx[absorbing]] = False
     return _assemble(chunks)
-
-
-def generate(params: coh.CarOnHillParams, spec: DatasetSpec = DatasetSpec()) -> Transitions:
-    """Run one episode from each grid start state under ``spec``'s behaviour policy."""
-    if spec.policy == "coin":
-        return _generate_coin(params, spec)
-    return _generate_epsilon_greedy(params, spec)
 
 
 def cache_meta(params: coh.CarOnHillParams, spec: DatasetSpec) -> dict:

@@ -91,15 +91,6 @@ def nested_task_set(n_tasks: int) -> list[CarOnHillParams]:
     return [VARIANTS[i] for i in TASK_ORDER[:n_tasks]]
 
 
-def hill_slope(position: np.ndarray, left: np.ndarray | bool) -> tuple[np.ndarray, np.ndarray]:
-    """H'(p) and H''(p) using the left (p < 0) or right (p >= 0) branch's formula, extended smoothly."""
-    p = position
-    root = 1.0 + 5.0 * p * p
-    right_d1 = 1.0 / (root * np.sqrt(root))
-    return (np.where(left, 2.0 * p + 1.0, right_d1),
-            np.where(left, 2.0, -15.0 * p * right_d1 / root))
-
-
 def _acceleration_left(p, v, force_per_mass, gravity):
     """dv/dt with the left branch (H' = 2p + 1, H'' = 2), valid for p < 0 and extended smoothly."""
     d1 = 2.0 * p + 1.0

@@ -10,41 +10,21 @@ The dynamics are deterministic and rewards are terminal only, so for a state-act
   the paper's grid: optimal paths are at most ~25 steps).
 
 A node of the search is the state reached by one action sequence from one pair, with its depth (the
-sequence's length). A branch that ends (success or failure) is not expanded: nothing after an
-absorbing state counts. No two action sequences were seen to reach bit-identical states (0 in ~31
-million nodes of variant 0), so de-duplicating states saves nothing; the two searches below differ in
-which nodes they expand, and give identical values (checked on all 200 pairs of the paper's 16
-variants, and in tests/test_qstar.py).
+sequence's length); a branch that ends (success or failure) is not expanded. The two searches expand
+different nodes and give identical values (tests/test_qstar.py):
 
-``method="plain"``: breadth-first over every surviving sequence of every pair at once (the authors'
-search, vectorised). A pair's frontier is dropped once it succeeds: BFS finds the smallest k first.
-The frontier grows ~1.7x per step; on variant 12 it held ~10 GB and ran ~14 minutes. Splitting the
-pairs into groups does not bound that (20 pairs at a time still took 5.6 GB: a single pair with a long
-optimal path has millions of surviving sequences), and depth-first or iterative deepening would bound
-the memory but expand the same tree, so the time would stay.
+* ``method="plain"``: breadth-first over every surviving sequence of every pair at once (the authors'
+  search, vectorised); a pair's frontier is dropped once it succeeds. Its frontier grows ~1.7x per step.
+* ``method="bounded"`` (default): best-first (A*) with a lower bound h(s) on the steps any sequence needs
+  from s to leave at the top (:func:`steps_to_success_bound`, from boxes over a grid of cells that contain
+  each cell's one-step image). Nodes are expanded in increasing f = max(d + h(s), f(parent)), so a pair's
+  success depth is final once it has no node with a smaller f; nodes with f > max_depth are expanded last,
+  only for pairs with no success (their failure depth needs the whole tree). The boxes' containment is
+  measured, not proven: a success found below a node's bound raises RuntimeError (use ``method="plain"``).
 
-``method="bounded"`` (default): best-first (A*) with a lower bound h(s) on the number of steps any
-sequence needs from s to leave at the top. A success through a node at depth d comes no earlier than
-f = max(d + h(s), f(parent)), so nodes are expanded in increasing f and a pair's success depth is
-final once it has no node with a smaller f. Nodes with f > max_depth cannot succeed within the cap;
-they are expanded last, most recent first, and only for the pairs with no success: their failure
-depth needs the whole tree, unless a sequence survives max_depth steps (the pair is then undecided).
-On the paper's grid this expands ~100,000 states per variant instead of 10^7 to 10^8.
-
-The bound comes from an abstraction on a grid of cells over [-1, 1] x [-3, 3] (see
-:func:`steps_to_success_bound`): for each cell and action, a box containing the states the cell's
-states reach in one step; h is the shortest path, in the graph "cell -> every cell its box touches",
-to a box that reaches p > 1. It is a lower bound for every state of a cell as long as each box
-contains its cell's image. The box is the bounding box of the images of a 3 x 3 lattice of the cell's
-points, widened on each side by its own half-width plus 1e-5: the largest overshoot measured over
-120,000 random points of four variants was 9% of the half-width (the test re-checks a sample). This is
-a measured, not a proven, property of the integrator, so a success found below a node's bound raises
-RuntimeError (fall back to ``method="plain"``).
-
-Optional de-duplication (``merge_resolution``, plain search only) keeps one state per (pair, cell) of a
-grid with the given cell sizes. It is *not* exact: two merged states are within one cell of each other
-and their futures can differ. Measured against the plain search on the 200 test pairs of the paper's
-variants, a cell of (1e-3, 1e-3) changed no value; it is off by default.
+``merge_resolution`` (plain search only, off by default) keeps one state per (pair, cell): not exact.
+Measurements behind these choices (memory and time of each search, the boxes' overshoot, merging): the
+section "Car-On-Hill Q* search" of docs/simplify2.md.
 """
 
 from __future__ import annotations
@@ -302,7 +282,11 @@ def steps_to_success_bound(params: coh.CarOnHillParams, cells: tuple[int, int] =
     """A lower bound on the steps any action sequence needs to leave at the top, per grid cell.
 
     Returns ``(n_p, n_v)`` int64 over cells of [-1, 1] x [-3, 3] (position, velocity); ``_NEVER``
-    where no abstract path exists. See the module docstring for the construction and its caveat.
+    where no abstract path exists. For each cell and action, a box that contains the states the cell's
+    states reach in one step (the bounding box of the images of a 3 x 3 lattice of the cell's points,
+    widened on each side by its own half-width plus 1e-5); the bound is the shortest path, in the graph
+    "cell -> every cell its box touches", to a box that reaches p > 1. It holds for every state of a cell
+    as long as each box contains its cell's image (measured, not proven: see the module docstring).
     """
     lower, upper = _cell_image_boxes(params, cells)
     n_p, n_v = cells
