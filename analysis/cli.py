@@ -20,24 +20,21 @@ from collections.abc import Callable, Iterable, Sequence
 from mtrl_bench.errors import ConfigError
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from err
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+def _checked(convert: Callable[[str], float], ok: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """An argparse type: ``convert(text)``, refused with "expected <expected>" unless ``ok`` holds."""
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def _level(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a confidence level in (0, 1), got {text!r}") from err
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a confidence level in (0, 1), e.g. 0.95, got {text!r}")
-    return value
+_non_negative_int = _checked(int, lambda value: value >= 0, "an integer >= 0")
+_level = _checked(float, lambda value: 0.0 < value < 1.0, "a confidence level in (0, 1), e.g. 0.95")
 
 
 def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:

@@ -134,34 +134,28 @@ def fit_results_table(frame: pd.DataFrame, metrics: Sequence[str] = FIT_METRICS,
 
 def fit_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """The fit table as strings: one column per parameter with its CI, criteria rounded."""
-    rows = []
-    for r in table.to_dict("records"):
-        rows.append({
-            "metric": r["metric"], "width": r["width"], "model": r["formula"],
-            f"a [{ci:.0%} CI]": format_with_ci(r["a"], r["a_lo"], r["a_hi"]),
-            f"b [{ci:.0%} CI]": format_with_ci(r["b"], r["b_lo"], r["b_hi"]),
-            f"alpha [{ci:.0%} CI]": format_with_ci(r["alpha"], r["alpha_lo"], r["alpha_hi"]),
-            "chi2": format_number(r["chi2"]), "AIC": format_number(r["aic"]), "AICc": format_number(r["aicc"]),
-            "BIC": format_number(r["bic"]),
-            "dAICc": format_number(r["delta_aicc"]), "preferred": "yes" if r["preferred"] else "",
-            "boot. preferred": format_number(r["boot_preferred"]),
-            "T points": r["n_points"], "seeds": r["n_seeds"], "failed": r["n_failed"], "note": r["note"],
-        })
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{
+        "metric": r["metric"], "width": r["width"], "model": r["formula"],
+        f"a [{ci:.0%} CI]": format_with_ci(r["a"], r["a_lo"], r["a_hi"]),
+        f"b [{ci:.0%} CI]": format_with_ci(r["b"], r["b_lo"], r["b_hi"]),
+        f"alpha [{ci:.0%} CI]": format_with_ci(r["alpha"], r["alpha_lo"], r["alpha_hi"]),
+        "chi2": format_number(r["chi2"]), "AIC": format_number(r["aic"]), "AICc": format_number(r["aicc"]),
+        "BIC": format_number(r["bic"]),
+        "dAICc": format_number(r["delta_aicc"]), "preferred": "yes" if r["preferred"] else "",
+        "boot. preferred": format_number(r["boot_preferred"]),
+        "T points": r["n_points"], "seeds": r["n_seeds"], "failed": r["n_failed"], "note": r["note"],
+    } for r in table.to_dict("records")])
 
 
 def final_error_display(table: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """The final-error table as strings: IQM with its CI, mean, sd."""
-    rows = []
-    for r in table.to_dict("records"):
-        rows.append({
-            "metric": r["metric"], "width": r["width"], "T": r["n_tasks"], "iteration": r["step"],
-            f"IQM [{ci:.0%} CI]": format_with_ci(r["iqm"], r["iqm_lo"], r["iqm_hi"]),
-            "mean": format_number(r["mean"]), "sd": format_number(r["sd"]), "seeds": r["n_seeds"],
-            "failed": r["n_failed"],
-            "note": r["note"],
-        })
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{
+        "metric": r["metric"], "width": r["width"], "T": r["n_tasks"], "iteration": r["step"],
+        f"IQM [{ci:.0%} CI]": format_with_ci(r["iqm"], r["iqm_lo"], r["iqm_hi"]),
+        "mean": format_number(r["mean"]), "sd": format_number(r["sd"]), "seeds": r["n_seeds"],
+        "failed": r["n_failed"],
+        "note": r["note"],
+    } for r in table.to_dict("records")])
 
 
 def published_comparison(frame: pd.DataFrame, published: pd.DataFrame, metric: str = "avi_diff",

@@ -42,40 +42,11 @@ import torch
 
 from mtrl_bench import config as cfg
 from mtrl_bench.algos import ddpg
+from mtrl_bench.bench import sgemm_gflops, sync
 from mtrl_bench.experiments import ddpg as experiment
 from mtrl_bench.nets import ActorCriticSpec
 
 PAPER_EPOCHS, PAPER_STEPS, PAPER_TEST_STEPS, PAPER_SEEDS = 100, 10_000, 5_000, 40
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def sgemm_gflops(device: torch.device | str = "cpu", size: int | None = None, repeats: int = 3) -> float:
-    """GFLOP/s of a large float32 matrix product (best of ``repeats``): on one CPU thread (2048^2), or on
-    the GPU (8192^2) when ``device`` is CUDA."""
-    device = torch.device(device)
-    size = size or (8192 if device.type == "cuda" else 2048)
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        gen = torch.Generator().manual_seed(0)
-        a = torch.rand(size, size, generator=gen).to(device)
-        b = torch.rand(size, size, generator=gen).to(device)
-        torch.mm(a, b)
-        best = math.inf
-        for _ in range(repeats):
-            _sync(device)
-            start = time.perf_counter()
-            torch.mm(a, b)
-            _sync(device)
-            best = min(best, time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    return 2.0 * size ** 3 / best / 1e9
 
 
 def bare_env_steps_per_s(make: Callable[[], gym.Env], steps: int = 2000) -> float:
@@ -107,9 +78,9 @@ def _time_steps(learner: ddpg.Learner, steps: int) -> tuple[float, float]:
     """(environment seconds, learner seconds) for ``steps`` joint steps."""
     timers = learner.timers
     env_before, learner_before = timers.env_s, timers.learner_s
-    _sync(learner.device)
+    sync(learner.device)
     ddpg.learn(learner, steps)
-    _sync(learner.device)
+    sync(learner.device)
     return timers.env_s - env_before, timers.learner_s - learner_before
 
 

@@ -25,11 +25,7 @@ from dataclasses import replace
 import torch
 
 from mtrl_bench.algos.dqn import DQNConfig, build_learner, fill_replay, learn, td_update
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from mtrl_bench.bench import sync
 
 
 def _time_round(learner, steps: int, chunk: int = 10) -> tuple[float, float]:
@@ -39,14 +35,14 @@ def _time_round(learner, steps: int, chunk: int = 10) -> tuple[float, float]:
     done = 0
     while done < steps:
         n = min(chunk, steps - done)
-        _sync(learner.device)
+        sync(learner.device)
         start = time.perf_counter()
         learn(learner, n)
-        _sync(learner.device)
+        sync(learner.device)
         middle = time.perf_counter()
         for _ in range(n):
             td_update(learner)
-        _sync(learner.device)
+        sync(learner.device)
         loop_s += middle - start
         update_s += time.perf_counter() - middle
         done += n

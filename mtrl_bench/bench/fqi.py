@@ -46,6 +46,7 @@ from mtrl_bench.algos.fqi import FIT_RULES, FitRule, FQILearner, bellman_targets
 from mtrl_bench.algos.fqi_fit import FitOptions, TaskTensors, fit
 from mtrl_bench.algos.fqi_fused import step_flops_per_row
 from mtrl_bench.bench import qstar as qstar_bench
+from mtrl_bench.bench import sgemm_gflops, sync
 from mtrl_bench.bench.fqi_profile import Profile, authors_profile, complete
 from mtrl_bench.device import cpu_cores
 from mtrl_bench.nets import NetSpec, SharedMultiTaskNet
@@ -68,10 +69,8 @@ def _task_data(n_tasks: int, device: torch.device) -> TaskTensors:
 
 
 def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        return time.perf_counter()
-    return time.process_time()
+    sync(device)
+    return time.perf_counter() if device.type == "cuda" else time.process_time()
 
 
 # Timed rounds per figure; each figure is its fastest round (the least disturbed on a shared machine).
@@ -92,15 +91,6 @@ def _seconds_per_call(call, calls: int, device: torch.device, repeats: int = REP
             call()
         best = min(best, (clock() - start) / calls)
     return best
-
-
-def sgemm_rate(device: torch.device, size: int = 2048, repeats: int = 3) -> float:
-    """GFLOP/s of the best of ``repeats`` float32 (size x size) @ (size x size) products."""
-    gen = torch.Generator().manual_seed(0)
-    a, b = (torch.rand(size, size, generator=gen).to(device) for _ in range(2))
-    out = torch.empty(size, size, device=device)
-    calls = 3 if device.type == "cpu" else 20
-    return 2 * size**3 / _seconds_per_call(lambda: torch.mm(a, b, out=out), calls, device, repeats) / 1e9
 
 
 class AuthorsNet(nn.Module):
@@ -186,7 +176,7 @@ def kernel_options(kernel: str, device: torch.device) -> FitOptions | None:
 def measure(device: torch.device, seeds: list[int], tasks: list[int], width: int, steps: int,
             kernels: list[str], out=print, fma: float | None = None) -> tuple[float, dict[int, float], list[Point]]:
     """(a) sgemm GFLOP/s, (b) the authors' seconds per row for each T, (c) our points."""
-    peak = sgemm_rate(device)
+    peak = sgemm_gflops(device, 2048, calls=3 if device.type == "cpu" else 20, clock=lambda: _clock(device))
     authors: dict[int, float] = {}
     points: list[Point] = []
     for n_tasks in tasks:
