@@ -143,8 +143,13 @@ def test_paper_reference_runs_mdqn_transfer_and_the_fqi_sweep_at_the_papers_prot
     sets = {c.split("runs/fqi/")[1].split("_w")[0] for c in fqi}
     assert {f"T{n}_nested" for n in (1, 2, 4, 8)} <= sets and {f"T{n}_random0" for n in (2, 4, 8)} <= sets
     assert all("--iterations 50" in c and "--max-fit-steps none" in c and len(seeds_of(c)) >= 24 for c in fqi)
-    # Its own results folder, and the DDPG placeholder is off.
-    assert "rule paper_reference_ddpg_run:" not in out
+    # The DDPG budget protocol: the PyBullet pendulum group, MDDPG + one DDPG per task, 8 seeds, 50 x 1,000 steps.
+    ddpg = shell_commands(out, "paper_reference_ddpg_run")
+    assert len(ddpg) == 4 and all("--group pendulum " in c and "--epochs 50 " in c and "--steps-per-epoch 1000 " in c
+                                  and len(seeds_of(c)) == 8 for c in ddpg)
+    assert sum("--tasks bullet_inverted_pendulum bullet_inverted_double_pendulum bullet_inverted_pendulum_swingup "
+               in c for c in ddpg) == 1
+    # Its own results folder.
     for rule in ("paper_reference_dqn_tables", "paper_reference_transfer_figures_dqn", "paper_reference_fqi_figures"):
         assert all("results/paper_reference/" in c and " results/tables" not in c and " results/figures" not in c
                    for c in shell_commands(out, rule)), rule
