@@ -13,7 +13,7 @@ or diverged member's parameters and optimiser state no longer change. One loop d
   fused (:data:`DEFAULT_KERNEL`);
 * the **step rule** (:data:`StepRule`) that turns step functions into a step: the paper's Adam
   (:func:`adam_steps`: :func:`mtrl_bench.optim.adam_update`, with the native kernel its compiled twin)
-  or a faster rule (:mod:`mtrl_bench.algos.fqi_rules`);
+  at the step size of the chosen ``fit_rule`` (:data:`mtrl_bench.algos.fqi.FIT_RULES`);
 * the **stopping rule** (:class:`StopRule`), kept in device tensors; the host asks "is any member
   still running" every ``sync_every`` steps (1 = the step-by-step loop) and, every ``repack_every``
   steps, gathers the running members into a smaller batch so that stopped ones stop costing
