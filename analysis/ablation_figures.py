@@ -1,21 +1,8 @@
 """Figures of the ablations (beyond the paper), from the tables of :mod:`analysis.ablation_tables`.
 
-* ``similarity`` / ``coh-similarity``: the multi-task gain (single - multi error, > 0: sharing helps)
-  against dissimilarity, one line per T with its bootstrap band, the breaking point (where the mean
-  gain reaches 0) as a dotted vertical line with its CI shaded; one panel per learner and width.
-  ``similarity`` also draws ``ablation_similarity_theory``: the measured excess risk against T beside
-  Theorem 3's terms, one panel per dissimilarity.
-* ``depth``: excess risk against T per hidden-layer split with its a + b/sqrt(T) fit.
-* ``imbalance``: excess risk against rho of the small task (left; single-task in black) and of the
-  tasks learnt beside it (right; single-task dashed), multi-task per T.
+Reading them: docs/experiments.md#ablations-where-sharing-stops-helping-beyond-the-paper.
 
-CLI (:mod:`analysis.cli`; each writes ``<stem>.png`` and ``.pdf`` in ``--outdir``)::
-
-    python -m analysis.ablation_figures similarity --runs ... --outdir results/figures
-        # ablation_similarity_gain.*, ablation_similarity_theory.*
-    python -m analysis.ablation_figures coh-similarity --runs ... --outdir ...  # ablation_coh_similarity_gain.*
-    python -m analysis.ablation_figures depth --runs ... --outdir ...           # ablation_depth_vs_T.*
-    python -m analysis.ablation_figures imbalance --runs ... --outdir ...       # ablation_imbalance.*
+Design notes: docs/analysis.md#ablation-figures.
 """
 
 from __future__ import annotations

@@ -1,31 +1,9 @@
 """Tables of the ablations (beyond the paper): where sharing stops helping.
 
-Pure functions on tidy tables plus a small CLI. Readings, stated once:
+Pure functions on tidy tables plus a small CLI (:mod:`analysis.cli`: ``similarity``, ``coh-similarity``,
+``depth``, ``imbalance``).
 
-* **Final error** of a run: the last recorded step of ``excess_risk`` (testbed studies) or of
-  ``avi_diff`` (Car-On-Hill), per (algorithm, width, variants, n_tasks, task, seed).
-* **Multi-task gain** at T for one seed: the mean over the T-task learners' tasks of
-  error(T = 1) - error(T), the single-task run of the same task and seed minus the multi-task one
-  (> 0: sharing helps). Both runs saw the same task, samples (testbed) or dataset (FQI), so the
-  difference is paired; its CI is a percentile bootstrap of the seed mean over seeds.
-* **Sweep value**: the number after "=" in ``variants`` (``dissimilarity=0.25``, ``force_spread=0.3``,
-  ``rho=0.05``).
-* **Breaking point** of a (learner, width, T) curve of gain against dissimilarity: ``first_null`` is the
-  smallest swept dissimilarity at which the gain's CI contains 0 (or lies below it); ``crossing`` is
-  where the seed-mean gain first falls to 0, linearly interpolated between swept values, and
-  ``crossing_lo/hi`` its percentile CI from resampling the seeds (a resample whose gain never
-  reaches 0 counts as beyond the swept range: +inf; a curve that starts at or below 0 crosses at the
-  first value). NaN/inf are reported as such: "no breaking point within the swept range".
-* **Imbalance**: the small task is task "0"; ``group`` small = task 0, others = the mean over the
-  other tasks learnt beside it (tasks 1..T-1 of its group; the pool's other groups never see it).
-
-CLI (:mod:`analysis.cli`; each writes ``<stem>.csv``, ``.md`` and ``.tex`` in ``--outdir``)::
-
-    python -m analysis.ablation_tables similarity --runs results/runs/similarity/*.csv --outdir results/tables
-        # ablation_similarity_gain.*, ablation_similarity_breaking.*, ablation_similarity_bound.*
-    python -m analysis.ablation_tables coh-similarity --runs ... --outdir ...  # ablation_coh_similarity_*.*
-    python -m analysis.ablation_tables depth --runs ... --outdir ...           # ablation_depth.*, ablation_depth_fit.*
-    python -m analysis.ablation_tables imbalance --runs ... --outdir ...       # ablation_imbalance.*
+Design notes: docs/analysis.md#ablation-tables-readings.
 """
 
 from __future__ import annotations

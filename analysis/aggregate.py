@@ -1,23 +1,9 @@
 """One table of all runs, failed runs set apart, and seeds aggregated by IQM with bootstrap CIs.
 
-A *run* is one (experiment, algorithm, variants, n_tasks, width, seed) of the tidy results format
-(:mod:`mtrl_bench.results`). A run is *failed* when it has a row with ``metric == "diverged"`` and a
-non-zero value; its rows stay in ``all_runs.csv`` (column ``failed``) so that the record is
-complete, and every analysis drops them and reports how many it dropped.
+Failed runs keep their rows (column ``failed``); the bootstrap is rliable's scheme with an explicit
+``numpy.random.Generator``.
 
-Per-run values: a metric recorded per task is averaged over the run's tasks at each step (the
-paper's ``avi_diff`` is the mean over tasks); a row whose task is one of :data:`AGGREGATE_TASKS`
-(``all``, ``mean``) is taken as that average when present.
-
-Across seeds the summary is rliable's: the interquartile mean (``rliable.metrics.aggregate_iqm``)
-with a percentile interval from a stratified bootstrap (runs resampled with replacement within each
-stratum). ``rliable.library`` itself cannot be imported next to pandas 3 (its dependency ``arch``
-7.2 fails at import), and its bootstrap draws from numpy's global generator, so the same resampling
-scheme is written out here, vectorised and driven by an explicit ``numpy.random.Generator``.
-
-CLI (the one analysis command that writes a single file, see :mod:`analysis.cli`)::
-
-    python -m analysis.aggregate --runs results/runs/fqi/*.csv --out results/tables/all_runs_fqi.csv
+Design notes: docs/analysis.md#runs-failed-runs-iqm.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Tables of the DDPG experiment: MDDPG against single-task DDPG, per task group, task and shared width.
 
-The computation is :mod:`analysis.multitask_tables` applied to :data:`STUDY` (epoch 0 = after the replay
-warm-up, before learning). ``ddpg_summary.{csv,md,tex}``: one row per group, task, width and measure.
-``ddpg_vs_published.{csv,md,tex}``: against the authors' summaries (40 runs, 600/500 layers, MDDPG on each
-group's three tasks); only ``pendulum`` (PyBullet) and ``walker`` (dm_control) have published counterparts.
-Both scores count the unfinished last evaluation episode (:data:`analysis.reference.CONVENTIONS`).
+:mod:`analysis.multitask_tables` applied to :data:`STUDY`.
 
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.ddpg_tables --runs results/tables/all_runs_ddpg.csv --outdir results/tables \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--final-epochs 10] [--no-published]
+Design notes: docs/analysis.md#ddpg-tables.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Tables of the DQN experiment: MDQN against single-task DQN, per task and shared width.
 
-The computation (auc and final per run, IQM with stratified-bootstrap CIs, MDQN - DQN, Welch's test against
-the published summaries) is :mod:`analysis.multitask_tables` applied to :data:`STUDY`; this module keeps the
-DQN names. Outputs ``dqn_summary.{csv,md,tex}`` and ``dqn_vs_published.{csv,md,tex}`` (the authors' 100
-runs, width 80, MDQN on all five tasks; both scores average the discounted return over the evaluation
-episodes completed within the test steps; our MDQN may train on fewer tasks: ``n_tasks``, ``theirs_n_tasks``).
+:mod:`analysis.multitask_tables` applied to :data:`STUDY`.
 
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.dqn_tables --runs results/tables/all_runs_dqn.csv --outdir results/tables \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--final-epochs 10] [--no-published]
+Design notes: docs/analysis.md#dqn-tables.
 """
 
 from __future__ import annotations

@@ -1,45 +1,10 @@
 """Error against the number of tasks T: a + b/sqrt(T) and its rivals, with stratified bootstrap CIs.
 
-Pure functions, no I/O. The input is a *seed table*: a DataFrame with one row per run and the
-columns ``n_tasks`` (T, int >= 1), ``value`` (the measured error of that run, float) and ``seed``
-(run identifier; used only for counting), plus any grouping columns named in ``by`` (for example
-``metric`` and ``width``). Nothing here knows about FQI: any error measured at several T fits.
+Models: :data:`MODELS`. Pure functions, no I/O. The input is a *seed table*: one row per run with ``n_tasks``
+(T, int >= 1), ``value`` (the run's measured error, float), ``seed`` (run identifier, for counting) and the
+grouping columns named in ``by``.
 
-Models (:data:`MODELS`), all of the form ``a + b * g(T)``:
-
-==========  =====================  =========================================
-name        formula                parameters
-==========  =====================  =========================================
-constant    a                      a
-inv_sqrt    a + b / sqrt(T)        a, b
-inv         a + b / T              a, b
-power       a + b * T^(-alpha)     a, b, alpha (alpha in :data:`ALPHA_BOUNDS`)
-==========  =====================  =========================================
-
-The fit is weighted least squares over the per-T seed means with weights ``1 / SEM^2`` (SEM = the
-seeds' standard deviation over sqrt(number of seeds) at that T). With those weights the residual
-sum is a chi-square with known variances, so the information criteria are
-``AIC = chi2 + 2k``, ``AICc = AIC + 2k(k+1)/(n-k-1)`` (infinite when n <= k+1) and
-``BIC = chi2 + k ln n``, with n the number of distinct T and k the number of parameters; the model
-with the smallest AICc is *preferred*. When no T has a seed spread (one seed each, or identical
-values) the fit is unweighted and the criteria use the Gaussian likelihood with unknown variance
-(``n ln(RSS/n) + 2(k+1)``, ...): the table says so in ``note``.
-
-Confidence intervals are percentile intervals of a stratified bootstrap: seeds are resampled with
-replacement within each T (the strata), the per-T means and weights recomputed and every model
-refitted on the same resamples. Two small-sample corrections keep the coverage near nominal with
-5-20 seeds (measured: about 93-95% for a + b/sqrt(T), against 80-91% without them): deviations
-from each T's mean are inflated by sqrt(n/(n-1)) before resampling, and the weights are
-re-estimated in every resample (floored at a quarter of the original SEM, so a resample that
-repeats one seed does not get an infinite weight). The power model is fitted by profiling alpha
-(closed-form weighted least squares in a, b for each alpha on a grid, then golden-section
-refinement), which finds the global optimum that a local least-squares start can miss; the point
-estimate is polished with ``scipy.optimize.least_squares``.
-
-Example (any experiment; ``runs`` has one row per run)::
-
-    table = fit_table(runs[["width", "n_tasks", "seed", "value"]], by=["width"], n_boot=2000, rng=0)
-    table.loc[table["preferred"], ["width", "model", "a", "a_lo", "a_hi", "b", "alpha", "alpha_lo"]]
+Design notes: docs/analysis.md#the-fit-of-error-against-t.
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """Fidelity of our MFQI at the paper's settings: ours beside the published means, iteration by iteration.
 
-Input: results of ``mtrl-bench fidelity fqi`` (or any FQI run at the paper's settings; the paper's task sets
-are matched by their ``variants`` string). For every task set the authors ran, every iteration our runs
-reached and each of our ``avi_diff`` metrics, one row: our mean over seeds with its Student-t ``ci``
-interval, the authors' (100 runs, :mod:`analysis.reference`) likewise, the difference with Welch's interval
-and p-value (:func:`analysis.fqi_tables.published_comparison`), and our fit steps (median, min, max over
-seeds; the authors' re-measured first iteration took 36,000-71,000 steps, the next few about 14,000).
+With our exact Q* (``avi_diff``) and the authors' stored Q* (``avi_diff_authors_qstar``).
 
-Two conventions of Q* are compared with the same published column:
-
-* ``avi_diff`` uses our exact Q*;
-* ``avi_diff_authors_qstar`` uses Q* as the authors stored it (their failure values -1 < Q* < 0 one step
-  too deep, :func:`mtrl_bench.tasks.car_on_hill.family.authors_q_star`) -- the quantity their published
-  ``avi_diff`` actually is. Where the two rows differ, the convention explains that much of the gap.
-
-CLI::
-
-    python -m analysis.fqi_fidelity --runs results/fidelity/fqi_T1.csv results/fidelity/fqi_T2.csv --outdir DIR
+Design notes: docs/analysis.md#fqi-fidelity-table.
 """
 
 from __future__ import annotations

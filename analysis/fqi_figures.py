@@ -1,28 +1,8 @@
 """Figures of the multi-task FQI experiment (seaborn style, each saved as PDF and PNG).
 
-Every function takes the all-runs table of :mod:`analysis.aggregate`, drops failed runs, writes
-its figure atomically (:func:`analysis.plotting.save_figure`) and returns the paths it wrote. A metric
-missing from the table gives a figure that says so, so a workflow that declares the file always gets it.
+Each takes the all-runs table of :mod:`analysis.aggregate` and returns the paths it wrote.
 
-- :func:`plot_per_iteration` (``fqi_avi_diff_per_iteration``, ``fqi_J_per_iteration``): the
-  paper's FQI figure, one line per T with its IQM and ``ci`` stratified-bootstrap band over seeds,
-  one panel per shared width. For ``avi_diff`` the authors' published curve of the same task set
-  (matched by our ``variants`` string and T, :mod:`analysis.reference`) is drawn beside each line,
-  dashed in the same colour with a hatched grey Student-t band, over the iterations our runs reached.
-  ``avi_diff`` is the same quantity in both (mean |Q* - Q_k| over the 200 test pairs, averaged over
-  tasks); their curves are means over 100 runs at shared width 30, ours IQMs at each panel's width.
-  The authors' ``J`` for T > 1 is not a per-task return, so the J figure has no published curve. Our
-  shipped paper-protocol curves (``analysis/reference/ours/fqi.csv``, :mod:`analysis.ship`) are drawn
-  dotted beside the same lines when that file exists (``--no-shipped`` leaves them out).
-- :func:`plot_final_vs_tasks` (``fqi_final_error_vs_T``): the final-iteration ``avi_diff`` and
-  ``approx_error`` against T, per width: runs as dots, seed means with ``ci`` t-intervals, and the
-  weighted fit ``a + b/sqrt(T)`` of :mod:`analysis.fit` with its bootstrap band.
-- :func:`make_all` draws the three.
-
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.fqi_figures --runs results/tables/all_runs_fqi.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--no-published] [--no-shipped]
+Design notes: docs/analysis.md#fqi-figures.
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
 """Tables of the multi-task FQI experiment, each written as CSV, Markdown and LaTeX.
 
-- ``fit.{csv,md,tex}``: for every metric (``avi_diff``, ``approx_error``), shared width and model
-  (constant, a + b/sqrt(T), a + b/T, a + b*T^-alpha) the weighted fit of the final-iteration error
-  against T (:mod:`analysis.fit`): a, b, alpha-hat with ``ci`` stratified-bootstrap CIs, chi2, AIC,
-  AICc, BIC, the model AICc prefers, the share of bootstrap resamples in which each model is
-  preferred, seeds used and failed runs excluded.
-- ``final_error.{csv,md,tex}``: for every metric, width and T the final-iteration error over seeds:
-  IQM with its ``ci`` stratified-bootstrap CI, mean, sd, seeds used and failed runs excluded.
-- ``fqi_vs_published.{csv,md,tex}``: ``avi_diff`` of ours against the authors' published summaries
-  (:mod:`analysis.reference`, 100 runs at shared width 30) for every task set they ran (matched by our
-  ``variants`` string and T), every shared width and every paper checkpoint (iterations
-  :data:`PAPER_ITERATIONS`) our runs reached -- an iteration we did not reach is left out. Per row: our
-  mean with its Student-t ``ci`` interval, theirs likewise, and Welch's test of the difference
-  (:mod:`analysis.vs_published`). ``avi_diff`` is the same quantity in both.
+``fit``, ``final_error``, ``fqi_vs_published``.
 
-The CSV keeps full precision and one column per number; the Markdown and LaTeX versions show each
-estimate with its interval ("0.152 [0.148, 0.157]") rounded to 4 significant digits
-(:mod:`analysis.table_io`).
-
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.fqi_tables --runs results/tables/all_runs_fqi.csv --outdir results/tables \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--no-published]
+Design notes: docs/analysis.md#fqi-tables.
 """
 
 from __future__ import annotations

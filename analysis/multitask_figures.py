@@ -1,20 +1,8 @@
 """The figure of a comparison study: per task, a metric per epoch of each algorithm, beside the references.
 
-Serves every :class:`analysis.multitask_tables.Study`: MDQN vs DQN, MDDPG vs DDPG, and transfer (its
-algorithms are the unfreeze settings). One panel per task and shared width: rows are the widths (with task
-groups, group by group), columns the tasks (of the row's group, in the study's order). In each panel, one
-line per algorithm: the interquartile mean over seeds at each epoch with its ``ci`` stratified-bootstrap
-band (:func:`analysis.aggregate.aggregate_seeds`, rliable's scheme). Epoch 0 is the policy before training
-(for transfer: after the shared layers were loaded). Failed (diverged) runs are left out and counted in a note.
+``<experiment>_<metric>_per_epoch``: one panel per task and shared width, IQM with bootstrap band.
 
-Beside each of our lines, up to the last epoch our runs reached, two references of the same algorithm and
-task may be drawn in the line's colour (:func:`analysis.plotting.draw_reference`): the authors' published
-curve (:func:`analysis.reference.load`; dashed, hatched grey Student-t ``ci`` band, labelled "published
-(authors)"), and our own shipped paper-protocol curve (:func:`analysis.reference.load_shipped`; dotted,
-labelled "ours, paper protocol, n seeds"), when that file exists. With ``unpublished_note``, a note at the
-bottom names the groups (or tasks) the authors did not run. Saved as ``<experiment>_<metric>_per_epoch.{pdf,png}``
-(:func:`analysis.plotting.save_figure`); with no rows the figure says so, so a workflow that declares the
-file always gets it.
+Design notes: docs/analysis.md#the-comparison-figure.
 """
 
 from __future__ import annotations

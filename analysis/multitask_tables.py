@@ -1,36 +1,9 @@
 """Tables of a comparison study: algorithms (or settings) x tasks x epochs, each against a baseline.
 
-A :class:`Study` names one experiment's comparison: which runs belong to it (:meth:`Study.select`), its
-algorithm axis and baseline, its tasks' order, labels and (optionally) groups, the epochs the paper reported
-and how the published results were obtained. The same pipeline serves the multi-task against single-task
-experiments (:mod:`analysis.dqn_tables`: MDQN vs DQN, :mod:`analysis.ddpg_tables`: MDDPG vs DDPG) and the
-transfer experiment (:mod:`analysis.transfer_tables`: its algorithm axis is the unfreeze setting, its
-baseline no transfer).
+A :class:`Study` writes ``<experiment>_summary`` and ``<experiment>_vs_published``; the pipeline:
+docs/analysis.md#one-comparison-pipeline.
 
-For every run (one seed of one configuration) and task, two numbers summarise its curve of a metric per
-epoch (epoch 0 = before training):
-
-* ``auc``: the area under the curve over epochs 0..E by the trapezoidal rule, divided by E -- the
-  average score over training, in the metric's units;
-* ``final``: the mean over the last ``final_epochs`` trained epochs (the paper reports the last 10;
-  fewer when the run has fewer).
-
-Across seeds, each algorithm gets the interquartile mean (IQM) with a stratified-bootstrap interval
-(:func:`analysis.aggregate.stratified_bootstrap_ci`, rliable's scheme), and its difference to the baseline
-gets its own interval from resampling the runs of both independently (the runs are not paired); each
-difference is drawn as soon as both its sides are, so one generator serves the whole table reproducibly.
-Failed (diverged) runs are excluded and counted. A task or width nobody ran has no row.
-
-``<experiment>_summary``: a study of a fixed pair (multi, single) writes one row per task, width and measure
-with a column group per algorithm (an algorithm that did not run a task shows no estimate and 0 seeds); a
-study whose algorithms are found in the runs (transfer's settings) writes one row per algorithm.
-
-``<experiment>_vs_published``: ours against the authors' published summaries (:mod:`analysis.reference`)
-per algorithm (mapped to theirs by :meth:`Study.their_algorithm`), task and width, at every paper checkpoint
-our runs reached (``study.paper_epochs``) and over our last ``final_epochs`` trained epochs (theirs averaged
-over the same epochs, left out if they did not run them all). Per row: means with Student-t intervals and
-Welch's test of the difference (:mod:`analysis.vs_published`; for the window the published spread is an
-upper bound, so that test is conservative).
+Design notes: docs/analysis.md#comparison-tables-auc-final-intervals.
 """
 
 from __future__ import annotations

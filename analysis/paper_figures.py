@@ -1,24 +1,8 @@
 """The paper-config figures and tables from our shipped paper-protocol results, without training.
 
-``python -m analysis.paper_figures --ours analysis/reference/ours --outdir results/paper_figures`` (the
-workflow's ``paper_figures`` target). For every shipped name (:data:`analysis.reference.SHIPPED`) whose
-per-seed rows ``<name>_runs.csv`` were shipped (:mod:`analysis.ship`), it draws the paper's figure of that
-experiment from them beside the authors' published curves, and writes its tables:
+``python -m analysis.paper_figures --ours analysis/reference/ours --outdir results/paper_figures``.
 
-=================  ===========================================================================================
-``dqn``            ``dqn_return_discounted_per_epoch``, ``dqn_{summary,vs_published,effect}``
-``ddpg``           the same for ``ddpg``
-``dqn_transfer``   ``transfer_dqn_return_discounted_per_epoch``, ``transfer_dqn_{summary,vs_published,effect}``
-``ddpg_transfer``  the same for ``transfer_ddpg``
-``fqi``            the FQI figures (:func:`analysis.fqi_figures.make_all`) and tables (``fit``,
-                   ``final_error``, ``fqi_vs_published``)
-=================  ===========================================================================================
-
-``<experiment>_effect`` (:func:`analysis.multitask_tables.effect_table`) says whether each effect (MDQN -
-DQN, a setting - no transfer) has the same sign in ours and theirs. A name shipped as a summary only (no
-per-seed rows) is named on stderr and skipped: IQM bands and the per-run tests need the runs. Every file is
-written as the experiment's own command writes it (bootstrap options of :mod:`analysis.cli`; the final
-value over the paper's last 10 trained epochs).
+Design notes: docs/analysis.md#what-paper_figures-writes-per-shipped-name.
 """
 
 from __future__ import annotations

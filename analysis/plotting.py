@@ -1,15 +1,8 @@
 """Figure helpers every analysis module shares: atomic PDF/PNG saving, placeholders, the published band.
 
-- :func:`save_figure` writes ``stem.pdf`` and ``stem.png`` atomically (temporary name in the output
-  folder, then ``os.replace``); the PDF carries no creation date, so the same data give the same bytes.
-- :func:`empty_figure` is a placeholder that says why nothing is drawn, so a workflow that declares the
-  file always gets it.
-- :func:`draw_reference` is the one helper that draws a reference curve beside ours: a summary (step,
-  mean, std, n_runs) up to our last step, with its Student-t band (:func:`analysis.vs_published.t_interval`).
-  Two kinds: the authors' published curve (``kind="authors"``: dashed, grey hatched band, labelled
-  :data:`PUBLISHED_LABEL`) and our own shipped paper-protocol curve (``kind="ours"``: dotted, dotted grey
-  band, labelled by :func:`shipped_label`), each in the colour of our curve beside it.
-  :func:`draw_published` puts one on an axis.
+:func:`save_figure`, :func:`empty_figure`, :func:`draw_reference` (the one reference-curve drawer).
+
+Design notes: docs/analysis.md#figure-helpers.
 """
 
 from __future__ import annotations

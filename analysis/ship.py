@@ -1,23 +1,8 @@
 """Ship our paper-protocol results: per-seed results files -> the summary the figures draw beside every run.
 
-``python -m analysis.ship <name> --runs FILE... --out analysis/reference/ours/<name>.csv`` reads results files
-of ``mtrl-bench run`` (or all-runs tables) and writes, in the format :func:`analysis.reference.read_shipped`
-checks (see :mod:`analysis.reference`):
+``python -m analysis.ship <name> --runs FILE... --out analysis/reference/ours/<name>.csv``.
 
-* ``<name>.csv``: a provenance line (:data:`analysis.reference.SHIPPED_PREFIX` + JSON: name, created,
-  protocol, metrics, runs, failed_runs, seeds, git_commits, sources, command, per_seed_file, steps_per_epoch:
-  the runs' environment steps per epoch when their files record one) and one row per
-  experiment, algorithm, task set, task, shared width, step and metric with ``mean``, ``std`` (ddof 1, empty
-  for one run) and ``n_runs`` over the runs that did not fail -- the columns of the authors' summaries under
-  our names, plus ``width``;
-* ``<name>_runs.csv``, when it has at most ``--max-seed-rows`` rows: the per-seed tidy rows behind it (an
-  all-runs table, failed runs flagged), which any analysis CLI reads with ``--runs``.
-
-``<name>`` is one of :data:`analysis.reference.SHIPPED`. Rows kept: the runs of experiment ``<name>``; for
-``<learner>_transfer`` also the learner's single-task runs of the transfer's target tasks (the no-transfer
-baseline). Metrics: ``--metrics``, default those the authors published for ``<name>`` that our runs have.
-FQI rows are per task set (``task`` = ``mean``: each run's mean over its tasks, as the authors'); the others
-per task.
+Design notes: docs/analysis.md#shipping-provenance-and-rows-kept.
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
 """Figures where the paper's bounds meet measurements (seaborn, each saved as PDF and PNG).
 
-- :func:`plot_testbed` (``testbed_excess_risk_vs_T``): the testbed's excess risk against T, one panel
-  per (input-map variant, width): runs as dots, seed means with SEM bars, the weighted fit
-  a + b/sqrt(T) of :mod:`analysis.fit` with its 95% bootstrap band and a-hat's CI in the legend, and,
-  for the paper's architecture, Theorem 3's terms evaluated from the trained networks' plug-in
-  complexities (:func:`analysis.theory_tables.testbed_bound_terms`) on the same log axes.
-- :func:`plot_fqi_bound` (``fqi_avi_bound_vs_T``): the AVI bound evaluated from each MFQI run's
-  measured eps_avg,k against the measured task-averaged avi_diff at the last iteration, per width,
-  under the stated constant concentrability (readings in :mod:`analysis.theory_tables`).
+CLI (:mod:`analysis.cli`): ``testbed``, ``fqi-bound``.
 
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.theory_figures testbed --runs results/runs/testbed/*.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric excess_risk --n-samples N --delta 0.05]
-    python -m analysis.theory_figures fqi-bound --runs results/runs/fqi/*.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--concentrability 1 --gamma 0.95 --rmax 1]
-
-``--n-boot``/``--seed``/``--ci`` drive the fit's band and a-hat's interval (testbed) and the intervals of
-the seed means (fqi-bound).
+Design notes: docs/theory.md#the-bound-figures.
 """
 
 from __future__ import annotations

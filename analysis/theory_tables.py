@@ -1,30 +1,8 @@
 """Tables where the paper's bounds meet measurements: the AVI bound against MFQI, the testbed fits.
 
-Pure functions on tidy tables plus a small CLI. Readings, stated once:
+Pure functions on tidy tables plus a small CLI (:mod:`analysis.cli`: ``fqi-bound``, ``testbed-fit``).
 
-* FQI (``experiment == "fqi"``): ``approx_error`` at iteration k (k = 1..K) is the held-out mean squared
-  error of Q_k against T* Q_{k-1}, i.e. the squared norm ||Q_k - T* Q_{k-1}||^2_nu, which is
-  Theorem 2's eps_{k-1} (nu = the held-out transitions' distribution). Per run (n_tasks, width, seed)
-  it is averaged over tasks to give eps_avg,0 .. eps_avg,K-1; the bound takes its square root inside
-  E^{1/2}. The bound is evaluated with gamma = 0.95, Rmax = 1 (Car-On-Hill's rewards are in {-1, 0, 1})
-  and a constant effective concentrability c (default 1) for every task and iteration - an
-  ASSUMPTION: the true coefficients cannot be estimated in a continuous MDP and are >= 1.
-* The measured side is ``avi_diff`` at the last iteration averaged over tasks: the mean |Q* - Q_K|
-  over the 200 test pairs, i.e. ||Q* - Q_K||_{1,rho} with rho uniform on the test grid. Theorem 2 bounds
-  ||Q* - Q^{pi_K}||_{1,rho}, the value of the greedy policy, not of the estimate Q_K: the comparison is
-  between related but different quantities, and rho differs from nu. The paper also applies
-  Theorem 3 per iteration without a union bound, and FQI reuses its data across iterations.
-* ``below_bound`` is True for a T when the measured error is below the bound in every seed.
-
-* ``measured_error_lo/hi`` and ``bound_lo/hi``: percentile intervals of the seed means (bootstrap over
-  seeds, ``--n-boot`` resamples at level ``--ci``).
-
-CLI (:mod:`analysis.cli`; each writes ``<stem>.csv``, ``.md`` and ``.tex`` in ``--outdir``)::
-
-    python -m analysis.theory_tables fqi-bound --runs results/runs/fqi/*.csv --outdir results/tables \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--concentrability 1 --gamma 0.95 --rmax 1]     # fqi_bound.*
-    python -m analysis.theory_tables testbed-fit --runs results/runs/testbed/*.csv --outdir results/tables \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric excess_risk]                          # testbed_fit.*
+Design notes: docs/theory.md#readings-of-the-bound-tables.
 """
 
 from __future__ import annotations

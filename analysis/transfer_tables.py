@@ -1,29 +1,9 @@
 """Tables of the transfer experiment: each unfreeze setting against no transfer, and ours vs the published.
 
-Transfer is a :class:`analysis.multitask_tables.Study` (:class:`TransferStudy`) whose algorithm axis is the
-unfreeze setting (column ``setting``) and whose baseline is no transfer; the summaries, intervals, the
-comparison with the published and its CLI are that module's.
+A :class:`analysis.multitask_tables.Study` (:class:`TransferStudy`) whose algorithm axis is the unfreeze setting
+(column ``setting``) and whose baseline is no transfer.
 
-Input: the transfer runs (``experiment`` = ``dqn_transfer`` / ``ddpg_transfer``, one ``algorithm`` per
-setting: ``transfer_unfreeze<N>``, ``transfer_frozen``, ``_online`` when loaded into the online network
-only) and the learner experiment's single-task runs of the same target tasks (``experiment`` = ``dqn`` /
-``ddpg``, ``algorithm`` = ``dqn`` / ``ddpg``): the no-transfer curves (setting ``no_transfer``). Failed
-(diverged) runs are excluded and counted. The difference to no transfer resamples both settings' runs
-independently (conservative: seed s of both shares the target's task-layer initialisation and
-environment streams).
-
-``transfer_<learner>_summary.{csv,md,tex}``: one row per target task, shared width, measure and setting.
-``transfer_<learner>_vs_published.{csv,md,tex}``: ours vs the authors' transfer results (DQN: Acrobot,
-unfrozen at 0, 10, never, 100 runs; DDPG: InvertedDoublePendulum and hopper-stand, unfrozen at 0 or
-never, 40 runs) and their single-task baseline, at epoch 0 and over our last ``final_epochs`` trained
-epochs. Their "never" is ``transfer_unfreeze<E+1>``; their runs loaded the online network only (ours:
-column ``load_into``).
-
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.transfer_tables --runs results/tables/all_runs_transfer_dqn.csv --outdir results/tables \\
-        --learner dqn [--final-epochs 10] [--metric return_discounted] [--n-boot 2000 --seed 0 --ci 0.95] \\
-        [--no-published]
+Design notes: docs/analysis.md#transfer-tables-inputs-and-outputs.
 """
 
 from __future__ import annotations

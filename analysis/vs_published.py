@@ -1,21 +1,8 @@
 """Ours against the authors' published summaries: Welch's t-test and intervals from (mean, std, n).
 
-The published results (:mod:`analysis.reference`) are summaries, not runs: per evaluation point a mean,
-a sample standard deviation (ddof 1) and a number of runs. That is all Welch's unequal-variance t-test
-needs, so each comparison is
+A window of evaluation points (:func:`window_summary`) is compared conservatively.
 
-    diff = mean_ours - mean_theirs,   se = sqrt(sd_ours^2 / n_ours + sd_theirs^2 / n_theirs),
-    t = diff / se,   df = se^4 / ((sd_ours^2/n_ours)^2/(n_ours-1) + (sd_theirs^2/n_theirs)^2/(n_theirs-1)),
-
-with the two-sided p-value of ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)`` and the interval
-``diff +- t_{df, (1+ci)/2} se``. Each side's own interval is the Student-t interval of its mean
-(:func:`t_interval`); the figures draw the published band with it.
-
-A *window* of evaluation points (the paper's "mean of the last 10 epochs") has a published mean (the mean
-of the per-point means) but no published spread of the per-run window means; :func:`window_summary`
-uses the mean of the per-point standard deviations, an upper bound on it (reached when each run's scores
-are perfectly correlated across the window), so such a comparison is conservative: its interval is too
-wide and its p-value too large, never too small.
+Design notes: docs/analysis.md#welchs-test-from-published-summaries.
 """
 
 from __future__ import annotations

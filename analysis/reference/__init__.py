@@ -1,42 +1,8 @@
 """The authors' published results (per-evaluation mean, std, n), under this project's names, and ours shipped.
 
-The CSV files beside this module summarise the result arrays published with the code of D'Eramo,
-Tateo, Bonarini, Restelli & Peters, "Sharing Knowledge in Multi-Task Deep Reinforcement Learning"
-(ICLR 2020); ``SOURCE.md`` names the source and the score conventions. :func:`load` returns one
-experiment's rows in one tidy shape, :data:`COLUMNS`:
+:func:`load` (columns :data:`COLUMNS`, task names :data:`TASK_NAMES`); ours: :func:`read_shipped`, :func:`load_shipped`.
 
-==============  ==================================================================================
-experiment      ``fqi``, ``dqn``, ``ddpg``, or ``dqn_transfer`` / ``ddpg_transfer``
-algorithm       ``fqi``/``mfqi``, ``dqn``/``mdqn``, ``ddpg``/``mddpg``, ``transfer_unfreeze<N>``
-variants        the task set, as our results name it: tasks joined by ``+`` in the paper's order
-                (FQI T = 2: ``1.000_4.000+0.800_4.000``; MDQN: all five DQN tasks)
-n_tasks         number of tasks in ``variants``
-task            our task name; ``mean`` for FQI (their values are means over the set's tasks)
-group           the DDPG task group (``pendulum``, ``walker``); empty elsewhere
-step            FQI iteration (1..50) or epoch (0 = before learning .. 50 for DQN, 100 for DDPG)
-metric          ``avi_diff``, ``J_authors`` (FQI), ``return_discounted`` (DQN, DDPG)
-mean, std       over runs (std with ddof 1), in the metric's units
-n_runs          number of independent runs (100 for FQI and DQN, 40 for DDPG)
-==============  ==================================================================================
-
-Names: FQI variants are ``"%.3f_%.3f" % (mass, force)``, as ours; DQN tasks are ours as they stand;
-other task names go through :data:`TASK_NAMES` (authors' name -> ours; a name not listed is kept).
-To match a new experiment, add its authors-to-ours entries there.
-
-Score conventions (see ``SOURCE.md``): FQI ``avi_diff`` is directly comparable with ours; DQN returns
-average only the completed evaluation episodes, as ours; DDPG returns count the unfinished last episode;
-``J_authors`` for T > 1 is not a per-task return.
-
-Ours shipped (``ours/<name>.csv``, written by :mod:`analysis.ship`): the same summaries of our own runs at the
-paper's protocol, so a figure can draw them beside a short run and the authors' curve. ``<name>`` is one of
-:data:`SHIPPED` (the authors' experiments: ``fqi``, ``dqn``, ``ddpg``, ``dqn_transfer``, ``ddpg_transfer``). The
-file is a provenance line, :data:`SHIPPED_PREFIX` + a JSON object with at least :data:`PROVENANCE_KEYS`, then a
-CSV with the columns :data:`SHIPPED_COLUMNS`: :data:`COLUMNS` (under our names, as :func:`load` returns the
-authors') plus ``width``, our shared width. A transfer file also holds the learner's single-task runs of its
-target tasks (the no-transfer baseline, ``experiment`` = the learner), as the authors' do. ``group`` is empty;
-FQI rows are per task set (``task`` = ``mean``, averaged over the set's tasks per run, as theirs).
-:func:`read_shipped` checks all of it and names what to fix in one line; :func:`load_shipped` returns None when
-the file is absent, so every figure is drawn as before until results are shipped.
+Design notes: docs/analysis.md#the-published-results-in-one-shape.
 """
 
 from __future__ import annotations

@@ -1,62 +1,9 @@
 """A synthetic multi-task regression testbed where the truth, and hence the excess risk, is known.
 
-Not in the paper: it tests the O(1/sqrt(T)) reading of Theorem 3 against measured errors.
+Not in the paper: it tests the O(1/sqrt(T)) reading of Theorem 3 against measured errors. Rows: per-task
+``train_mse``, ``test_mse``, ``excess_risk``, ``excess_risk_noiseless``; plug-in complexities per (seed, T).
 
-Teacher (one per seed): a fixed random shared representation phi*(x) = tanh(M x + c) with
-M (teacher_features, input_dim) ~ N(0, 4/input_dim) and c ~ N(0, 1/4), and a pool of
-T_max = max(task_counts) random heads beta_t ~ N(0, I / teacher_features). Task t's target is
-y = <beta_t, phi*(x)> + noise, x ~ N(0, I), noise ~ N(0, noise_std^2). Every T is measured on the
-same pool of T_max tasks and the same samples: the pool is split into T_max / T groups of T
-consecutive tasks, and each group is learnt by its own network, so task difficulty is not
-confounded with T.
-
-Two knobs for the ablations (:mod:`mtrl_bench.experiments.similarity`, :mod:`.imbalance`); their defaults
-leave the teacher and the data above unchanged:
-
-* ``dissimilarity`` delta in [0, 1] (default none = the teacher above): task t's clean target becomes
-  sqrt(1 - delta) <beta_0, phi*(x)> + sqrt(delta) <gamma_t, phi_t(x)>, a part common to every task (the
-  first head of the pool on the shared representation) plus a private part on the task's own random
-  representation phi_t(x) = tanh(M_t x + c_t) (M_t, c_t, gamma_t drawn as M, c, beta, from a separate
-  stream). delta = 0 gives identical tasks, delta = 1 unrelated ones; the two parts have the same
-  variance, so the targets' scale does not move with delta.
-* ``small_task_fraction`` rho in (0, 1] (default 1): task 0 of the pool trains on only the first
-  max(1, round(rho n)) of its n samples (the others keep n); a group's loss is then the mean squared
-  error over the union of its tasks' training samples. rho = 1 is the unchanged testbed.
-
-Learner: the paper's architecture Q_t = f_t(h(w_t(x))) of :class:`mtrl_bench.nets.SharedMultiTaskNet`
-with input-map width J = shared width = ``width``, hidden activation ``activation`` and a linear
-head of one output, trained by full-batch Adam (:class:`mtrl_bench.optim.MemberAdam`) on the mean
-squared error over all T n training samples of its group for a fixed number of epochs (no early
-stopping). For one width and one T, the S seeds x T_max / T groups are the members of one batched
-network. With ``input_map: shared`` a group has one input map for its T tasks: a one-task network
-whose head has T outputs, output t being task t's prediction. Each (seed, T, width) draws its
-initial parameters from its own generator (:func:`stream_seed`), so a seed gives the same numbers
-alone or in a batch.
-
-Measured (per task): ``train_mse`` and ``test_mse`` against noisy targets, ``excess_risk`` =
-test_mse - noise_std^2 (unbiased, can be slightly negative) and ``excess_risk_noiseless`` = mean
-squared distance to the noise-free targets (the same quantity estimated with lower variance).
-A seed whose training loss becomes non-finite at epoch k stops there, for that width and T: one
-``diverged`` row per task with value k, no further rows (:meth:`RunResult.diverged`).
-
-Complexity plug-ins of the trained network (per (seed, T), task ``all``, final epoch), the inputs of
-:func:`mtrl_bench.theory.approx_error.approximation_error_bound`. They are plug-in estimates for
-the norm-balls that contain the trained weights, NOT certified suprema over the learners' classes;
-L_act is the activation's Lipschitz constant (sigmoid 1/4, tanh and relu 1):
-
-* ``lipschitz_heads`` = max_t ||beta_t|| (L(F) of heads with norm <= that);
-* ``lipschitz_shared`` = L_act ||V||_2 (spectral norm of the shared layer);
-* ``input_map_gaussian`` = L_act B_W max_l E||Gamma^T [X_l, 1]||_F (Monte Carlo), B_W = max_t ||[W_t, b_t]||_F:
-  Gaussian complexity of {x -> act(W x + b)} by Gaussian contraction (Sudakov-Fernique);
-* ``input_map_output_norm`` = ||w(X)||_F and ``representation_output_norm`` = ||h(w(X))||_F over the
-  T n training points;
-* ``shared_gaussian_ratio`` = L_act ||V||_F sqrt(width) (O(H) of the Frobenius ball, comparison argument);
-* ``shared_offset_gaussian`` = G(H(0)) <= L_act ||b_V|| sqrt(T n) E||N(0, I_width)||, taking p = 0 (it
-  grows like sqrt(T n) when biases are free, which the paper's assumption 0 in H avoids);
-* ``head_gaussian_ratio`` = max_t ||beta_t|| (O(F) of norm-bounded linear heads).
-
-Each value is the largest over the T_max / T groups of that (seed, T). Recorded for the per-task
-input maps only.
+Design notes: docs/theory.md#the-testbed-in-detail.
 """
 
 from __future__ import annotations
@@ -191,7 +138,7 @@ def teacher(config: SyntheticRegressionConfig, seed: int, generator: torch.Gener
     """Seed ``seed``'s clean target functions: inputs (T_max, m, input_dim) float64 -> targets (T_max, m).
 
     ``generator``: the seed's data stream (the teacher is drawn from it first, then the samples);
-    a fresh one when None (the same teacher). See the module docstring for ``dissimilarity``.
+    a fresh one when None (the same teacher). See docs/theory.md#the-testbed-in-detail for ``dissimilarity``.
     """
     if generator is None:
         generator = torch.Generator().manual_seed(stream_seed(seed, _DATA_STREAM))

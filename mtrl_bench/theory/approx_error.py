@@ -1,33 +1,8 @@
 """The approximation-error bound of multi-task learning with a shared representation (Theorem 3).
 
-D'Eramo et al. (ICLR 2020), Theorem 3, with the paper's bracket typo repaired: for T tasks with n
-samples each, Q_t = f_t o h o w_t, a loss valued in [0, 1] and 1-Lipschitz in its first argument,
-0 in H and f(0) = 0 for every head, with probability at least 1 - delta the empirical risk
-minimiser satisfies
+D'Eramo et al. (ICLR 2020) [R, bracket typo repaired]: terms A-E plus the best-in-class error; c1..c4 default 1.
 
-    eps_avg(w^, h^, f^) <= c1 L(F) L(H) sup_l G(W(X_l)) / n                (A: input maps)
-                         + c2 L(F) sup_w ||w(X)|| O(H) / (n T)             (B: shared representation)
-                         + c3 L(F) min_p G(H(p)) / (n T)                   (C: offset of the shared class)
-                         + c4 sup_{h,w} ||h(w(X))|| O(F) / (n sqrt(T))     (D: heads)
-                         + sqrt(8 ln(q / delta) / (n T))                   (E: confidence)
-                         + eps*_avg                                        (best in class)
-
-G is the (unnormalised) Gaussian complexity, O Maurer's Gaussian average of Lipschitz quotients,
-norms are Euclidean norms of all T n stacked outputs. c1..c4 are universal constants the paper never
-gives numerically (parameters, default 1); q is 3 in the paper and 4 in Maurer, Pontil &
-Romera-Paredes (arXiv 1505.06279) (parameter ``log_numerator``).
-
-Loss scaling [C]: a loss valued in [0, M] and L_loss-Lipschitz is rescaled to [0, 1] by M, which makes
-it (L_loss/M)-Lipschitz; undoing the rescaling multiplies the complexity terms A-D by L_loss and the
-confidence term E by M (the squared loss on [-Qmax, Qmax] has M = 4 Qmax^2 and L_loss = 4 Qmax).
-
-Caveats the paper leaves out: applying the bound at each of K FQI iterations needs a union bound
-(delta / K per iteration), which the paper omits; FQI reuses the same samples at every iteration,
-outside the independence assumption; sigmoid features violate 0 in H and f(0) = 0.
-
-Under the paper's rate assumptions (G(W(X_l)) ~ sqrt(n), norms ~ sqrt(n T), the other factors
-constant, see :class:`ComplexityRates`) the right-hand side is alpha + beta / sqrt(T) + kappa / T:
-A and D do not depend on T, B and E shrink like 1/sqrt(T), C like 1/T.
+Design notes: docs/theory.md#theorem-3-conventions-and-loss-scaling.
 """
 
 from __future__ import annotations

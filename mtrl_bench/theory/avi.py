@@ -1,43 +1,9 @@
 """Error propagation of (multi-task) approximate value and policy iteration.
 
-Implements Theorem 2 of D'Eramo et al. (ICLR 2020), the multi-task version of Farahmand's AVI error
-propagation (Farahmand, Munos & Szepesvari 2010, Theorem 3; T = 1 gives the paper's Theorem 1):
+Theorem 2 of D'Eramo et al. (ICLR 2020) [R] (T = 1: Theorem 1), after Farahmand, Munos & Szepesvari 2010,
+Theorem 3; the API counterpart is reconstructed [C, tail unverified]. Errors eps_k are squared L2(nu) norms.
 
-    (1/T) sum_t ||Q*_t - Q_t^{pi_K}||_{1,rho}
-        <= 2 gamma / (1 - gamma)^2 * [ inf_{r in [0,1]} C^{1/2}(K; r) E^{1/2}(eps_avg,0 .. eps_avg,K-1; r)
-                                       + 2 / (1 - gamma) * gamma^K * Rmax_avg ]
-
-with alpha_k = (1-gamma) gamma^(K-k-1) / (1 - gamma^(K+1)) for 0 <= k < K,
-alpha_K = (1-gamma) gamma^K / (1 - gamma^(K+1)), E(eps; r) = sum_{k<K} alpha_k^(2r) eps_k,
-gamma = max_t gamma_t, Rmax_avg = mean_t Rmax_t, and eps_avg,k = (1/T) sum_t ||Q_{t,k+1} - T*_t Q_{t,k}||^2_nu
-(a squared L2(nu) norm: the bound takes its square root through E^{1/2}).
-
-Concentrability, read as follows (a reconstruction, [C] in THEORY.md): Farahmand's
-C_VI(K; r) = ((1-gamma)/2)^2 sup sum_{k<K} alpha_k^(2(1-r)) [sum_{m>=0} gamma^m (c_VI1(m, K-k)
-+ c_VI2(m+1))]^2. Writing the bracket as 2 c_k / (1 - gamma), i.e.
-c_k = (1-gamma)/2 * sum_m gamma^m (c_VI1(m, K-k) + c_VI2(m+1)), the discount-weighted average of the
-coefficients that iteration k meets, gives
-
-    C(K; r) = max_t sum_{k<K} alpha_k^(2(1-r)) c_{t,k}^2,
-
-and the standard assumption "every coefficient <= c" is c_{t,k} = c. The functions take the effective
-coefficients c_{t,k} (a constant, a per-iteration sequence or a per-task table), or build them from
-the raw c_VI1, c_VI2 with :func:`effective_concentrability`. For probability measures each
-coefficient is an L2(nu) norm of a density ratio and hence >= 1; values below 1 are accepted (they are
-a user's assumption) but make the bound optimistic.
-
-The infimum over r is computed numerically: C(K; r) E(eps; r) is a product (and a max) of sums of
-exponentials in r, hence log-convex, so a grid followed by a bounded scalar refinement finds it.
-With every eps_k = eps and constant c the minimiser is r = 1/2 and the bound has the closed form
-:func:`avi_bound_equal_errors`.
-
-The API counterpart (:func:`multitask_api_bound`) is reconstructed, not printed in the paper: the same
-skeleton with policy-iteration concentrability C_PI and policy-evaluation (Bellman residual) errors,
-averaged over tasks with Jensen's inequality as in Theorem 2, and the tail 2 gamma/(1-gamma)^2 *
-gamma^(K-1) * Rmax_avg of Farahmand et al.'s API theorem. That tail is UNVERIFIED against the paper.
-
-Caveat: the bound concerns Q^{pi_K}, the value of the greedy policy, whereas the FQI metric avi_diff
-compares Q* with the estimate Q_K itself; the two are different quantities.
+Design notes: docs/theory.md#avi-bound-concentrability-the-infimum-over-r-api.
 """
 
 from __future__ import annotations

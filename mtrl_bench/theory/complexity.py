@@ -1,21 +1,9 @@
 """Estimators of the quantities in Theorem 3: Gaussian complexities, Lipschitz constants, norms.
 
-Gaussian complexity of a set Y in R^m: G(Y) = E sup_{y in Y} <gamma, y>, gamma ~ N(0, I_m), not
-normalised by m. It is estimated by Monte Carlo over gamma only for classes whose supremum is exact:
+Gaussian complexities are unnormalised, Monte Carlo with standard errors; Lipschitz constants are upper bounds
+checked from below by input-Jacobian norms; norms of representations on data come with bootstrap errors.
 
-* norm-bounded linear maps {x -> A x : ||A||_F <= B} on points X (m, d), A (J, d): the supremum of
-  <Gamma, X A^T> = <A, Gamma^T X>_F is B ||Gamma^T X||_F (Cauchy-Schwarz), so G = B E||Gamma^T X||_F,
-  with Gamma (m, J); by Jensen G <= B sqrt(J) ||X||_F.
-* linear heads {phi -> <beta, phi> : ||beta|| <= B} on a fixed representation Phi (m, K):
-  G = B E||Phi^T gamma|| <= B ||Phi||_F; T tasks with independent heads on Phi_t add up:
-  G = B sum_t E||Phi_t^T gamma_t||.
-* a finite set of outputs: the maximum over the set is exact.
-
-Each Monte Carlo estimate comes with the standard error of its mean over draws. Lipschitz constants
-of a trained network are bounded above by the product of the layers' spectral norms and the
-activations' Lipschitz constants (exact computation: standard error 0) and checked from below by the
-largest input-Jacobian norm on data. Norms of representations on data come with a bootstrap standard
-error over the points.
+Design notes: docs/theory.md#complexity-estimators-what-is-exact.
 """
 
 from __future__ import annotations
