@@ -1,38 +1,10 @@
 """Checkpoints of the shared layers of a multi-task learner: one small file per seed, with metadata.
 
-A checkpoint holds, for ONE seed (member), the parameters of the shared layers h of every network of
-a learner: ``q`` for (M)DQN (:class:`mtrl_bench.nets.SharedMultiTaskNet`), ``actor`` and ``critic`` for
-(M)DDPG (:class:`mtrl_bench.nets.DDPGActor` / :class:`~mtrl_bench.nets.DDPGCritic`). Tensors are stored
-without the member dimension, e.g. ``q.shared0_weight`` (input_width, shared_width) float32.
+File ``<directory>/seed<s>.pt`` (:func:`checkpoint_path`), tensors without the member dimension; a missing,
+altered or mismatched file is a one-line :class:`ConfigError`. Epoch rules (``save_shared``): ``final``,
+``best-sum``, ``best``.
 
-File: ``<directory>/seed<s>.pt`` (:func:`checkpoint_path`), a ``torch.save`` of a plain dict (read back
-with ``weights_only=True``: no code runs on load)::
-
-    {"format": "mtrl-bench-shared-layers", "format_version": 1,
-     "metadata": {algorithm, source_tasks, seed, epoch, criterion, score, scores, architecture,
-                  package, version, git_commit, created_utc},
-     "tensors": {"q.shared0_weight": ..., ...}, "sha256": <of the tensors' names, shapes and bytes>}
-
-written to a temporary name and renamed into place. ``architecture`` is, per network, its input width,
-shared widths and shared activations: loading into a learner whose architecture differs is a one-line
-:class:`ConfigError` naming both; so is a missing, unreadable, truncated or altered file.
-
-Which epoch is saved (``save_shared``):
-
-* ``final``: the last evaluated epoch (a seed that diverged: its last epoch before);
-* ``best-sum``: the epoch with the largest sum over tasks of the raw scores (the authors' rule; tasks
-  whose scores are 100x larger decide it alone);
-* ``best`` (recommended): the epoch with the largest mean over tasks of the min-max normalised score,
-  (x_te - min_e x_te) / (max_e x_te - min_e x_te) over the run's evaluated epochs (epoch 0 included;
-  0 for a task whose score never changed). Every task counts from 0 (its worst) to 1 (its best) whatever
-  its units, so no task's scale dominates; unlike ranks, it keeps how much better one epoch is than
-  another. With learning curves that start at their minimum it is the "epoch 0 to best" normalisation.
-
-Ties go to the earliest epoch. Trained epochs only (1..E) are candidates when E >= 1 (a seed that diverged
-during epoch 1 saves its epoch 0, so that every seed has a checkpoint). Keeping every
-epoch's parameters is not needed: both criteria increase with every task's score, so the chosen epoch
-is never one whose scores another epoch matches or beats on every task; :class:`SnapshotKeeper` keeps
-only the other epochs (the Pareto front, a handful over 100 epochs).
+Design notes: docs/learners.md#checkpoints-of-the-shared-layers.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """Shared-representation networks with seeds as a leading batch dimension.
 
-For task t the network computes Q_t(x) = f_t(h(w_t(x))):
+Q_t(x) = f_t(h(w_t(x))): ``w_t`` Linear(obs_dim -> input_width) + activation, ``h`` the shared layers, ``f_t``
+Linear(shared_widths[-1] -> n_actions_max) + output activation; parameters are stacked (S, ...), member s
+initialised from ``seeds[s]`` alone. :class:`DDPGActor` / :class:`DDPGCritic` follow the same pattern.
 
-* ``w_t``: task-specific input map, Linear(obs_dim -> input_width) + activation;
-* ``h``: shared layers, Linear(input_width -> shared_widths[0]) + activation, ...;
-* ``f_t``: task-specific head, Linear(shared_widths[-1] -> n_actions_max) + output activation.
-
-S independent networks (one per seed, "members") are stored as stacked parameters of shape
-(S, ...) and evaluated with one set of batched tensor operations. Member s is initialised from a
-``torch.Generator`` seeded with ``seeds[s]`` only (on the CPU, then moved to the device), so it is
-the same network whether it is trained alone or inside a batch. Tasks with fewer actions than
-``n_actions_max`` have their extra outputs masked by the caller (see ``action_mask``).
-
-For DDPG, :class:`DDPGActor` and :class:`DDPGCritic` (an action input) follow the same pattern over an
-:class:`ActorCriticSpec`: per-task input layer, one shared layer, per-task heads, seeds as members.
+Design notes: docs/learners.md#networks-members-and-initialisation.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """Adam over stacked ensemble parameters, with members that can stop independently.
 
-torch's Adam keeps one step count for all parameters and moves every element whose moment is
-non-zero, so a member that has stopped (early stopping, divergence) would keep drifting. Here the
-first dimension of every parameter indexes members; ``step(active)`` updates only active members
-and keeps a step count per member, so each member follows exactly the trajectory it would follow
-with torch's Adam if trained alone. ``weight_decay`` is torch Adam's L2 penalty (added to the
-gradient before the moments), 0 by default.
+The first dimension of every parameter indexes members; ``step(active)`` updates only active members, each
+exactly as torch's Adam would alone; frozen parameters (:meth:`MemberAdam.freeze`) do not move.
 
-Parameters can be frozen (:meth:`MemberAdam.freeze`): a frozen parameter, its moments and its step
-count do not change, whatever its gradient. A parameter that has ever been frozen gets its own step
-count per member (``param_steps``), so one that joins late starts with Adam's bias correction of a
-fresh optimiser (step 1), not that of the others' step count; parameters never frozen share
-``steps`` (same numbers as without freezing).
+Design notes: docs/learners.md#memberadam.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Replay memories for S seeds x T tasks as preallocated tensors.
 
-All (seed, task) memories receive one transition per environment step (the tasks step in
-lock-step), so they share one write cursor and one size; a memory is a ring buffer that overwrites
-its oldest transition once ``capacity`` is reached. Sampling takes an index tensor (S, T, B) --
-one batched gather for every memory at once.
+Ring buffers with one shared cursor; actions int64 (S, T, capacity), or float32 (S, T, capacity, action_dim)
+when ``action_dim`` is given; sampling takes indices (S, T, B); a transition stored not valid has weight 0.
 
-Actions are discrete (int64, shape (S, T, capacity)) by default, or continuous when ``action_dim``
-is given (float32, shape (S, T, capacity, action_dim), zero-padded by the caller).
-
-A transition can be stored as not valid (``valid`` in :meth:`MultiTaskReplay.add`, e.g. a step that an
-unstable simulation ended): it keeps the lock-step slot but a learner should give it weight 0
-(``Batch.valid``).
+Design notes: docs/learners.md#replay-memories.
 """
 
 from __future__ import annotations

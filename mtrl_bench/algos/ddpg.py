@@ -1,40 +1,9 @@
 """Multi-task DDPG (MDDPG, D'Eramo et al. 2020) and single-task DDPG, with S seeds as a batch dimension.
 
-Single-task DDPG is this same code with one task. One run trains S independent copies (one per seed) of::
+Seeds lead every tensor and draw only from their own generators (a seed gives the same numbers alone or in a
+batch); the environments are any stepper with the interface of :class:`ContinuousTasks`.
 
-    build actor mu_t, critic Q_t (shared hidden layer each), their targets, one replay memory per task
-    act with the untrained actor + OU noise for `warmup_steps` steps per task to fill the memories
-    evaluate the deterministic actor                                                     (epoch 0)
-    for epoch = 1 .. epochs:
-        repeat `steps_per_epoch` times (all tasks step in lock-step):
-            act a = mu_t(s) + OU noise, store (s, a, r, s', absorbing)
-            one critic step: Huber(Q_t(s, a), r + gamma Q'_t(s', mu'_t(s')) (1 - absorbing))
-            one actor step: -mean Q_t(s, mu_t(s))
-            soft target updates, tau
-        evaluate the deterministic actor for `test_steps` steps per task
-
-Each update samples ``batch_size`` transitions from every task's memory; the losses are means over
-all T x batch_size samples (as the authors' one loss over the concatenated batch), so weight decay
-weighs against the same loss scale whatever T. A time-limit truncation is not absorbing: its target
-bootstraps from s'. A step that an unstable simulation ended (the stepper's ``unstable``) keeps its
-replay slot with weight 0.
-
-Exploration noise: an Ornstein-Uhlenbeck process per (seed, task, action dimension),
-x <- x + theta (0 - x) dt + sigma sqrt(dt) N(0, 1), x0 = 0, unclipped; when the episode of one
-(seed, task) ends only that process restarts at 0 (the authors' code restarted every task's noise
-whenever any task's episode ended; we do not copy that).
-
-Evaluation score (:func:`mtrl_bench.algos.rollout.evaluate`): the mean discounted return over the episodes
-within ``test_steps`` deterministic steps, the unfinished last one counted (the authors' DDPG convention).
-
-Seeds are the leading dimension everywhere; every random draw of seed s comes from generators
-seeded by s alone (network initialisation in :mod:`mtrl_bench.nets`, OU noise, replay indices; the
-environments' own per-seed streams), so a seed gives the same numbers alone or in a batch. A seed
-whose loss or parameters become non-finite stops learning (its parameters freeze, its actions sent to
-the environment become 0) and the others go on.
-
-The environments are any object with the stepper interface of :class:`ContinuousTasks`. The epoch loop
-that drives the learner is :func:`mtrl_bench.experiments.runner.run_epochs` (through the learner's methods).
+Design notes: docs/learners.md#ddpg-learner-loop-losses-noise-seeds.
 """
 
 from __future__ import annotations

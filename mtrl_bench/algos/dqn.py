@@ -1,39 +1,9 @@
 """Multi-task DQN (MDQN, D'Eramo et al. 2020) and single-task DQN, the learner: S seeds as a batch dimension.
 
-Single-task DQN is this same code with one task, so the comparison is like for like. A
-:class:`Learner` holds S independent copies (one per seed) of: Q_t = f_t(h(w_t(x))) for the T tasks,
-a target copy, one replay memory per task, the training and evaluation environments. What it does:
+Environments are arrays (S, T, ...), replay memories tensors (S, T, capacity, ...); seed s draws only from
+generators seeded by s, so a seed gives the same numbers alone or in a batch.
 
-* :func:`fill_replay`: uniformly random steps, no learning (before the first update);
-* :func:`learn`: ``n`` times, every task takes one epsilon-greedy step, the transitions are stored,
-  ``batch_size`` transitions are drawn from every task's memory and one Adam step is taken on
-
-      y = r + gamma_t (1 - terminal) max_a' Q_target,t(s', a')
-          (Double DQN: Q_target,t(s', argmax_a' Q_t(s', a')))
-      loss = sum over tasks of the mean Huber loss of Q_t(s, a) - y
-
-  with Q_target <- Q every ``target_update_every`` updates; a seed whose loss is not finite stops
-  learning for good (``learner.active``);
-* :func:`evaluate`: the greedy policy for ``test_steps`` steps per task.
-
-The epoch loop that drives it and records rows is :func:`mtrl_bench.experiments.runner.run_epochs`
-(the runner/agent split of Dopamine), through the learner's methods ``fill_memories``, ``train``,
-``scores``, ``still_learning`` and ``networks``.
-
-The paper takes one Adam step on the mean Huber loss over all T x batch_size samples; the sum of
-the per-task means used here differs from it by the factor T, which Adam's update ignores (up to its
-epsilon). Epsilon decays linearly from ``epsilon_start`` to ``epsilon_end`` over the first
-``epsilon_decay_steps`` learning steps (the random filling steps do not count).
-
-Evaluation score (:func:`mtrl_bench.algos.rollout.evaluate`): per task and seed, the mean discounted return
-over the episodes completed within ``test_steps`` greedy steps (the unfinished last one dropped).
-
-Seeds are the leading dimension everywhere: environments are numpy arrays (S, T, ...), one
-forward pass acts for all seeds and tasks, the replay memories are tensors (S, T, capacity, ...),
-and the S networks learn with batched matrix products and a per-seed Adam (:class:`MemberAdam`).
-Every random draw of seed s comes from generators seeded by s alone (start states, noise, epsilon
-coins, replay indices; the network's initialisation from :mod:`mtrl_bench.nets`), so a seed gives
-the same numbers alone or in a batch.
+Design notes: docs/learners.md#dqn-learner-update-epsilon-seeds.
 """
 
 from __future__ import annotations

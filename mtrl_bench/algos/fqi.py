@@ -1,23 +1,9 @@
 """Multi-task Fitted Q-Iteration (MFQI), the learner: seeds as a batch dimension, any task family.
 
-Pseudo-code (D'Eramo et al. 2020, Sec. 5.1), for S independent runs at once:
+:class:`FQILearner` does one iteration per :meth:`FQILearner.iterate` (targets, then a warm-started fit by
+:mod:`mtrl_bench.algos.fqi_fit`); transitions come in as arrays (:class:`mtrl_bench.tasks.family.TransitionData`).
 
-    Q_0 = the initial network
-    for k = 1..K:
-        y_t,i = r_t,i                                            if k = 1
-        y_t,i = r_t,i + gamma (1 - absorbing_t,i) max_a' Q_{k-1,t}(s'_t,i, a')   otherwise
-        Q_k = fit(Q_{k-1}, {(s_t,i, a_t,i) -> y_t,i} over all tasks t)   # warm-started
-
-``fit`` is the paper's rule (:mod:`mtrl_bench.algos.fqi_fit`): full-batch Adam steps on the mean
-squared error over the union of all tasks' training transitions until the loss has not improved by
-more than ``tolerance`` for ``patience`` consecutive steps, capped at ``max_fit_steps`` (None =
-uncapped, the paper). The network and the optimiser are warm-started across iterations. How the
-steps are computed (the kernel, host checks, re-packing) is :class:`~mtrl_bench.algos.fqi_fit.FitOptions`.
-
-:class:`FQILearner` does one iteration per :meth:`FQILearner.iterate` and answers questions about
-Q_k (values on test pairs, its greedy policy); the loop that drives it, evaluates it on a task
-family and records rows is :mod:`mtrl_bench.experiments.fqi`. Nothing here knows a task family:
-the transitions come in as arrays (:class:`mtrl_bench.tasks.family.TransitionData`).
+Design notes: docs/fqi.md#the-mfqi-learner.
 """
 
 from __future__ import annotations

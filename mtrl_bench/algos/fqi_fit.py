@@ -1,23 +1,8 @@
 """The fit of (multi-task) FQI: one loop, one stopping rule, the step's arithmetic behind one interface.
 
-``fit`` moves every active member (seed) until its training loss has not improved by more than
-``tolerance`` for ``patience`` consecutive steps (or ``max_steps``). Members are independent: a stopped
-or diverged member's parameters and optimiser state no longer change. One loop does it
-(:func:`fit`); what varies is how a step's numbers are computed, never what they are:
-
-* the **step function** ("kernel"), params (S, ...) and targets (S, T, N) -> loss (S,) and gradients:
-  ``autograd`` (the reference: torch autograd over cache-sized member blocks), ``fused``
-  (:mod:`mtrl_bench.algos.fqi_fused`, hand-derived gradients over row tiles, any device) or ``native``
-  (:mod:`mtrl_bench.algos.fqi_native`, the same gradients as a C kernel compiled for this CPU). All
-  equal the reference to float32 round-off. The default is ``auto``: native where it can run, else
-  fused (:data:`DEFAULT_KERNEL`);
-* the **step rule** (:data:`StepRule`) that turns step functions into a step: the paper's Adam
-  (:func:`adam_steps`: :func:`mtrl_bench.optim.adam_update`, with the native kernel its compiled twin)
-  at the step size of the chosen ``fit_rule`` (:data:`mtrl_bench.algos.fqi.FIT_RULES`);
-* the **stopping rule** (:class:`StopRule`), kept in device tensors; the host asks "is any member
-  still running" every ``sync_every`` steps (1 = the step-by-step loop) and, every ``repack_every``
-  steps, gathers the running members into a smaller batch so that stopped ones stop costing
-  arithmetic (:class:`Packed`). Neither changes any member's numbers.
+:func:`fit` moves every active member (params (S, ...), targets (S, T, N)) until its :class:`StopRule` stops it;
+step functions (kernels) and step rules (:data:`StepRule`) change how, never what, a step computes.
+Design notes: docs/fqi.md#how-a-fit-runs-one-loop-one-stopping-rule-interchangeable-step-functions.
 """
 
 from __future__ import annotations

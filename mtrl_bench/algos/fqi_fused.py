@@ -1,27 +1,9 @@
 """A fused fit step for the FQI network: hand-derived gradients over cache-sized row tiles.
 
-The autograd step (:func:`mtrl_bench.algos.fqi_fit.autograd_kernel`) builds a graph over every member's
-full batch and walks it back, so each activation makes a round trip through memory several times
-and the loss needs the whole Q-table before it gathers the taken action. Here one step is, per
-tile of rows (a block of members x a slice of every task's rows):
+Same interface and arithmetic as the autograd step, equal to it up to float32 round-off; FLOPs per real row:
+:func:`step_flops_per_row` (6,000 at the paper's 2-30-30-2).
 
-    forward   a0 = x W_in[t] + b_in[t];  z0 = act_in(a0)                     (B*T, R, J)
-              a_l = z_{l-1} W_l + b_l;    z_l = act_l(a_l)    shared layers   (B, T*R, K_l)
-              q  = act_out(z_L W_head[t] + b_head[t])                        (B*T, R, A)
-    loss      sum_rows c (q_taken - y)^2,  c = weight / (number of real rows of all tasks)
-    backward  d_head = 2 c onehot(taken) (q - y) act_out'(q)                  (B*T, R, A)
-              dz_L = d_head W_head^T, then for each layer d_a = dz act'(z),
-              dW += z_prev^T d_a, db += sum_rows d_a, dz_prev = d_a W^T
-
-with each tile's weight gradients accumulated into per-member buffers (torch batched matrix
-products into reused workspaces), so a tile's activations stay in the cache from its forward to its
-backward. The loss over the union of all tasks' rows equals the autograd path's share-weighted task
-MSEs; the two differ only by float32 round-off (the order of the sums), which tests/test_fqi_fit.py bounds.
-
-FLOPs per row (J = input width, K = shared widths, A = actions, obs = observation size), counting
-a multiply-add as 2: forward 2 (obs J + J K + K A), weight gradients the same, gradients of the
-hidden activations 2 (J K + K A) (none for the inputs): 4 obs J + 6 J K + 6 K A in all, 6,000 at the
-paper's 2-30-30-2 (see :func:`step_flops_per_row`).
+Design notes: docs/fqi.md#the-fused-step.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """The FQI fit step as a small C kernel compiled for this CPU (``fqi_native.c``), called through ctypes.
 
-The torch fused step (:mod:`mtrl_bench.algos.fqi_fused`) pays 4-8 us per torch call, so its tiles
-must hold thousands of rows and spill out of the L1/L2 caches. Here a tile is 64 rows of one member
-and task held in vector registers and L1 from its forward pass to its backward pass (see the C file
-for the layout). Same arithmetic and the same interface as :class:`~mtrl_bench.algos.fqi_fused.FusedFitStep`;
-the two differ by float32 round-off (the order of the sums), bounded in tests/test_fqi_fit.py.
+Needs a float32 CPU network with exactly one shared layer and a C compiler; same interface as
+:class:`~mtrl_bench.algos.fqi_fused.FusedFitStep`, equal to it up to float32 round-off.
 
-What it needs: a float32 network on the CPU with exactly one shared layer (the paper's FQI network,
-any widths and any of sigmoid/tanh/relu/identity), and a C compiler (``$CC``, else ``cc``/``gcc``).
-The library is built once per source, compiler and CPU, into ``$MTRL_BENCH_CACHE`` (default
-``~/.cache/mtrl-bench``) under a name holding its SHA-256, checked before every load (a damaged build is
-rebuilt), with ``-O3 -march=native`` (or ``-mcpu=native``, or generic code where neither
-is accepted). The vector width follows the CPU (16 rows with AVX-512, 8 with AVX2, else 4) and fixes
-the order of the sums: the numbers are reproducible on one kind of CPU, and equal to round-off across
-kinds.
+Design notes: docs/fqi.md#the-native-kernel.
 """
 
 from __future__ import annotations

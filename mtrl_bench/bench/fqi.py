@@ -1,34 +1,9 @@
 """``mtrl-bench bench fqi``: how fast the MFQI fit runs, against the machine and against the authors' way.
 
-All in the same run, so the ratios hold even on a loaded machine:
+All figures are measured in the same run (CPU seconds on a CPU, synchronised wall seconds on a GPU), so the
+ratios hold on a loaded machine.
 
-(a) the machine's yardstick: the single-thread sgemm rate on large square matrices (GFLOP/s), and
-    (a') on a CPU with the native kernel, the core's multiply-add limit measured by a compiled probe
-    with the same vectors (independent FMA chains): a library's sgemm may not use the widest vectors
-    (torch's MKL on an AVX-512 AMD core reaches ~40% of it), so both shares are printed;
-(b) the authors' way: one torch ``nn.Module`` per run (per-task Linear(2->30)+sigmoid, shared
-    Linear(30->30)+sigmoid, per-task Linear(30->2)+tanh), full-batch ``torch.optim.Adam`` on the
-    same rows, one run at a time: seconds per step and per training row;
-(c) ours, S = 1, 10, 100 seeds batched, per fit kernel (``autograd``, the reference step;
-    ``fused``, :mod:`mtrl_bench.algos.fqi_fused`; ``native``, :mod:`mtrl_bench.algos.fqi_native`),
-    timed through :func:`~mtrl_bench.algos.fqi_fit.fit` itself: our FLOP rate as a share of (a), and
-    the authors' time per row over ours ("x authors").
-    A step's FLOPs are counted per real (unpadded) row: 4 obs J + 6 J K + 6 K A (a multiply-add is 2)
-    = 6,000 at 2-30-30-2 (forward 2,040; the weight gradients 2,040; the hidden-activation gradients
-    1,920; none for the inputs), see :func:`~mtrl_bench.algos.fqi_fused.step_flops_per_row`. Elementwise
-    work (activations, Adam) is not counted: it is overhead the rate has to carry.
-(d) the projected wall time of the paper sweep (T in 1, 2, 4, 8; 100 seeds per T in one job;
-    50 uncapped iterations) from the measured step times and the steps-per-iteration profile,
-    and the memory and time each paper job should ask for.
-(e) the batched Car-On-Hill step against scipy's odeint (the authors' integrator), per state.
-(f) the fit rules side by side (:data:`mtrl_bench.algos.fqi.FIT_RULES`: the paper's Adam 1e-3 and the
-    fast rule), in this run: the first FQI iterations of S = 24 seeds each, uncapped, CPU seconds per
-    seed (one FQI run's share) and Adam steps per seed; the ratio is the fast rule's saving on them.
-(q) optionally the exact Q* of all 16 variants, one process per core.
-
-Times are CPU seconds of this process on a CPU device (robust to other processes on a shared
-machine; torch runs one thread) and synchronised wall seconds on a GPU; each figure is the fastest
-of REPEATS timed rounds after a warm-up.
+Design notes: docs/fqi.md#what-bench-fqi-measures.
 """
 
 from __future__ import annotations

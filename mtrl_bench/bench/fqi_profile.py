@@ -1,15 +1,9 @@
 """How many Adam steps the paper's fit rule takes per FQI iteration: the profile the projection uses.
 
-A profile is, per FQI iteration, the steps each seed's fit took (an array over seeds). Two sources:
+A profile is, per FQI iteration, the steps each seed's fit took (an array over seeds): the authors' figures
+(:data:`AUTHORS_TYPICAL`) or measured ``fit_steps`` rows; :func:`complete` fills iterations not reached.
 
-- the authors' figures (:data:`AUTHORS_TYPICAL`, facts about their runs): iteration 1 ~53,500, iterations
-  2-20 ~14,000, then ~650; every seed's count spread uniformly over 0.5-1.5x the typical count;
-- measured: the ``fit_steps`` rows of our own FQI result files at the paper's settings (``mtrl-bench
-  fidelity fqi`` writes them). The file shipped beside this module, ``fqi_fit_steps.csv``, holds such a
-  measurement (its header names the command); ``bench fqi --profile-runs`` reads others.
-
-Iterations a measurement did not reach are filled from the longest measured profile (another T),
-scaled by the ratio of the two on the iterations both reached; :func:`complete` says which were filled.
+Design notes: docs/fqi.md#the-steps-per-iteration-profile.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Multi-task DDPG against single-task DDPG on a continuous-control task group (MDDPG / DDPG).
 
-``run(config, seeds, device)`` trains the seeds together (seeds are a batch dimension of the learner in
-:mod:`mtrl_bench.algos.ddpg`) on the tasks of ``config.group`` -- all of them (MDDPG), or the subset
-``config.tasks`` (one task: single-task DDPG, the same code) -- and records, per seed and task, after the
-warm-up (epoch 0) and after every epoch: ``return_discounted`` (the score), ``return_undiscounted``,
-``episodes``, and from epoch 1 the epoch's mean ``critic_loss`` and ``actor_loss``. A seed that diverges
-gets ``diverged`` rows (see :mod:`mtrl_bench.experiments.runner`) and no further rows.
+Defaults are the paper's hyper-parameters with the critic optimiser the authors' code ran
+(``critic_preset: authors_code``).
 
-The defaults are the paper's hyper-parameters (600/500 layers, 100 epochs of 10,000 steps, 5,000
-evaluation steps, replay 50,000, warm-up 64, batch 64, actor Adam 1e-4, soft updates 1e-3, OU noise
-0.15/0.2/0.01) with the critic optimiser the authors' code ran (``critic_preset: authors_code``, Adam
-1e-4 without decay); ``critic_preset: paper`` is what the paper states (Adam 1e-3, L2 decay 1e-2).
+Design notes: docs/learners.md#the-ddpg-experiments-rows-and-defaults.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Multi-task DQN (several tasks) or single-task DQN (one task), all seeds in one batch.
 
-The learner of :mod:`mtrl_bench.algos.dqn` in the epoch loop of :func:`.runner.run_epochs`::
+The learner of :mod:`mtrl_bench.algos.dqn` in the epoch loop of :func:`.runner.run_epochs`.
 
-    act uniformly at random for `learning_starts` steps per task to fill the memories
-    evaluate the greedy policy                                              (epoch 0)
-    for epoch = 1 .. epochs:
-        learn for `steps_per_epoch` steps per task (one update each)
-        evaluate the greedy policy for `test_steps` steps per task
-
-Rows per epoch, task and seed: ``return_discounted``, ``return_undiscounted``,
-``episodes_completed`` (epoch 0 included) and ``td_loss`` (the epoch's mean Huber loss, epochs >= 1).
-
-A seed whose loss becomes non-finite during epoch k stops there: one ``diverged`` row per task with
-value k at step k and no further rows (:meth:`RunResult.diverged`); the other seeds go on.
+Design notes: docs/learners.md#the-dqn-experiments-rows.
 """
 
 from __future__ import annotations

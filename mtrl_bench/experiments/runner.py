@@ -1,18 +1,9 @@
 """The one runner shape every experiment has: ``run(config, seeds, device, progress) -> RunResult``.
 
-* :func:`row` builds every tidy row (columns of :data:`mtrl_bench.results.COLUMNS`);
-* :class:`RunResult` holds the rows, the seeds that failed and extra provenance;
-* ``diverged`` means one thing everywhere: a seed whose loss or parameters became non-finite at
-  step k (iteration or epoch) stops there; it gets one row per task with metric ``diverged`` and
-  value k, no further rows, and ``failed_seeds[seed] = k``; the other seeds go on;
-* :class:`Progress` reports each step (elapsed time, estimated time left, current score) to the
-  job's log, and as a progress bar in an interactive terminal;
-* :func:`run_epochs` is the one epoch loop of the online learners (DQN, DDPG, a transfer target): any
-  learner with the :class:`OnlineLearner` interface, for a :class:`Schedule`.
+:func:`row`, :class:`RunResult` (``diverged``: one meaning everywhere), :class:`Progress`, and :func:`run_epochs`,
+the one epoch loop of the online learners.
 
-The learner (what one update does) is separate from the runner (the loop that drives it), as in
-Dopamine's runner/agent split: a runner builds a learner, asks it to learn for a step, evaluates and
-records.
+Design notes: docs/learners.md#the-runners-pieces.
 """
 
 from __future__ import annotations
