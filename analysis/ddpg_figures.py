@@ -1,14 +1,9 @@
 """The paper's DDPG figure: per task, the score per epoch of MDDPG against single-task DDPG.
 
-Drawn by :mod:`analysis.multitask_figures` for :data:`analysis.ddpg_tables.STUDY`: one row of panels per task
-group and shared width (epoch 0 = after the replay warm-up). The authors' curves exist for the groups
-``pendulum`` (PyBullet) and ``walker`` (dm_control); a note says ``pendulum_mujoco`` has none. Both scores count
-the unfinished last evaluation episode. Saved as ``ddpg_<metric>_per_epoch.{pdf,png}``.
+Drawn by :mod:`analysis.multitask_figures` for :data:`analysis.ddpg_tables.STUDY`
+(``ddpg_<metric>_per_epoch.{pdf,png}``).
 
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.ddpg_figures --runs results/tables/all_runs_ddpg.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published] [--no-shipped]
+Design notes: docs/analysis.md#ddpg-figure.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """The paper's DQN figure: per task, return per epoch of MDQN against single-task DQN.
 
-Drawn by :mod:`analysis.multitask_figures` (IQM bands per algorithm, the published and our shipped curves
-beside them) for :data:`analysis.dqn_tables.STUDY`; this module keeps the DQN names. The authors' curves are
-means over 100 runs, MDQN on all five tasks, width 80; both scores average the discounted return over the
-evaluation episodes completed within the test steps. Saved as ``dqn_<metric>_per_epoch.{pdf,png}``.
+Drawn by :mod:`analysis.multitask_figures` for :data:`analysis.dqn_tables.STUDY`
+(``dqn_<metric>_per_epoch.{pdf,png}``).
 
-CLI (:mod:`analysis.cli`)::
-
-    python -m analysis.dqn_figures --runs results/tables/all_runs_dqn.csv --outdir results/figures \\
-        [--n-boot 2000 --seed 0 --ci 0.95] [--metric return_discounted] [--no-published] [--no-shipped]
+Design notes: docs/analysis.md#dqn-figure.
 """
 
 from __future__ import annotations

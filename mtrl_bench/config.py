@@ -1,18 +1,9 @@
 """One vocabulary per hyper-parameter: an experiment's dataclass is the single source.
 
-An experiment's config is a (frozen) dataclass whose fields are declared with :func:`param`. From it
-come, without re-typing a name, a default or a bound:
+Fields declared with :func:`param` give :func:`build` (checked config from a mapping; :class:`ConfigError` naming the
+key), :func:`add_arguments` / :func:`from_args` (``--<field-name>``), :func:`to_cli_args` and :func:`record`.
 
-* :func:`build` -- a config from a mapping (a YAML section, a ``--config`` file, CLI flags), with
-  every value coerced to the field's type and checked once: unknown keys, wrong types, non-finite
-  numbers, values out of bounds or not among the choices are a :class:`ConfigError` naming the key;
-  cross-field rules live in the dataclass's ``__post_init__`` (also run once, by construction);
-* :func:`add_arguments` / :func:`from_args` -- the CLI flags ``--<field-name>`` (underscores become
-  dashes, a nested dataclass field ``dataset.seed`` becomes ``--dataset.seed``);
-* :func:`to_cli_args` -- the generated argument list a workflow rule passes to the CLI;
-* :func:`record` -- the provenance record (plain JSON types).
-
-Adding a hyper-parameter is one edit: a field in the dataclass.
+Design notes: docs/design.md#what-a-config-dataclass-gives.
 """
 
 from __future__ import annotations

@@ -1,31 +1,9 @@
 """Speed of seed-batched MDDPG: environment time and learner time per joint step, against baselines
 measured in the same run, and the projected wall time of the paper's scale.
 
-For each seed count S the benchmark builds one learner (S seeds x T tasks of the group, the paper's
-600/500 layers unless told otherwise), fills the replay memories, warms up, then times ``steps`` joint
-steps (every (seed, task) environment steps once, then one critic and one actor update for all seeds),
-splitting each step's time into
+Ratios: ``env_vs_bare`` (stepper vs S x T bare environments one after another) and ``learner_vs_sgemm``.
 
-* environment time (the stepper of all S x T environments), reported as environment steps per second
-  and as a ratio to bare environments stepped alone in this process (``env_vs_bare``): the time S x T bare
-  environments would take one after the other, each task's at its own bare rate (S x sum over tasks of
-  1 / rate_t), over the measured time -- 1 when the stepper adds nothing to the engines, above 1 only when
-  it runs environments in parallel. (The group's tasks step at very different rates, dm_control's
-  swing-up several times slower than gymnasium's pendulums, so one task's rate is no baseline for all.)
-* learner time (acting, storing, sampling, both updates, soft target updates), reported as an
-  estimated matrix-product FLOP rate and as a ratio to a large single-thread sgemm timed in the same run
-  (``learner_vs_sgemm``; on a GPU the baseline is a large sgemm on that GPU).
-
-The FLOP count is the matrix products only (padded sizes, as computed): per update and seed, with f_a
-and f_c the forward cost of the actor and critic per sample, 64 T samples x (4 f_a + 6 f_c) -- targets
-1 f_a + 1 f_c, critic step 3 f_c, actor step 3 f_a + 2 f_c (the critic's input gradients only) -- plus
-one actor forward per task for acting.
-
-The projection of the paper's scale (100 epochs x 10,000 joint steps, 101 evaluations of 5,000
-steps, 40 seeds) uses the measured time per joint step at the largest S <= 40 (ceil(40 / S) runs in
-sequence) and the measured evaluation step time. Seed counts are measured in the same process,
-alternating over ``repeats`` rounds, keeping each one's fastest round; on a shared machine the
-figures are noisy and the ratios (measured side by side) are the more reliable numbers.
+Design notes: docs/measured.md#bench-ddpg.
 """
 
 from __future__ import annotations

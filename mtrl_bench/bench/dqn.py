@@ -1,19 +1,8 @@
 """Speed of the seed-batched DQN learner: the whole learning loop against its gradient updates alone.
 
-For each seed count S the benchmark builds one learner over the given tasks, fills the replay
-memories, warms up, then times
+``ceiling_ratio`` = loop speed / update-only speed; ``speedup_per_seed`` = loop speed at S / loop speed at S = 1.
 
-* the learning loop (:func:`mtrl_bench.algos.dqn.learn`: act for all seeds and tasks in one
-  forward pass, step every environment, store, one batched gradient update), reported as
-  environment steps per second summed over tasks and seeds;
-* the batched gradient update alone (:func:`mtrl_bench.algos.dqn.td_update`), the learner's
-  ceiling: the loop cannot be faster than its updates.
-
-``ceiling_ratio`` = loop speed / update-only speed (1.0: stepping environments and acting cost
-nothing), the two timed in alternating chunks of 10 steps; ``speedup_per_seed`` = loop speed at S /
-loop speed at S = 1 (how much faster one seed's work gets done by batching). All seed counts are
-measured in the same process, alternating over ``repeats`` rounds and keeping each one's fastest
-round, so that load from other jobs on the machine hits baseline and batched alike.
+Design notes: docs/measured.md#bench-dqn.
 """
 
 from __future__ import annotations

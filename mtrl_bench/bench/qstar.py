@@ -1,13 +1,8 @@
 """Time and peak memory of the exact Q* of the 16 Car-On-Hill variants on the paper's test grid.
 
-Each variant runs in a fresh worker process (forked from a server that has imported this module), so
-a variant's peak resident memory is its own: ``peak_rss_mb`` is the process's high-water mark after
-the solve, ``base_rss_mb`` the same before it (interpreter and imports). ``seconds`` is the solve
-alone, bound table included (``cpu_s`` its CPU time: on a shared machine the steadier figure);
-``wall_s`` the whole run with ``workers`` processes, starting them included.
+``python -m mtrl_bench.bench.qstar [--workers 2] [--method plain]``; one fresh worker process per variant.
 
-Run it with ``python -m mtrl_bench.bench.qstar [--workers 2] [--method plain]``; the plain search
-(``--method plain``) is the old one: minutes and ~10 GB for variant 12.
+Design notes: docs/measured.md#bench-qstar.
 """
 
 from __future__ import annotations

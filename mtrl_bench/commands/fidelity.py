@@ -1,24 +1,8 @@
 """``mtrl-bench fidelity fqi``: MFQI at the paper's settings, beside the published means.
 
-For each T of ``--n-tasks`` (the paper's nested task sets: T = 1 is variant 1.000_4.000, T = 2 adds
-0.800_4.000) it runs :mod:`mtrl_bench.experiments.fqi` with the paper's settings -- shared and input
-width 30, Adam 1e-3, the uncapped fit rule (patience 100, tolerance 1e-6), epsilon-greedy data like the
-authors' (``dataset.policy: epsilon_greedy``), every transition in the fit and ``approx_error`` on an
-independent held-out set -- for every seed at once, and records ``avi_diff`` against both our exact Q*
-and the authors' stored convention (``record_authors_qstar``). The results of T go to
-``<outdir>/fqi_T<T>.csv`` and are rewritten after every iteration, so a run stopped early still gives
-every iteration it finished. Then the table of :mod:`analysis.fqi_fidelity` (ours vs published per
-iteration reached, with Student-t CIs and Welch's test) is written to ``<outdir>/fqi_fidelity.{csv,md,tex}``
-and printed.
+Writes ``<outdir>/fqi_T<T>.csv`` (rewritten after every iteration) and ``<outdir>/fqi_fidelity.{csv,md,tex}``.
 
-The fit runs on the fast path by default (``--fit-kernel fused``, host check every 100 steps, re-packing
-every 500: the paper's rule, with gradients equal to the reference autograd ones to float32 round-off);
-``--fit-kernel autograd`` gives the reference arithmetic (bit-identical to the step-by-step loop), about
-twice as slow on a CPU.
-
-    mtrl-bench fidelity fqi --n-tasks 1 2 --seeds 0 1 2 3 4 5 6 7 --iterations 3 --outdir results/fidelity
-    mtrl-bench fidelity fqi --n-tasks 1 --dataset-dir DIR ...   # the authors' own transitions
-    mtrl-bench fidelity fqi --n-tasks 1 2 --table-only ...       # the table from files already there
+Design notes: docs/experiments.md#fidelity-fqi-settings-and-outputs.
 """
 
 from __future__ import annotations

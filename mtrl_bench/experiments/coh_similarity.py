@@ -1,30 +1,9 @@
 """Task-similarity sweep on Car-On-Hill: MFQI vs single-task FQI on task sets of growing spread.
 
-Not in the paper (docs/experiments.md, "Ablations"). The dynamics depend on the force-to-mass ratio a/m and on gravity g
-alone (the paper's 16 variants span a/m = 3.65-5.0 at g = 9.81). Here a task set of T tasks and
-spread d spaces one parameter around the centre (m = 1, a = 5, g = 9.81) by a factor (1 + d u_i),
-u_i = linspace(-1, 1, T): ``axis: force`` moves a (so a/m) in [5 (1 - d), 5 (1 + d)], ``axis:
-gravity`` moves g in [9.81 (1 - d), 9.81 (1 + d)]; parameters are rounded to 3 decimals so each
-task's name ("%.3f_%.3f" % (m, a), "_g%.3f" % g when g != 9.81) is exact. The spread d is the
-dissimilarity: the range of the varied parameter relative to the centre, the same at every T.
-Each task has its own exact Q* (:mod:`mtrl_bench.tasks.car_on_hill.qstar`, cached in ``qstar_dir``).
-The exact search grows fast as a/m falls (measured on 2 busy cores: a/m = 3 about 4 s, 2.5 about
-110 s, 2 over 4 x 10^7 frontier nodes), hence the centre a/m = 5 and spreads <= 0.4 by default
-(a/m from 3 to 7 for the force axis, g from 5.9 to 13.7 for gravity).
+Not in the paper: T tasks spread around (m = 1, a = 5, g = 9.81) by a relative half-range d along ``axis``
+(``force`` or ``gravity``); rows are FQI's with ``variants = "<axis>_spread=<d>"``.
 
-For every spread and T of ``task_counts`` (T >= 2) one MFQI run (:mod:`mtrl_bench.experiments.fqi`)
-learns the set; every distinct task of the sweep is also learnt alone (single-task FQI, T = 1), once.
-The runs use the FQI fields below (the same network, fit rule and datasets for both).
-
-Rows: FQI's (``avi_diff``, ``approx_error``, ``J``, ``fit_steps`` per iteration, task and seed) with
-``experiment = "coh_similarity"`` and ``variants = "<axis>_spread=<d>"``; a single-task run's rows are
-repeated under every spread whose sets contain that task (``n_tasks = 1``, algorithm ``fqi``), so that
-multi- and single-task rows pair by (variants, task, seed). The multi-task gain at (d, T) is the
-single-task final avi_diff minus the multi-task one, averaged over the set's tasks.
-
-Caveat: FQI holds out episodes per task with a seed of the task's position in its run
-(:meth:`holdout_seed`), so a task's training subset can differ between its single- and its
-multi-task run (the same dataset, another random 10% of episodes held out).
+Design notes: docs/experiments.md#car-on-hill-similarity-sweep.
 """
 
 from __future__ import annotations

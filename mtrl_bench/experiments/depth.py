@@ -1,29 +1,9 @@
 """Shared-depth ablation on the synthetic testbed: which hidden layers to share, at a fixed size.
 
-Not in the paper (docs/experiments.md). The testbed's teacher and samples (:mod:`mtrl_bench.experiments.testbed`)
-are learnt by :class:`mtrl_bench.nets.SplitMultiTaskNet` with two (or more) hidden layers, each shared
-by the T tasks of a group or task-specific, and a task-specific linear head. ``splits`` names them
-(:data:`mtrl_bench.nets.SPLIT_ALIASES`): ``none`` ("tt") = T independent networks, ``paper`` ("ts") =
-task-specific input map then a shared layer (the paper's split), ``all`` ("ss") = everything shared
-but the heads; any string of 't'/'s' per hidden layer is a split too.
+Not in the paper: :class:`mtrl_bench.nets.SplitMultiTaskNet` per split (``splits``: ``none``/``paper``/``all`` or
+any 't'/'s' string), width chosen per ``capacity``; rows are the testbed's with ``algorithm = "split-<pattern>"``.
 
-Capacity: with ``capacity: params`` every split's common hidden width J is chosen, per T, so that a
-group's network has the parameter count closest to that of the ``reference`` split at width
-``width`` (:func:`mtrl_bench.nets.width_for_budget`): sharing is not confounded with size, and 0
-shared layers is T independent networks of the same total size. With ``capacity: width`` every split
-has width ``width`` (more parameters the less it shares).
-
-Training as the testbed's: the pool of T_max tasks is split into T_max / T groups of T tasks, each
-learnt by its own network on the mean squared error over its samples, full-batch Adam
-(:class:`mtrl_bench.optim.MemberAdam`) for ``epochs`` steps; S seeds x groups are the members of one
-batched network per (T, split). Initial parameters come from a generator of (seed, T, split, width)
-(the groups drawn in order), so a seed gives the same numbers alone or in a batch; at T = 1 every
-split is the same network with the same initial parameters (the single-task baseline).
-
-Rows per task, seed and record epoch: ``train_mse``, ``test_mse``, ``excess_risk`` (test_mse - noise
-variance), ``excess_risk_noiseless``; ``algorithm = "split-<pattern>"`` (e.g. ``split-ts``),
-``width`` = the split's J at that T; one ``n_parameters`` row per (seed, T, split), task ``all``
-(parameters of one group's network). A seed whose loss becomes non-finite stops (``diverged`` rows).
+Design notes: docs/experiments.md#shared-depth-ablation.
 """
 
 from __future__ import annotations

@@ -1,34 +1,9 @@
 """Multi-task FQI on a task family (Car-On-Hill variants by default), all seeds in one batch.
 
-The runner around :class:`mtrl_bench.algos.fqi.FQILearner`: it asks the task family
-(:mod:`mtrl_bench.tasks.family`) for each task's training transitions (generated, or read from
-``dataset_dir``: for Car-On-Hill the authors' published files ``<variant name>.pkl``) and for the
-held-out transitions on which ``approx_error`` is measured (``approx_error_data``):
+The runner around :class:`mtrl_bench.algos.fqi.FQILearner`; rows per iteration k, task and seed: ``avi_diff``
+(families with a truth), ``avi_diff_authors_qstar`` (optional), ``approx_error``, ``J``, ``fit_steps``.
 
-* ``held_out_set``: the fit sees every training transition (as in the paper); the held-out data are an
-  independent dataset drawn with the same behaviour policy and parameters (``dataset``) from another
-  random stream. With ``dataset_dir`` that is generated data of ``dataset``'s policy -- the authors
-  published no second set -- so ``dataset.policy`` must then be ``epsilon_greedy``, their kind of data;
-* ``split``: a ``holdout_fraction`` of each task's episodes is withheld from the fit (the old default).
-
-It runs ``iterations`` FQI iterations and records, per iteration k, task and seed:
-
-* ``avi_diff``: mean |Q*(s, a) - Q_k(s, a)| over the family's test pairs (only for a family with a
-  truth; for Car-On-Hill the paper's 200 pairs);
-* ``avi_diff_authors_qstar`` (only with ``record_authors_qstar`` and a family that knows the convention):
-  the same against Q* as the published reference stored it (Car-On-Hill: the authors' failure values
-  one step too deep, :func:`mtrl_bench.tasks.car_on_hill.family.authors_q_star`);
-* ``approx_error``: mean squared error of Q_k against the iteration's targets on the held-out
-  transitions (the eps_k of the bounds: ||Q_k - T* Q_{k-1}||^2 estimated on data the fit never saw);
-* ``J``: the family's discounted return of the greedy policy of Q_k;
-* ``fit_steps``: the Adam steps the fit took.
-
-The ``fit_*`` fields choose how the fit's Adam steps run (:class:`mtrl_bench.algos.fqi_fit.FitOptions`),
-never what they compute. The provenance (``RunResult.extra``) names the training and held-out data
-and their row counts per task.
-
-A seed whose loss or parameters become non-finite at iteration k stops there: one ``diverged``
-row per task with value k, no further rows (:meth:`RunResult.diverged`); the other seeds go on.
+Design notes: docs/experiments.md#the-fqi-runner.
 """
 
 from __future__ import annotations

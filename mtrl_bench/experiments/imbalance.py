@@ -1,15 +1,8 @@
 """Task imbalance on the synthetic testbed: one task gets a fraction rho of the others' data.
 
-Not in the paper (docs/experiments.md, "Ablations"). For every ``fractions`` value rho the testbed
-(:mod:`mtrl_bench.experiments.testbed`) is run with ``small_task_fraction = rho``: task 0 of the pool
-trains on max(1, round(rho n)) samples, every other task on n; a group's loss is the mean squared
-error over the union of its tasks' samples (as the paper's MFQI loss over all transitions). T = 1
-is single-task learning, so task 0's error at T = 1 is the small task learnt alone from its rho n
-samples, and at T > 1 the small task learnt beside T - 1 full-size ones (the same samples, paired
-by seed). The teacher is the testbed's (or the one of ``dissimilarity`` when it is set).
+Not in the paper: rows are the testbed's with ``variants = "rho=<rho>"``; the small task is ``task == "0"``.
 
-Rows: the testbed's with ``experiment = "imbalance"`` and ``variants = "rho=<rho>"``; the small task
-is ``task == "0"``. Analysis: :mod:`analysis.ablation_tables` / :mod:`analysis.ablation_figures`.
+Design notes: docs/experiments.md#task-imbalance.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """Task-similarity sweep on the synthetic testbed: multi- vs single-task error against dissimilarity.
 
-Not in the paper (docs/experiments.md: where sharing stops helping). For every ``dissimilarities`` value delta
-the testbed (:mod:`mtrl_bench.experiments.testbed`) is run with its teacher's ``dissimilarity`` set
-to delta: each task's target is sqrt(1 - delta) x (a part common to all tasks) + sqrt(delta) x (a
-part of its own), so delta = 0 gives identical tasks and delta = 1 unrelated ones, with the truth
-(and hence the excess risk) known. Every T of ``task_counts`` is learnt on the same pool of tasks and
-samples, so T = 1 (single-task learning) and T > 1 (the tasks of a group share the representation)
-are paired task by task and seed by seed: the multi-task gain at T is
-excess_risk(T = 1) - excess_risk(T), per task and seed.
+Not in the paper: the testbed at each ``dissimilarities`` value; rows are the testbed's with
+``variants = "dissimilarity=<delta>"``.
 
-Rows: the testbed's (errors per task, plug-in complexities per run, see there) with
-``experiment = "similarity"`` and ``variants = "dissimilarity=<delta>"``. Each delta's teacher,
-samples and initial networks come from the same seed streams, so the sweep is paired across delta
-too. Analysis: :mod:`analysis.ablation_tables` (gain and the breaking point: the smallest delta where
-the gain's CI contains 0) and :mod:`analysis.ablation_figures`.
+Design notes: docs/experiments.md#testbed-similarity-sweep.
 """
 
 from __future__ import annotations

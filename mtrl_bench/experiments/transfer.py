@@ -1,31 +1,10 @@
 """Transfer of shared layers to an unseen task: a fresh single-task DQN or DDPG learner starts from them.
 
-The source is a multi-task run on the other tasks that saved its shared layers (``save_shared`` and
-``checkpoint_dir`` of the ``dqn`` / ``ddpg`` experiments; :mod:`mtrl_bench.checkpoints`). A transfer run
-of seeds S trains a fresh single-task learner on ``target``, each seed s starting from the checkpoint of
-source seed s (so seeds stay independent)::
+Seed s loads source seed s's checkpoint (:mod:`mtrl_bench.checkpoints`); ``frozen_epochs``: 0 = trained from the
+start, N = unfrozen after epoch N, >= epochs = frozen throughout; rows as the single-task ``dqn`` / ``ddpg`` runs,
+``algorithm`` = ``transfer_unfreeze<N>`` / ``transfer_frozen`` (suffix ``_online`` for ``load_into: online``).
 
-    build the single-task learner (its own initialisation from seed s)
-    fill the replay memory (DQN: uniformly random actions; DDPG: the noisy untrained actor)
-    load the source's shared layers into the online network and, with load_into online_and_target
-        (default), the target network (the authors loaded the online network only: load_into online)
-    freeze them for the first `frozen_epochs` epochs (neither they nor their Adam moments move; they
-        join with Adam's bias correction of a fresh optimiser, :class:`mtrl_bench.optim.MemberAdam`)
-    evaluate                                                                             (epoch 0)
-    for epoch = 1 .. epochs: learn, evaluate (as the dqn / ddpg experiments)
-
-``frozen_epochs``: 0 = trained from the start, N = unfrozen after epoch N, >= epochs = frozen throughout.
-Rows are those of the single-task runs of the ``dqn`` / ``ddpg`` experiments (same metrics) with
-``experiment`` = ``dqn_transfer`` / ``ddpg_transfer``, ``variants`` = ``task`` = the target and
-``algorithm`` = ``transfer_unfreeze<N>`` (``transfer_frozen`` when frozen throughout; suffix ``_online``
-for load_into online): the names of the authors' published transfer results. The no-transfer baseline is
-the single-task run of the ``dqn`` / ``ddpg`` experiment with the same hyper-parameters and seeds (it
-differs only in the shared layers: the replay filling does not use the network and the evaluation has
-its own random streams, so its epoch-0 evaluation before filling equals one after).
-
-Hyper-parameters of the learner are the nested ``dqn`` / ``ddpg`` sections (the vocabulary of those
-experiments; their ``tasks`` are set to the target). Checkpoints are all read and checked against the
-learner before anything is computed: a missing, corrupt or mismatched one is a one-line ConfigError.
+Design notes: docs/experiments.md#the-transfer-runner.
 """
 
 from __future__ import annotations

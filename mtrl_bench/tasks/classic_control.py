@@ -1,18 +1,9 @@
 """Gymnasium's CartPole-v1, Acrobot-v1 and MountainCar-v0 physics, batched over any leading shape.
 
-Each task is three pure numpy functions on float64 state arrays of shape (..., state_dim):
+Per task, pure numpy functions on float64 states (..., state_dim): ``*_reset(uniform)``, ``*_step(states, actions)
+-> (next_states, rewards, terminated)`` (bit-identical to gymnasium 1.x's scalar step), ``*_observe(states)``.
 
-* ``*_reset(uniform)``: start states from uniforms in [0, 1) of shape (..., n_reset_uniforms),
-  mapped exactly as gymnasium's ``np_random.uniform(low, high)`` maps its draw;
-* ``*_step(states, actions)``: ``(next_states, rewards, terminated)``, the same floating-point
-  operations in the same order as gymnasium 1.x's scalar ``step``, so that a batch of states stepped
-  here equals, bit for bit, the same states stepped one by one by gymnasium (the tests check this
-  on random trajectories against ``gymnasium.make(...)``);
-* ``*_observe(states)``: the float32 observation gymnasium returns for those states.
-
-Time limits are not part of the physics: the caller truncates episodes at its own horizon (gymnasium
-adds them through its ``TimeLimit`` wrapper). The gymnasium environments stay the reference; these
-exist because stepping a Python object per seed is far slower than one array operation for all.
+Design notes: docs/tasks.md#batched-classic-control.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
 """The continuous-action task groups of the paper's DDPG experiment, on real physics engines.
 
-Groups (:data:`GROUPS`, :func:`get_group`), every task with horizon 1000 and gamma 0.99:
+Groups (:data:`GROUPS`, :func:`get_group`): ``pendulum``, ``pendulum_mujoco``, ``walker``; horizon 1000, gamma 0.99;
+:func:`make_task_env`, :class:`MultiTaskView` (the group's padded format), :class:`StabilityGuard`.
 
-* ``pendulum`` (the paper's appendix; PyBullet through ``pybullet-envs-gymnasium``):
-  ``bullet_inverted_pendulum`` (obs 5, +1 per step, ends past 0.2 rad), ``bullet_inverted_double_pendulum``
-  (obs 9, alive bonus 10 minus a distance penalty, ends when the tip falls),
-  ``bullet_inverted_pendulum_swingup`` (obs 5, reward cos(angle), starts hanging down, never ends);
-* ``pendulum_mujoco`` (runs wherever MuJoCo does): gymnasium's ``InvertedPendulum-v5`` (obs 4, actions
-  in [-3, 3]) and ``InvertedDoublePendulum-v5`` (obs 9), dm_control's ``cartpole-swingup`` (obs 5);
-* ``walker`` (the paper's main text; dm_control): ``hopper_stand`` (obs 15, action 4), ``walker_walk``
-  (obs 24, action 6), ``cheetah_run`` (obs 17, action 6); rewards in [0, 1], never absorbing.
-
-Every task is a gymnasium environment (:func:`make_task_env`) built as
-``engine -> float32 observations -> StabilityGuard -> TimeLimit(1000) -> UnitAction``: the learner
-acts in [-1, 1]^action_dim, scaled to the task's bounds. :class:`MultiTaskView` puts it in a group's
-common format: observations zero-padded to the group's largest dimension, actions of the group's largest
-dimension of which only the task's own first ``action_dim`` reach the engine.
-
-Faults: :class:`StabilityGuard` ends an episode whose simulation became unstable (non-finite state or
-reward, a non-finite action, an engine's divergence error or MuJoCo bad-state warning) as *truncated*,
-with ``info["unstable"]`` saying why, a counter, and an :class:`UnstableSimulationWarning`.
+Design notes: docs/tasks.md#the-continuous-task-groups.
 """
 
 from __future__ import annotations

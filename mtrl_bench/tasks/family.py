@@ -1,18 +1,8 @@
 """What fitted Q-iteration needs from a family of tasks, and the registry of families by name.
 
-A task family (Car-On-Hill's variants, a chain MDP, ...) gives FQI, for the tasks it is asked for:
+The protocol: docs/design.md#the-task-family-protocol-fqi; FQI asks :func:`get_family` by name.
 
-* per-task training transitions (:class:`TransitionData`), generated or read from a cache, and an
-  independent held-out set of the same behaviour policy (another random stream) on which FQI
-  measures ``approx_error``; optionally, transitions read from a folder of files (Car-On-Hill: the
-  authors' published per-variant lists);
-* its discount factor ``gamma``, observation size ``obs_dim`` and action count ``n_actions``;
-* optionally, a truth on a test set (:class:`TestTruth`: states, actions and Q* per task), from
-  which FQI records ``avi_diff``; a family without one returns None;
-* a policy evaluator: the discounted return J per member (seed) and task of a greedy policy.
-
-FQI itself (:mod:`mtrl_bench.algos.fqi`, :mod:`mtrl_bench.experiments.fqi`) knows no family: it
-asks :func:`get_family` for one by the name in its config.
+Design notes: docs/tasks.md#what-a-task-family-gives-fqi.
 """
 
 from __future__ import annotations

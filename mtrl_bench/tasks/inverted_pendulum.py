@@ -1,24 +1,9 @@
 """Discrete-action inverted pendulum on a cart (Lagoudakis & Parr 2003, "Least-Squares Policy Iteration").
 
-This is the task as the paper's DQN experiment used it (the 2018 version of that environment).
-State (theta, omega): pole angle from upright (rad, wrapped to [-pi, pi]) and angular velocity
-(rad/s). Action 0, 1, 2 applies a force of -50, 0, +50 N to the cart, plus uniform noise in
-[-10, 10] N drawn afresh every step, held for dt = 0.1 s:
+State (theta rad, omega rad/s); actions 0, 1, 2 = -50, 0, +50 N plus uniform noise in [-10, 10] N, dt = 0.1 s;
+reward -1 and end when |theta| > pi/2; horizon 3000, gamma 0.95; fixed-step RK4 (:func:`integrate`).
 
-    dtheta/dt = omega,
-    domega/dt = (g sin(theta) - alpha m l omega^2 sin(2 theta) / 2 - alpha cos(theta) u)
-                / (4 l / 3 - alpha m l cos(theta)^2),
-
-with pole mass m = 2 kg, cart mass M = 8 kg, alpha = 1 / (m + M), l = 0.5 m, g = 9.8 m/s^2.
-After the step, |theta| > pi/2 (the pole fell) gives reward -1 and ends the episode; otherwise the
-reward is 0. Start: theta uniform in [-pi/8, pi/8], omega = 0. Horizon 3000, gamma 0.95.
-
-The original integrates each step with scipy's ``odeint`` at its default tolerances;
-:func:`integrate` uses fixed-step RK4 (the right-hand side is smooth) with 8 sub-steps, which
-vectorises over any batch. Against a tight-tolerance ``odeint`` (1e-13) its error over one step from
-|theta| < 1.5, |omega| < 3, |u| < 60 is below 2e-8 rad and 2e-7 rad/s, smaller than the error of
-``odeint`` at its defaults (about 1e-7 rad and 5e-7 rad/s) -- so the two agree to within the
-original's own integration error.
+Design notes: docs/tasks.md#the-discrete-inverted-pendulum.
 """
 
 from __future__ import annotations

@@ -1,27 +1,11 @@
 """S seeds x T continuous tasks stepped in lock-step, by worker processes or in this process.
 
-:class:`ParallelTaskEnv` holds one environment per (seed, task) -- the task's
-:class:`~mtrl_bench.tasks.continuous.MultiTaskView`, so every instance takes actions (action_dim,) in
-[-1, 1] and returns observations padded to (obs_dim,) -- and steps all of them at once:
+:class:`ParallelTaskEnv`: ``reset() -> obs`` (S, T, obs_dim) float32; ``step(actions (S, T, action_dim) in [-1, 1])
+-> (next_obs (S, T, obs_dim) float32, rewards (S, T) float64, terminated, truncated (S, T) bool)``, autoreset in
+the same step (``obs`` then holds what to act on next), ``unstable`` (S, T) bool; identical numbers for any
+``workers``.
 
-* ``reset() -> obs`` (S, T, obs_dim) float32; ``step(actions (S, T, action_dim) in [-1, 1]) ->
-  (next_obs (S, T, obs_dim) float32, rewards (S, T) float64, terminated (S, T) bool, truncated (S, T) bool)``.
-* **Autoreset (same step)**: ``next_obs`` is always the observation the action led to, the true s' that a
-  replay memory stores, also when the episode ended there. Every instance whose episode ended
-  (terminated, truncated at the horizon, or unstable) is reset at once, and ``obs`` then holds the
-  observations to act on next: the new episode's first observation where an episode ended, ``next_obs``
-  elsewhere. ``unstable`` (S, T) bool marks steps ended by :class:`~mtrl_bench.tasks.continuous.StabilityGuard`
-  (their ``next_obs`` is the last finite observation and the reward 0: do not learn from them);
-  ``unstable_episodes`` (S, T) counts them, and each issues an ``UnstableSimulationWarning`` here.
-* **Seeding**: the first ``reset()`` seeds instance (s, t) with :func:`env_seed` ``(seed, task name, key)``
-  and nothing else; later resets continue each instance's own stream. A seed therefore gives the same
-  numbers alone or in a batch, and with any number of workers.
-* **Workers**: ``workers=0`` steps every instance here, one after the other; ``workers=W >= 1`` splits the
-  S*T instances into W contiguous shards, each stepped by its own process, with actions and results
-  in shared memory (one pipe message per worker and step). Both give identical numbers.
-  ``step_async(actions)`` / ``step_wait()`` split a step so that the caller can work while the workers
-  step (``step`` is the two in a row). ``close()`` (or leaving a ``with`` block, or garbage collection)
-  stops the workers.
+Design notes: docs/tasks.md#paralleltaskenv-autoreset-seeding-workers.
 """
 
 from __future__ import annotations

@@ -1,30 +1,11 @@
 """Read the authors' published Car-On-Hill transition files into :class:`.datasets.Transitions`.
 
-**Format.** One file per variant: a pickled Python list of transitions, one episode after another,
-each a 6-tuple (or list) ``(state, action, reward, next_state, absorbing, last)``:
+One pickled list of ``(state, action, reward, next_state, absorbing, last)`` per variant, ``<variant name>.pkl``
+or ``dataset_<variant name>.pkl`` (:func:`variant_path`, :func:`load_variant`); a restricted unpickler refuses
+every global but containers, numbers and numpy arrays (ConfigError). Unpickling can still run numpy's code:
+only read files you trust.
 
-* ``state``, ``next_state``: 2 finite numbers (position, velocity), e.g. a numpy array of shape (2,);
-* ``action``: 0 (-a) or 1 (+a), a number or an array holding one number;
-* ``reward``: a finite number; ``absorbing``, ``last``: booleans (or 0/1) -- ``last`` marks the last
-  transition of an episode (absorbing or cut at the horizon); the file's last transition must have it.
-
-Episode indices are counted from ``last`` (0, 1, ...; a row after a ``last`` row starts the next
-episode).
-
-**Directory layout.** A dataset directory holds ``<variant name>.pkl`` per variant, with the paper's
-variant names ``"%.3f_%.3f" % (mass, force)`` (e.g. ``1.000_4.000.pkl`` for variant 0; see
-:attr:`.dynamics.CarOnHillParams.name`), or the authors' own names ``dataset_<variant name>.pkl`` as they
-published them: :func:`variant_path` names it, :func:`load_variant` reads it (a missing file is an error
-that names both spellings and what the folder holds).
-
-**Checks.** Besides the format: every number real and finite, states inside [-1, 1] x [-3, 3], rewards in
-{-1, 0, 1}, and each reward and absorbing flag those of its next state (the authors' 16 files pass).
-
-**Security.** Unpickling can run arbitrary code, so only read files you trust. This reader uses a
-restricted unpickler that loads only plain Python containers and numbers and numpy's array, dtype
-and scalar reconstruction; any other global a file refers to is refused with a ConfigError (so a
-malicious file cannot name, say, ``os.system``), but numpy's reconstruction code still runs on the
-file's bytes -- trust the source.
+Design notes: docs/tasks.md#the-authors-files-format-layout-checks-security.
 """
 
 from __future__ import annotations

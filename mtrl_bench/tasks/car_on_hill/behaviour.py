@@ -1,26 +1,9 @@
 """A cheap, good but imperfect greedy policy for Car-On-Hill, and what its rollouts need.
 
-The authors' datasets were collected by an epsilon-greedy rollout of a near-optimal greedy policy
-(as their published per-variant files show; docs/experiments.md, "The FQI data"). Exact Q* costs far too much per
-state for the thousands of states an episode batch visits, so the greedy policy here comes from
-value iteration on a grid instead:
+Values from value iteration on a grid (optionally another variant's, noisy, biased to +a), actions by a one-step
+look-ahead with the variant's own dynamics (:func:`greedy_policy`).
 
-1. **Value iteration** on the ``n_position`` x ``n_velocity`` grid of nodes spanning
-   [-1, 1] x [-3, 3]. Each node and action is stepped once with the real dynamics
-   (:func:`dynamics.step`, one batched call); a non-absorbing next state lies inside the box and
-   its value is the bilinear interpolation of the four surrounding nodes. The backup
-   ``V(s) = max_a r(s, a) + gamma (1 - absorbing) V(s')`` with those fixed weights is a
-   gamma-contraction, iterated until no value moves by more than 1e-9 (~50-100 sweeps, well
-   under a second for 101 x 101 nodes). Its error shrinks with the grid.
-2. **Greedy action** at any state s: one-step look-ahead with the real dynamics of the variant,
-   ``Q(s, a) = r(s, a) + gamma (1 - absorbing) V(s')``, plus ``plus_bias`` on action 1 (+a); the
-   larger value wins (action 1 on an exact tie). The look-ahead returns both actions' next states,
-   so a rollout never steps twice.
-
-What makes it "good but imperfect" (all optional, see :func:`greedy_policy`): the values may come
-from another variant (``value_params``; the look-ahead still uses the variant's own dynamics),
-carry fixed Gaussian noise (``value_noise``), and favour +a (``plus_bias``). The epsilon-greedy
-rollout itself is in :mod:`.datasets`.
+Design notes: docs/tasks.md#the-behaviour-policy-value-iteration-and-look-ahead.
 """
 
 from __future__ import annotations

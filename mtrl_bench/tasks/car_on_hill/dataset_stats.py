@@ -1,16 +1,9 @@
 """Statistics of Car-On-Hill transition datasets, per variant, beside the ranges of the authors' files.
 
-``python -m mtrl_bench.tasks.car_on_hill.dataset_stats [--dataset.policy epsilon_greedy ...]
-[--exact-states 100] [--authors-dir DIR]`` prints a Markdown table with one row per variant (the
-table in docs/measured.md), of generated datasets or of the authors' own files. The
-cheap statistics come from the transitions alone; the share of optimal actions needs the exact Q*
-(:func:`.qstar.solve_q_star`, seconds per pair), so it is measured on ``--exact-states`` visited
-states drawn at random per variant (both actions of each), and left out when that is 0.
+``python -m mtrl_bench.tasks.car_on_hill.dataset_stats [--dataset.policy ...] [--exact-states 100] [--authors-dir DIR]``
+prints the Markdown table of docs/measured.md.
 
-The authors' ranges over their 16 per-variant files (their published data; docs/measured.md): 3,072-3,531
-transitions; 66-82% of the 289 episodes end at the top and 18-34% in failure; +a in 75-84% of
-steps; where the two actions differ in Q*, the optimal one is taken in 86-91% of steps (measured
-by the fact sheet on 600 transitions in each of 4 variants); episode length median 7-10, max 34-100.
+Design notes: docs/tasks.md#dataset-statistics-and-the-authors-ranges.
 """
 
 from __future__ import annotations

@@ -1,36 +1,9 @@
 """Per-task transition datasets for multi-task FQI, generated as the paper's were, and cached.
 
-For each variant: one episode from every state of a ``grid_size`` x ``grid_size`` grid of start
-states (position linspace(-1, 1), velocity linspace(-3, 3)), run until it ends or ``horizon``
-steps. All episodes of a variant step together as one batch. Two behaviour policies
-(``DatasetSpec.policy``):
+``load_or_generate(params, spec, d)`` is a variant's training set and ``load_or_generate(params, held_out(spec), d)``
+its independent held-out set; policies ``epsilon_greedy`` (the authors' kind of data, default) and ``coin``.
 
-* ``epsilon_greedy`` -- the authors' kind of data: with probability ``epsilon`` a uniformly random
-  action, otherwise the greedy action of a good but imperfect policy (:mod:`.behaviour`): a one-step
-  look-ahead with the variant's own dynamics on the values of value iteration on a ``value_grid`` x
-  ``value_grid`` grid, computed for ``value_variant``, with fixed noise ``value_noise`` on those
-  values and ``plus_bias`` in favour of +a. The field defaults are calibrated so that the
-  statistics of the 16 variants fall in (or, for a few transition counts, within ~3% of) the
-  ranges of the authors' files (``python -m mtrl_bench.tasks.car_on_hill.dataset_stats``). Values
-  of the hardest variant (1.200_4.375) make the policy cautious on easier variants; with each
-  variant's own values, the easy variants give ~10% fewer transitions than the authors' files.
-* ``coin`` -- action 1 (+a) with an i.i.d. probability ``p_plus`` at every step. It gives about
-  twice the transitions of the authors' files and a different state distribution (only ~36% of the
-  episodes reach the top); kept bit-identical to earlier releases.
-
-**Training and held-out data.** The paper fits on every transition. To measure the fit error
-(``approx_error``, the eps_k of the bounds) without taking rows from training, draw an independent
-dataset from the same behaviour policy with :func:`held_out`: ``held_out(spec)`` is ``spec`` with
-``stream="held_out"``, whose random draws come from another stream of the same seed (the greedy
-policy and the start states are the same, the exploration draws are independent). So
-``load_or_generate(params, spec, d)`` is the training set and
-``load_or_generate(params, held_out(spec), d)`` the held-out set, each cached under its own key.
-
-Datasets are generated locally (never downloaded) and cached as ``.npz`` files that carry their
-generating parameters (every field of the spec and the variant) and a SHA-256 of their arrays; a cached
-file whose parameters differ is regenerated, never silently reused, and so is a damaged one (with a
-one-line warning; the data are the same, being generated from the same seed). The authors' own files
-are read by :mod:`.authors_data`.
+Design notes: docs/tasks.md#datasets-start-grid-policies-held-out-data-cache.
 """
 
 from __future__ import annotations

@@ -8,12 +8,7 @@ p >= 0. A force u in {-a, +a} (action 0, 1) is held for dt = 0.1 s:
 After the step, p < -1 or |v| > 3 gives reward -1 and ends the episode; otherwise p > 1 gives +1 and
 ends it; else the reward is 0. Horizon 100, gamma 0.95, start (-0.5, 0).
 
-H' is continuous at p = 0 but H'' jumps (2 on the left, 0 on the right), so the right-hand side is
-discontinuous there. :func:`step` integrates each branch's smooth formula with a fixed-step
-8th-order Runge-Kutta method (Dormand-Prince's tableau from scipy) and, in a sub-step that crosses
-p = 0, locates the crossing time by Newton's method and restarts from it on the other branch, which
-keeps the method's accuracy (~1e-7 against a tight-tolerance reference) where a plain fixed-step
-scheme loses it.
+Design notes: docs/tasks.md#integrating-across-the-kink.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """The Car-On-Hill variants as a task family for FQI (see :mod:`mtrl_bench.tasks.family`).
 
-* tasks: the 16 variants, by index (``"3"``) or name (``"1.000_4.375"``); canonical names are recorded;
-  any other (mass, action[, gravity]) is a task too, by its name ``"%.3f_%.3f" % (m, a)`` with
-  ``"_g%.3f" % g`` appended when g != 9.81 (:func:`variant`), e.g. ``"1.000_6.000_g7.000"``;
-* training transitions: :func:`.datasets.load_or_generate` (the dataset spec passes through), or the
-  authors' files ``<directory>/<variant name>.pkl`` (:func:`.authors_data.load_variant`);
-* held-out transitions: the same spec's independent stream (:func:`.datasets.held_out`);
-* truth: exact Q* on the paper's 10 x 10 x 2 test grid (:mod:`.qstar`), read from
-  ``<qstar_dir>/<variant>.csv`` or computed and cached there;
-* the authors' Q* convention (:func:`authors_q_star`): their stored tables put the "every action
-  sequence fails" values other than -1 one step too deep (-gamma^k where Q* = -gamma^(k-1));
-* evaluation: the discounted return of the greedy policy from the start state (-0.5, 0) over the
-  100-step horizon.
+Tasks: the 16 variants by index (``"3"``) or name (``"1.000_4.375"``), or any ``"%.3f_%.3f" % (m, a)`` with
+``"_g%.3f" % g`` when g != 9.81 (:func:`variant`); truth: exact Q* on the paper's 10 x 10 x 2 test grid.
+
+Design notes: docs/tasks.md#the-car-on-hill-family.
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
 """Exact optimal action-values of Car-On-Hill by a search over action sequences.
 
-The dynamics are deterministic and rewards are terminal only, so for a state-action pair (s, a):
+Q*(s, a) = +gamma^(k-1) (success in k steps at best), -gamma^(k-1) (every sequence fails; k the longest
+postponement), 0 when unsettled within ``max_depth``; ``method="bounded"`` (A*, default) or ``"plain"`` (BFS).
 
-* Q*(s, a) = +gamma^(k-1) if the car can leave at the top in k steps at best (k counts the step
-  taken with a), and
-* Q*(s, a) = -gamma^(k-1) if every action sequence fails, with k the largest number of steps any
-  sequence postpones failure (immediate failure gives -1),
-* 0 when neither is settled within ``max_depth`` steps (the authors' cap of 50, never reached on
-  the paper's grid: optimal paths are at most ~25 steps).
-
-A node of the search is the state reached by one action sequence from one pair, with its depth (the
-sequence's length); a branch that ends (success or failure) is not expanded. The two searches expand
-different nodes and give identical values (tests/test_qstar.py):
-
-* ``method="plain"``: breadth-first over every surviving sequence of every pair at once (the authors'
-  search, vectorised); a pair's frontier is dropped once it succeeds. Its frontier grows ~1.7x per step.
-* ``method="bounded"`` (default): best-first (A*) with a lower bound h(s) on the steps any sequence needs
-  from s to leave at the top (:func:`steps_to_success_bound`, from boxes over a grid of cells that contain
-  each cell's one-step image). Nodes are expanded in increasing f = max(d + h(s), f(parent)), so a pair's
-  success depth is final once it has no node with a smaller f; nodes with f > max_depth are expanded last,
-  only for pairs with no success (their failure depth needs the whole tree). The boxes' containment is
-  measured, not proven: a success found below a node's bound raises RuntimeError (use ``method="plain"``).
-
-``merge_resolution`` (plain search only, off by default) keeps one state per (pair, cell): not exact.
-Measurements behind these choices (memory and time of each search, the boxes' overshoot, merging): the
-section "Car-On-Hill Q* search" of docs/simplify2.md.
+Design notes: docs/tasks.md#exact-q-values-and-the-two-searches.
 """
 
 from __future__ import annotations
