@@ -1,7 +1,8 @@
 """Replay memories for S seeds x T tasks as preallocated tensors.
 
 Ring buffers with one shared cursor; actions int64 (S, T, capacity), or float32 (S, T, capacity, action_dim)
-when ``action_dim`` is given; sampling takes indices (S, T, B); a transition stored not valid has weight 0.
+when ``action_dim`` is given; sampling takes indices (S, T, B); a learner gives weight 0 to a transition
+stored not valid (``Batch.valid``).
 
 Design notes: docs/learners.md#replay-memories.
 """
