@@ -111,7 +111,8 @@ def study(learner: str) -> TransferStudy:
     return TransferStudy(
         experiment=f"transfer_{learner}", baseline=NO_TRANSFER,
         title=f"Transfer of the shared layers ({learner.upper()}) to each held-out task",
-        algorithm_labels={}, task_order=(), task_labels=learner_study.task_labels, paper_epochs=(0,),
+        algorithm_labels={}, task_order=(), task_labels=learner_study.task_labels,
+        paper_epochs=learner_study.paper_epochs,
         published_setting=f"{PUBLISHED_RUNS[learner]} runs, their shared layers loaded into the online network only",
         score_convention=reference.CONVENTIONS[learner], metric_labels=learner_study.metric_labels,
         rows_by=("task", "width"), axis="setting", published=learner, shipped=f"{learner}_transfer", learner=learner)

@@ -77,3 +77,17 @@ def test_transfer_analysis_command_lines_write_their_files(tmp_path):
     assert transfer_figures.main(["--runs", str(runs), "--outdir", str(tmp_path), "--learner", "ddpg"]) == 0
     assert transfer_tables.main(["--runs", str(runs), "--outdir", str(tmp_path), "--learner", "ddpg"]) == 0
     assert (tmp_path / "transfer_ddpg_summary.md").read_text().strip().endswith("(no rows)")
+
+
+def test_transfer_vs_published_compares_at_the_learners_paper_epochs_reached():
+    rows = []
+    for seed in range(3):
+        rows += _rows("dqn", "dqn", "acrobot", seed, [-100.0 + seed] * 21)
+        rows += _rows("dqn_transfer", "transfer_unfreeze10", "acrobot", seed, [-90.0 + seed] * 21)
+    frame = pd.DataFrame(rows).assign(failed=False)
+    table = multitask_tables.published_comparison(transfer_tables.study("dqn"), frame, reference.load("dqn"),
+                                                  final_epochs=10)
+    points = set(table.loc[table["setting"] == "transfer_unfreeze10", "checkpoint"])
+    assert points == {"epoch 0", "epoch 10", "epoch 20", "epochs 11-20 (mean)"}  # 30-50 not reached
+    at_10 = table.loc[(table["setting"] == "transfer_unfreeze10") & (table["checkpoint"] == "epoch 10")].iloc[0]
+    assert at_10["ours_mean"] == pytest.approx(-89.0)
